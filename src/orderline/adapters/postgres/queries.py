@@ -1,0 +1,85 @@
+"""Reads straight from the write model: single orders and keyset-paginated listings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import mapping
+from .tables import order_items, orders
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    customer_id: str | None = None
+    restaurant_id: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ends: the (created_at, id) of its last order."""
+
+    created_at: datetime
+    order_id: UUID
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    documents: list[Document]
+    next_position: Position | None
+
+
+class PostgresOrderQueries:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, order_id: UUID, *, include_deleted: bool = False) -> Document | None:
+        query = select(orders).where(orders.c.id == order_id)
+        if not include_deleted:
+            query = query.where(orders.c.deleted_at.is_(None))
+        documents = await self._documents(query)
+        return documents[0] if documents else None
+
+    async def list(
+        self, filters: OrderFilters, *, limit: int, after: Position | None = None
+    ) -> OrderPage:
+        query = select(orders).where(orders.c.deleted_at.is_(None))
+        for column, value in (
+            (orders.c.customer_id, filters.customer_id),
+            (orders.c.restaurant_id, filters.restaurant_id),
+            (orders.c.status, filters.status),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if after is not None:
+            query = query.where(
+                or_(
+                    orders.c.created_at < after.created_at,
+                    and_(orders.c.created_at == after.created_at, orders.c.id < after.order_id),
+                )
+            )
+        query = query.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit + 1)
+        documents = await self._documents(query)
+        if len(documents) <= limit:
+            return OrderPage(documents, None)
+        last = documents[limit - 1]
+        position = Position(datetime.fromisoformat(last["createdAt"]), UUID(last["id"]))
+        return OrderPage(documents[:limit], position)
+
+    async def _documents(self, query: Select[Any]) -> list[Document]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            if not rows:
+                return []
+            ids = [row["id"] for row in rows]
+            item_query = select(order_items).where(order_items.c.order_id.in_(ids))
+            items = mapping.group_items((await conn.execute(item_query)).mappings().all())
+        return [mapping.to_order(row, items.get(row["id"], [])).snapshot() for row in rows]

@@ -1,0 +1,40 @@
+"""The PostgreSQL unit of work: one connection, one transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from orderline.service_layer.unit_of_work import UnitOfWork
+
+from .repository import PostgresIdempotencyStore, PostgresOrderRepository, PostgresOutbox
+
+DEFAULT_CHANNEL = "orderline_outbox"
+
+
+class PostgresUnitOfWork(UnitOfWork):
+    def __init__(self, engine: AsyncEngine, notify_channel: str = DEFAULT_CHANNEL) -> None:
+        super().__init__()
+        self._engine = engine
+        self._channel = notify_channel
+        self._conn: AsyncConnection | None = None
+
+    async def _begin(self) -> None:
+        conn = await self._engine.connect()
+        await conn.begin()
+        self._conn = conn
+        self.orders = PostgresOrderRepository(conn)
+        self.outbox = PostgresOutbox(conn, self._channel)
+        self.idempotency = PostgresIdempotencyStore(conn)
+
+    async def _commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()
+
+    async def _close(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            await self._conn.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None

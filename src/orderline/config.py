@@ -1,0 +1,77 @@
+"""Settings: the only reader of environment variables (all prefixed `ORDERLINE_`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERLINE_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the HTTP API listens on.")
+    data_dir: Path = Field(
+        Path(".orderline"), description="Where the embedded PostgreSQL keeps its data."
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL (postgresql://user:pass@host:port/db). "
+        "Unset: start the embedded PostgreSQL in the data dir.",
+    )
+    db_pool_size: int = Field(10, ge=1, le=200, description="Connections kept per process.")
+    dynamodb_endpoint: str | None = Field(
+        None,
+        description="DynamoDB endpoint URL (DynamoDB Local, or https://dynamodb.REGION.amazonaws.com"
+        " with AWS credentials from the usual AWS_* variables). Unset: start the embedded "
+        "DynamoDB emulator on a free loopback port.",
+    )
+    aws_region: str = Field("us-east-1", description="AWS region of the DynamoDB tables.")
+    table_prefix: str = Field(
+        "orderline-", pattern=r"^[A-Za-z0-9_.-]{0,200}$",
+        description="Prefix of every DynamoDB table name.",
+    )
+    dynamodb_max_attempts: int = Field(3, ge=1, le=20, description="DynamoDB call attempts.")
+    dynamodb_timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="DynamoDB connect and read timeout."
+    )
+    cursor_secret: SecretStr = Field(
+        SecretStr("orderline-dev-cursor-secret"),
+        description="Key that signs pagination cursors; set it in production.",
+    )
+    max_page_size: int = Field(100, ge=1, le=1000, description="Largest page a listing returns.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the service."
+    )
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_dynamodb(self) -> bool:
+        return self.dynamodb_endpoint is None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return self.model_copy(update=changes)
+
+    def masked(self) -> dict[str, str]:
+        """The effective configuration with secrets hidden, for `orderline config`."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url" and value is not None:
+                shown[name] = make_url(value.get_secret_value()).render_as_string(
+                    hide_password=True
+                )
+            elif isinstance(value, SecretStr):
+                shown[name] = "********"
+            elif value is None:
+                shown[name] = "(embedded)" if name in ("database_url", "dynamodb_endpoint") else ""
+            else:
+                shown[name] = str(value)
+        return shown

@@ -1,0 +1,45 @@
+"""The FastAPI application: routes, error handlers, middleware; the container comes from bootstrap."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from orderline import __version__
+from orderline.bootstrap import Container, bootstrap
+from orderline.config import Settings
+
+from . import errors
+from .cursors import CursorCodec
+from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .routes import health, orders
+
+ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
+
+DESCRIPTION = """
+Orders are written to PostgreSQL together with an outbox event in one transaction.
+Errors are `application/problem+json`. Money is a decimal string; timestamps are UTC ISO-8601.
+"""
+
+
+def create_app(settings: Settings, container_factory: ContainerFactory | None = None) -> FastAPI:
+    """Build the app; its lifespan opens the container (bootstrap by default) and closes it."""
+    factory = container_factory or (lambda: bootstrap(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with factory() as container:
+            app.state.container = container
+            yield
+
+    app = FastAPI(title="Orderline", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.cursors = CursorCodec(settings.cursor_secret.get_secret_value().encode())
+    errors.install(app)
+    app.include_router(orders.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MetricsMiddleware)
+    return app

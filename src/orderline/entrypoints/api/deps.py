@@ -1,0 +1,67 @@
+"""Request-scoped access to the container, and parsing of the headers the API honours."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from orderline.bootstrap import Container
+
+from .cursors import CursorCodec
+from .errors import ApiError
+
+_ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def get_cursors(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursors
+    return codec
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+CursorsDep = Annotated[CursorCodec, Depends(get_cursors)]
+
+
+def expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(description='The order version you last saw, as its ETag: `"3"`. Stale → 412.'),
+    ] = None,
+) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = _ETAG.match(if_match.strip())
+    if found is None:
+        raise ApiError(400, "Invalid If-Match header",
+                       f'If-Match must be an ETag this API issued, like "3"; got {if_match!r}')
+    return int(found.group(1))
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key",
+               description="Any unique string (≤ 255 printable ASCII). A retry with the same key "
+                           "and body returns the first response; another body gets 422."),
+    ] = None,
+) -> str | None:
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ApiError(400, "Invalid Idempotency-Key header",
+                       "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+    return key
+
+
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

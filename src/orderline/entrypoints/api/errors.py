@@ -1,0 +1,142 @@
+"""Every error as `application/problem+json`: status, a precise detail and, for validation, where."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from orderline.domain import errors as domain
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+
+class ApiError(Exception):
+    """An error an entry point raises itself (bad header, bad cursor, ...)."""
+
+    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def problem(
+    status: int, title: str, detail: str, request: Request | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail}
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(extra)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error["type"] == "json_invalid" for error in errors):
+        first = errors[0]
+        return problem(400, "Malformed JSON",
+                       f"the request body is not valid JSON: {first.get('msg', '')}"
+                       f" (at position {first['loc'][-1]})", request)
+    listed = [
+        {"field": _where(error["loc"]), "message": error["msg"], "type": error["type"]}
+        for error in errors
+    ]
+    first = listed[0]
+    detail = f"{first['field']}: {first['message']}"
+    if len(listed) > 1:
+        detail += f" (and {len(listed) - 1} more)"
+    return problem(422, "Invalid request", detail, request, errors=listed)
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route matches {request.method} {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    response = problem(exc.status_code, _title(exc.status_code), detail, request)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return problem(exc.status, exc.title, exc.detail, request, **exc.extra)
+
+
+async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, domain.DomainError)
+    detail = str(exc)
+    match exc:
+        case domain.OrderNotFound():
+            return problem(404, "Order not found", detail, request)
+        case domain.InvalidTransition():
+            return problem(409, "Status change not allowed", detail, request,
+                           currentStatus=exc.current, allowedNext=exc.allowed)
+        case domain.OrderNotEditable():
+            return problem(409, "Order cannot be changed now", detail, request,
+                           currentStatus=exc.status, fields=exc.fields)
+        case domain.VersionConflict():
+            return problem(412, "Version mismatch", detail, request,
+                           currentVersion=exc.actual)
+        case domain.IdempotencyKeyReused():
+            return problem(422, "Idempotency key reused", detail, request)
+        case _:
+            return problem(422, "Invalid order", detail, request)
+
+
+async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return problem(503, "Database unavailable",
+                   "PostgreSQL cannot be reached; nothing was changed. Retry shortly.", request)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged",
+                   request)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(domain.DomainError, on_domain_error)
+    for unavailable in (OperationalError, InterfaceError, ConnectionError, OSError):
+        app.add_exception_handler(unavailable, on_database_unavailable)
+    app.add_exception_handler(DBAPIError, _on_dbapi_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+async def _on_dbapi_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated:
+        return await on_database_unavailable(request, exc)
+    return await on_unexpected(request, exc)

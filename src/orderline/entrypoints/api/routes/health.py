@@ -1,0 +1,69 @@
+"""Liveness, readiness with each dependency's state and latency, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from orderline.bootstrap import Container
+
+from ..deps import ContainerDep
+
+router = APIRouter(tags=["health"])
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/health", summary="Liveness")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", summary="Readiness of each dependency")
+async def ready(container: ContainerDep) -> JSONResponse:
+    """503 when PostgreSQL is down. DynamoDB down is `degraded`: writes still land in the outbox."""
+    checks = {"postgres": await _check(lambda: _ping_postgres(container))}
+    if container.dynamodb is not None:
+        checks["dynamodb"] = await _check(lambda: _ping_dynamodb(container))
+    if checks["postgres"]["status"] != "up":
+        overall, code = "down", 503
+    elif any(check["status"] != "up" for check in checks.values()):
+        overall, code = "degraded", 200
+    else:
+        overall, code = "ok", 200
+    return JSONResponse({"status": overall, "checks": checks}, status_code=code)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe(), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        error = str(exc) or type(exc).__name__
+        return {"status": "down", "latencyMs": _ms_since(start), "error": error[:300]}
+    return {"status": "up", "latencyMs": _ms_since(start)}
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
+
+
+async def _ping_postgres(container: Container) -> None:
+    async with container.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def _ping_dynamodb(container: Container) -> None:
+    assert container.dynamodb is not None
+    await container.dynamodb.list_tables(Limit=1)

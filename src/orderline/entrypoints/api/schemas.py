@@ -1,0 +1,190 @@
+"""Request and response bodies of the HTTP API, with their limits."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orderline.domain.order import MAX_ITEMS
+from orderline.domain.status import OrderStatus
+from orderline.service_layer import commands
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+MAX_METADATA_BYTES = 4096
+
+ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Price = Annotated[Decimal, Field(ge=0, le=Decimal("100000"), decimal_places=2, max_digits=12)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error: a client cannot set what the server owns."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ItemIn(Strict):
+    itemId: ExternalId
+    name: Text
+    quantity: int = Field(ge=1, le=1000, strict=True)
+    unitPrice: Price
+
+    def to_line(self) -> commands.ItemLine:
+        return commands.ItemLine(self.itemId, self.name, self.quantity, self.unitPrice)
+
+
+class AddressIn(Strict):
+    street: Text
+    city: Annotated[str, Field(min_length=1, max_length=100)]
+    postalCode: Annotated[str, Field(min_length=1, max_length=20)]
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+    def to_address(self) -> commands.Address:
+        return commands.Address(
+            self.street, self.city, self.postalCode, self.latitude, self.longitude
+        )
+
+
+Items = Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class PlaceOrderIn(Strict):
+    customerId: ExternalId
+    restaurantId: ExternalId
+    channelId: ExternalId = "default-channel"
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    items: Items
+    deliveryAddress: AddressIn
+    estimatedDeliveryTime: AwareDatetime | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customerId": "123e4567-e89b-12d3-a456-426614174000",
+                    "restaurantId": "550e8400-e29b-41d4-a716-446655440001",
+                    "items": [
+                        {"itemId": "pizza-margherita", "name": "Pizza Margherita",
+                         "quantity": 1, "unitPrice": "15.99"}
+                    ],
+                    "deliveryAddress": {"street": "123 Main St", "city": "New York",
+                                        "postalCode": "10001", "latitude": 40.7128,
+                                        "longitude": -74.006},
+                }
+            ]
+        }
+    )
+
+    def to_command(self, idempotency_key: str | None, request_hash: str) -> commands.PlaceOrder:
+        return commands.PlaceOrder(
+            customer_id=self.customerId,
+            restaurant_id=self.restaurantId,
+            channel_id=self.channelId,
+            currency=self.currency,
+            items=[item.to_line() for item in self.items],
+            address=self.deliveryAddress.to_address(),
+            estimated_delivery_time=self.estimatedDeliveryTime,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+
+    def fingerprint(self) -> str:
+        """A canonical text of the request, hashed to recognise a retry."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+class UpdateOrderIn(Strict):
+    items: Items | None = None
+    deliveryAddress: AddressIn | None = None
+    estimatedDeliveryTime: AwareDatetime | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"estimatedDeliveryTime": "2026-01-15T14:30:00Z"}]}
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> UpdateOrderIn:
+        if not self.model_fields_set:
+            raise ValueError("name at least one of items, deliveryAddress, estimatedDeliveryTime")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class ChangeStatusIn(Strict):
+    status: OrderStatus
+    userId: ExternalId
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "CONFIRMED", "userId": "staff-17", "reason": "kitchen accepted"}]
+        }
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
+        return value
+
+
+class ItemOut(BaseModel):
+    itemId: str
+    name: str
+    quantity: int
+    unitPrice: Decimal
+    totalPrice: Decimal
+
+
+class AddressOut(BaseModel):
+    street: str
+    city: str
+    postalCode: str
+    latitude: float
+    longitude: float
+
+
+class OrderOut(BaseModel):
+    """An order as the API shows it. Money is a decimal string; timestamps are UTC ISO-8601."""
+
+    id: str
+    customerId: str
+    restaurantId: str
+    channelId: str
+    status: OrderStatus
+    statusId: int
+    items: list[ItemOut]
+    totalAmount: Decimal
+    currency: str
+    deliveryAddress: AddressOut
+    estimatedDeliveryTime: datetime | None
+    trackingCode: str | None
+    createdAt: datetime
+    updatedAt: datetime
+    deletedAt: datetime | None
+    version: int
+
+
+class OrderPageOut(BaseModel):
+    items: list[OrderOut]
+    nextCursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None

@@ -1,0 +1,146 @@
+"""The `orderline` command: serve the API, show the configuration, migrate the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from orderline.adapters.postgres.engine import build_engine
+from orderline.adapters.postgres.migrate import current_revision, upgrade
+from orderline.config import Settings
+from orderline.embedded import embedded_postgres, embedded_services
+
+app = typer.Typer(help="Orderline: order service with a PostgreSQL write model and DynamoDB reads.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Write-model database (PostgreSQL) operations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+log = logging.getLogger("orderline")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address [ORDERLINE_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [ORDERLINE_PORT].")] = None,
+) -> None:
+    """Start the HTTP API; starts embedded PostgreSQL and DynamoDB when none are configured."""
+    settings = _settings()
+    settings = settings.with_overrides(host=host or settings.host, port=port or settings.port)
+    _configure_logging(settings)
+    listener = _listen(settings.host, settings.port)
+    with embedded_services(settings) as resolved:
+        log.info("PostgreSQL: %s; DynamoDB: %s", _describe(settings, resolved)[0],
+                 _describe(settings, resolved)[1])
+        started = asyncio.run(_serve(resolved, listener))
+    if not started:
+        raise typer.Exit(1)
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective configuration, secrets masked."""
+    for name, value in _settings().masked().items():
+        typer.echo(f"ORDERLINE_{name.upper():<26} {value}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (uses the embedded PostgreSQL when none is configured)."""
+    settings = _settings()
+    _configure_logging(settings)
+    with _database_url(settings) as url:
+        revision = asyncio.run(_upgrade(url))
+    typer.echo(f"database at revision {revision}")
+
+
+async def _upgrade(url: str) -> str | None:
+    engine = build_engine(url, pool_size=1)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.contextmanager
+def _database_url(settings: Settings) -> Iterator[str]:
+    if settings.database_url is not None:
+        yield settings.database_url.get_secret_value()
+    else:
+        with embedded_postgres(settings.data_dir / "postgres") as url:
+            yield url
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `_serve` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve(settings: Settings, listener: socket.socket) -> bool:
+    from orderline.entrypoints.api.app import create_app
+
+    config = uvicorn.Config(create_app(settings), log_level=settings.log_level,
+                            access_log=settings.log_level == "debug", lifespan="on")
+    server = _Server(config)
+
+    def stop() -> None:
+        server.force_exit = server.should_exit
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    log.info("Orderline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
+    await server.serve(sockets=[listener])
+    return server.started
+
+
+def _describe(configured: Settings, resolved: Settings) -> tuple[str, str]:
+    postgres = (f"embedded, data in {configured.data_dir}" if configured.embedded_postgres
+                else "configured")
+    dynamodb = (f"embedded emulator at {resolved.dynamodb_endpoint}"
+                if configured.embedded_dynamodb else f"{resolved.dynamodb_endpoint}")
+    return postgres, dynamodb
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        typer.echo(f"error: listening on {host}:{port} {reason}; "
+                   "stop the other process or set ORDERLINE_PORT", err=True)
+        raise typer.Exit(2) from None
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:
+        typer.echo(f"error: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("werkzeug", "pgserver"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,129 @@
+"""Command handlers: one function each, named after its effect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from orderline.domain.errors import IdempotencyKeyReused, OrderNotFound
+from orderline.domain.money import Money
+from orderline.domain.order import DeliveryLocation, Order, OrderItem
+
+from . import commands
+from .unit_of_work import UnitOfWork
+
+Clock = Callable[[], datetime]
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    document: Document
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    document: Document
+    changed: bool
+
+
+async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -> PlacedOrder:
+    async with uow:
+        if cmd.idempotency_key is not None:
+            replay = await _replay(uow, cmd.idempotency_key, cmd.request_hash or "")
+            if replay is not None:
+                return replay
+        order = Order.place(
+            order_id=uuid4(),
+            customer_id=cmd.customer_id,
+            restaurant_id=cmd.restaurant_id,
+            channel_id=cmd.channel_id,
+            currency=cmd.currency,
+            items=_items(cmd.items, cmd.currency),
+            delivery=_location(cmd.address),
+            estimated_delivery_time=cmd.estimated_delivery_time,
+            now=clock(),
+        )
+        await uow.orders.add(order)
+        document = order.snapshot()
+        if cmd.idempotency_key is not None:
+            await uow.idempotency.record(cmd.idempotency_key, 201, document)
+        await uow.commit()
+    return PlacedOrder(document)
+
+
+async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Clock) -> StatusChange:
+    async with uow:
+        order = await _live_order(uow, cmd.order_id, cmd.expected_version)
+        changed = order.change_status(
+            cmd.status, user_id=cmd.user_id, reason=cmd.reason, metadata=cmd.metadata, now=clock()
+        )
+        if changed:
+            await uow.orders.save(order)
+            await uow.commit()
+        return StatusChange(order.snapshot(), changed)
+
+
+async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock) -> Document:
+    async with uow:
+        order = await _live_order(uow, cmd.order_id, cmd.expected_version)
+        changed = order.update(
+            items=_items(cmd.items, order.currency) if cmd.items is not None else None,
+            delivery=_location(cmd.address) if cmd.address is not None else None,
+            estimated_delivery_time=cmd.estimated_delivery_time,
+            now=clock(),
+        )
+        if changed:
+            await uow.orders.save(order)
+            await uow.commit()
+        return order.snapshot()
+
+
+async def delete_order(cmd: commands.DeleteOrder, uow: UnitOfWork, clock: Clock) -> None:
+    async with uow:
+        order = await _live_order(uow, cmd.order_id, cmd.expected_version)
+        order.delete(user_id=cmd.user_id, now=clock())
+        await uow.orders.save(order)
+        await uow.commit()
+
+
+async def _replay(uow: UnitOfWork, key: str, request_hash: str) -> PlacedOrder | None:
+    stored = await uow.idempotency.claim(key, request_hash)
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise IdempotencyKeyReused(key)
+    return PlacedOrder(stored.body, replayed=True)
+
+
+async def _live_order(uow: UnitOfWork, order_id: UUID, expected_version: int | None) -> Order:
+    order = await uow.orders.get(order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    order.expect_version(expected_version)
+    return order
+
+
+def _items(lines: list[commands.ItemLine], currency: str) -> list[OrderItem]:
+    return [
+        OrderItem(line.item_id, line.name, line.quantity, Money.of(line.unit_price, currency))
+        for line in lines
+    ]
+
+
+def _location(address: commands.Address) -> DeliveryLocation:
+    return DeliveryLocation(
+        address.street, address.city, address.postal_code, address.latitude, address.longitude
+    )
+
+
+HANDLERS: dict[type[commands.Command], Callable[..., Any]] = {
+    commands.PlaceOrder: place_order,
+    commands.ChangeStatus: change_status,
+    commands.UpdateOrder: update_order,
+    commands.DeleteOrder: delete_order,
+}
