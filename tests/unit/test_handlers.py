@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from orderline.domain.errors import IdempotencyKeyReused, OrderNotFound, VersionConflict
+from orderline.domain.status import OrderStatus as S
+from orderline.service_layer import commands, handlers
+
+from .factories import T0, TickingClock, place_command
+from .fakes import FakeUnitOfWork
+
+
+async def place(uow: FakeUnitOfWork, **overrides: object) -> UUID:
+    placed = await handlers.place_order(place_command(**overrides), uow, TickingClock())
+    return UUID(placed.document["id"])
+
+
+async def test_place_order_commits_the_order_and_one_event() -> None:
+    uow = FakeUnitOfWork()
+    order_id = await place(uow)
+    assert uow.commits == 1
+    assert list(uow.rows) == [order_id]
+    [event] = uow.published
+    assert event["eventType"] == "OrderPlaced" and event["version"] == 1
+    assert event["payload"]["order"]["totalAmount"] == "31.98"
+
+
+async def test_retry_with_the_same_key_returns_the_first_response() -> None:
+    uow = FakeUnitOfWork()
+    first = await handlers.place_order(
+        place_command(idempotency_key="k", request_hash="h"), uow, TickingClock()
+    )
+    again = await handlers.place_order(
+        place_command(idempotency_key="k", request_hash="h"), uow, TickingClock()
+    )
+    assert again.replayed and again.document == first.document
+    assert len(uow.rows) == 1 and len(uow.published) == 1
+
+
+async def test_same_key_with_another_body_is_refused() -> None:
+    uow = FakeUnitOfWork()
+    await handlers.place_order(place_command(idempotency_key="k", request_hash="h1"), uow,
+                               TickingClock())
+    with pytest.raises(IdempotencyKeyReused):
+        await handlers.place_order(place_command(idempotency_key="k", request_hash="h2"), uow,
+                                   TickingClock())
+    assert len(uow.rows) == 1
+
+
+async def test_change_status_publishes_and_no_op_does_not_commit() -> None:
+    uow = FakeUnitOfWork()
+    order_id = await place(uow)
+    change = commands.ChangeStatus(order_id, S.CONFIRMED, "u1")
+    result = await handlers.change_status(change, uow, TickingClock())
+    assert result.changed and result.document["version"] == 2
+    again = await handlers.change_status(change, uow, TickingClock())
+    assert not again.changed and again.document["version"] == 2
+    assert uow.commits == 2
+    assert [e["eventType"] for e in uow.published] == ["OrderPlaced", "OrderStatusChanged"]
+
+
+async def test_stale_expected_version_changes_nothing() -> None:
+    uow = FakeUnitOfWork()
+    order_id = await place(uow)
+    with pytest.raises(VersionConflict):
+        await handlers.change_status(
+            commands.ChangeStatus(order_id, S.CONFIRMED, "u1", expected_version=7), uow,
+            TickingClock(),
+        )
+    assert uow.commits == 1 and uow.rows[order_id].version == 1
+
+
+async def test_update_then_delete_then_not_found() -> None:
+    uow = FakeUnitOfWork()
+    order_id = await place(uow)
+    eta = T0 + timedelta(hours=2)
+    document = await handlers.update_order(
+        commands.UpdateOrder(order_id, estimated_delivery_time=eta), uow, TickingClock()
+    )
+    assert document["estimatedDeliveryTime"] == "2026-01-15T15:00:00.000000Z"
+    await handlers.delete_order(commands.DeleteOrder(order_id, "admin"), uow, TickingClock())
+    assert [e["version"] for e in uow.published] == [1, 2, 3]
+    with pytest.raises(OrderNotFound):
+        await handlers.change_status(
+            commands.ChangeStatus(order_id, S.CONFIRMED, "u1"), uow, TickingClock()
+        )
+
+
+async def test_unknown_order() -> None:
+    with pytest.raises(OrderNotFound):
+        await handlers.delete_order(commands.DeleteOrder(uuid4()), FakeUnitOfWork(), TickingClock())
