@@ -1,0 +1,124 @@
+"""`make run` from a fresh clone: starts on embedded defaults, serves, stops cleanly, restarts with its data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+REPO = Path(__file__).parents[2]
+ORDER = {
+    "customerId": "smoke", "restaurantId": "smoke",
+    "items": [{"itemId": "tea", "name": "Tea", "quantity": 1, "unitPrice": "2.00"}],
+    "deliveryAddress": {"street": "1 Main", "city": "Town", "postalCode": "1",
+                        "latitude": 0, "longitude": 0},
+}
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: nothing to clone")
+    target = tmp_path_factory.mktemp("clone") / "orderline"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True)
+    return target
+
+
+def clean_env(port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")}
+    env["ORDERLINE_PORT"] = str(port)
+    return env
+
+
+@pytest.fixture
+def running(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    log = (clone / "make-run.log").open("ab")
+    process = subprocess.Popen(["make", "run"], cwd=clone, env=clean_env(port), stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(process, base, clone)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def wait_ready(process: subprocess.Popen[bytes], base: str, clone: Path) -> None:
+    deadline = time.monotonic() + 600  # the first run installs the environment
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"make run exited: {(clone / 'make-run.log').read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail("make run did not become ready")
+
+
+def stop(process: subprocess.Popen[bytes], signum: int) -> None:
+    os.killpg(process.pid, signum)
+    process.wait(timeout=60)
+
+
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "postgres" in cmdline and str(data_dir) in cmdline:
+            found.append(proc)
+    return found
+
+
+def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tuple) -> None:  # type: ignore[type-arg]
+    process, base = running
+    created = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10)
+    assert created.status_code == 201
+    order_id = created.json()["id"]
+    data_dir = (clone / ".orderline").resolve()
+    assert postgres_processes(data_dir), "embedded PostgreSQL should run from the data dir"
+
+    stop(process, signal.SIGTERM)
+    assert "stopping embedded PostgreSQL" in (clone / "make-run.log").read_text()
+    assert not postgres_processes(data_dir), "PostgreSQL left running after SIGTERM"
+
+    port = free_port()
+    second = subprocess.Popen(["make", "run"], cwd=clone, env=clean_env(port),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(second, base, clone)
+        assert httpx.get(f"{base}/api/orders/{order_id}", timeout=10).status_code == 200
+
+        clash = subprocess.run([str(clone / ".venv/bin/orderline"), "serve"], cwd=clone,
+                               env=clean_env(port), capture_output=True, text=True, timeout=60)
+        assert clash.returncode == 2
+        assert clash.stderr.strip().count("\n") == 0, clash.stderr
+        assert "already in use" in clash.stderr and "Traceback" not in clash.stderr
+
+        stop(second, signal.SIGINT)  # Ctrl-C
+        assert not postgres_processes(data_dir), "PostgreSQL left running after Ctrl-C"
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)

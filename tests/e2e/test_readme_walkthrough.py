@@ -1,0 +1,35 @@
+"""The README's curl walkthrough runs as written against a real server."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from .conftest import RunningServer
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def walkthrough_script() -> str:
+    section = README.read_text().split("## Walkthrough", 1)[1]
+    found = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert found, "README has no bash block under 'Walkthrough'"
+    return found.group(1)
+
+
+def test_walkthrough_runs_as_written(server: RunningServer) -> None:
+    script = walkthrough_script()
+    assert script.startswith("BASE=http://127.0.0.1:8000\n")
+    script = script.replace("BASE=http://127.0.0.1:8000", f"BASE={server.base_url}", 1)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r"placed [0-9a-f-]{36}", out)
+    assert '"totalAmount":"31.98"' in out
+    assert '"status":"PROCESSING"' in out
+    assert '"allowedNext":["SHIPPED","CANCELLED"]' in out
+    assert '"estimatedDeliveryTime":"2030-01-15T14:30:00.000000Z"' in out
+    assert '"status":"ok"' in out
+    assert "orderline_http_requests_total{" in out
