@@ -94,13 +94,15 @@ async def _serve(settings: Settings, listener: socket.socket) -> bool:
                             access_log=settings.log_level == "debug", lifespan="on")
     server = _Server(config)
 
-    def stop() -> None:
-        server.force_exit = server.should_exit
+    def stop(signum: signal.Signals) -> None:
+        # A second Ctrl-C forces the exit; a repeated SIGTERM (make forwards its own) does not.
+        if server.should_exit and signum == signal.SIGINT:
+            server.force_exit = True
         server.should_exit = True
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
+        loop.add_signal_handler(signum, stop, signum)
     log.info("Orderline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
     await server.serve(sockets=[listener])
     return server.started
