@@ -1,4 +1,4 @@
-"""Composition root: builds engine, DynamoDB client, unit of work and message bus, with overridable defaults."""
+"""Composition root: engine, DynamoDB client, unit of work and message bus, defaults overridable."""
 
 from __future__ import annotations
 

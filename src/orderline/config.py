@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     )
     aws_region: str = Field("us-east-1", description="AWS region of the DynamoDB tables.")
     table_prefix: str = Field(
-        "orderline-", pattern=r"^[A-Za-z0-9_.-]{0,200}$",
+        "orderline-",
+        pattern=r"^[A-Za-z0-9_.-]{0,200}$",
         description="Prefix of every DynamoDB table name.",
     )
     dynamodb_max_attempts: int = Field(3, ge=1, le=20, description="DynamoDB call attempts.")

@@ -1,4 +1,4 @@
-"""Embedded defaults: a real PostgreSQL (pgserver) and moto's DynamoDB server, when nothing is configured."""
+"""Embedded defaults: a real PostgreSQL (pgserver) and moto's DynamoDB server."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from .config import Settings
 log = logging.getLogger(__name__)
 
 
-
 @contextmanager
 def embedded_services(settings: Settings) -> Iterator[Settings]:
-    """Start what is not configured; yield the settings that point at what runs. Stops it all on exit."""
+    """Start what is not configured; yield settings pointing at what runs; stop it all on exit."""
     with ExitStack() as stack:
         changes: dict[str, object] = {}
         if settings.embedded_postgres:

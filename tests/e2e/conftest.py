@@ -62,8 +62,9 @@ def server(database_url: str, dynamodb_endpoint: str) -> Iterator[RunningServer]
         await admin.dispose()
 
     _run(ddl(f'CREATE SCHEMA "{schema}"'))
-    settings = Settings(database_url=database_url, dynamodb_endpoint=dynamodb_endpoint,
-                        max_page_size=50)
+    settings = Settings(
+        database_url=database_url, dynamodb_endpoint=dynamodb_endpoint, max_page_size=50
+    )
     try:
         app = create_app(settings, lambda: bootstrap(settings, schema=schema))
         for base_url in serve_in_thread(app):

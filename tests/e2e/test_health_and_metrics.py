@@ -18,23 +18,29 @@ async def test_ready_reports_each_dependency(client: httpx.AsyncClient) -> None:
     body = response.json()
     assert response.status_code == 200 and body["status"] == "ok"
     assert set(body["checks"]) == {"postgres", "dynamodb"}
-    assert all(check["status"] == "up" and check["latencyMs"] >= 0
-               for check in body["checks"].values())
+    assert all(
+        check["status"] == "up" and check["latencyMs"] >= 0 for check in body["checks"].values()
+    )
     assert (await client.get("/health")).json() == {"status": "ok"}
 
 
 async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
     await client.get("/api/orders/00000000-0000-0000-0000-000000000000")
     text = (await client.get("/metrics")).text
-    assert 'orderline_http_requests_total{method="GET",route="/api/orders/{order_id}",status="404"}' in text
+    assert (
+        'orderline_http_requests_total{method="GET",route="/api/orders/{order_id}",status="404"}'
+        in text
+    )
     assert "orderline_http_request_duration_seconds_bucket" in text
 
 
 @pytest.fixture(scope="module")
 def server_without_postgres(server: RunningServer) -> Iterator[str]:
     """A server whose PostgreSQL went away after start-up (nothing listens on port 1)."""
-    settings = Settings(database_url=SecretStr("postgresql://postgres@127.0.0.1:1/none"),
-                        dynamodb_endpoint=server.settings.dynamodb_endpoint)
+    settings = Settings(
+        database_url=SecretStr("postgresql://postgres@127.0.0.1:1/none"),
+        dynamodb_endpoint=server.settings.dynamodb_endpoint,
+    )
     app = create_app(settings, lambda: bootstrap(settings, migrate=False))
     yield from serve_in_thread(app)
 
@@ -47,8 +53,10 @@ async def test_ready_is_503_and_writes_are_503_when_postgres_is_down(
         assert ready.status_code == 503
         assert ready.json()["checks"]["postgres"]["status"] == "down"
         assert ready.json()["checks"]["dynamodb"]["status"] == "up"
-        write = await client.post("/api/orders/00000000-0000-0000-0000-000000000001/status",
-                                  json={"status": "CONFIRMED", "userId": "u"})
+        write = await client.post(
+            "/api/orders/00000000-0000-0000-0000-000000000001/status",
+            json={"status": "CONFIRMED", "userId": "u"},
+        )
         assert write.status_code == 503, write.text
         assert write.headers["content-type"].startswith("application/problem+json")
         assert write.headers["retry-after"] == "1"

@@ -1,4 +1,4 @@
-"""`make run` from a fresh clone: starts on embedded defaults, serves, stops cleanly, restarts with its data."""
+"""`make run` from a fresh clone: starts embedded, serves, stops cleanly, restarts with its data."""
 
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ import pytest
 
 REPO = Path(__file__).parents[2]
 ORDER = {
-    "customerId": "smoke", "restaurantId": "smoke",
+    "customerId": "smoke",
+    "restaurantId": "smoke",
     "items": [{"itemId": "tea", "name": "Tea", "quantity": 1, "unitPrice": "2.00"}],
-    "deliveryAddress": {"street": "1 Main", "city": "Town", "postalCode": "1",
-                        "latitude": 0, "longitude": 0},
+    "deliveryAddress": {
+        "street": "1 Main",
+        "city": "Town",
+        "postalCode": "1",
+        "latitude": 0,
+        "longitude": 0,
+    },
 }
 pytestmark = pytest.mark.slow
 
@@ -50,8 +56,14 @@ def clean_env(port: int) -> dict[str, str]:
 def running(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     log = (clone / "make-run.log").open("ab")
-    process = subprocess.Popen(["make", "run"], cwd=clone, env=clean_env(port), stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "run"],
+        cwd=clone,
+        env=clean_env(port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(process, base, clone)
@@ -99,20 +111,32 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
     assert postgres_processes(data_dir), "embedded PostgreSQL should run from the data dir"
 
     stop(process, signal.SIGTERM)
-    assert "stopping embedded PostgreSQL" in (clone / "make-run.log").read_text()
+    log = (clone / "make-run.log").read_text()
+    assert "stopping embedded PostgreSQL" in log and "Traceback" not in log
     assert not postgres_processes(data_dir), "PostgreSQL left running after SIGTERM"
 
     port = free_port()
-    second = subprocess.Popen(["make", "run"], cwd=clone, env=clean_env(port),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    second = subprocess.Popen(
+        ["make", "run"],
+        cwd=clone,
+        env=clean_env(port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(second, base, clone)
         assert httpx.get(f"{base}/api/orders/{order_id}", timeout=10).status_code == 200
 
-        clash = subprocess.run([str(clone / ".venv/bin/orderline"), "serve"], cwd=clone,
-                               env=clean_env(port), capture_output=True, text=True, timeout=60)
+        clash = subprocess.run(
+            [str(clone / ".venv/bin/orderline"), "serve"],
+            cwd=clone,
+            env=clean_env(port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert clash.returncode == 2
         assert clash.stderr.strip().count("\n") == 0, clash.stderr
         assert "already in use" in clash.stderr and "Traceback" not in clash.stderr

@@ -12,10 +12,17 @@ import pytest
 ORDER: dict[str, Any] = {
     "customerId": "cust-e2e",
     "restaurantId": "rest-e2e",
-    "items": [{"itemId": "pizza", "name": "Pizza", "quantity": 2, "unitPrice": "15.99"},
-              {"itemId": "cola", "name": "Cola", "quantity": 1, "unitPrice": 2.5}],
-    "deliveryAddress": {"street": "1 Main St", "city": "New York", "postalCode": "10001",
-                        "latitude": 40.7, "longitude": -74.0},
+    "items": [
+        {"itemId": "pizza", "name": "Pizza", "quantity": 2, "unitPrice": "15.99"},
+        {"itemId": "cola", "name": "Cola", "quantity": 1, "unitPrice": 2.5},
+    ],
+    "deliveryAddress": {
+        "street": "1 Main St",
+        "city": "New York",
+        "postalCode": "10001",
+        "latitude": 40.7,
+        "longitude": -74.0,
+    },
 }
 
 
@@ -75,14 +82,21 @@ async def test_status_lifecycle_over_http(client: httpx.AsyncClient) -> None:
     forbidden = await client.post(url, json={"status": "DELIVERED", "userId": "u1"})
     problem = assert_problem(forbidden, 409, "CONFIRMED to DELIVERED")
     assert problem["allowedNext"] == ["PROCESSING", "CANCELLED"]
-    stale = await client.post(url, json={"status": "PROCESSING", "userId": "u1"},
-                              headers={"If-Match": '"1"'})
+    stale = await client.post(
+        url, json={"status": "PROCESSING", "userId": "u1"}, headers={"If-Match": '"1"'}
+    )
     assert_problem(stale, 412, "version 2")
-    fresh = await client.post(url, json={"status": "PROCESSING", "userId": "u1"},
-                              headers={"If-Match": '"2"'})
+    fresh = await client.post(
+        url, json={"status": "PROCESSING", "userId": "u1"}, headers={"If-Match": '"2"'}
+    )
     assert fresh.status_code == 200 and fresh.json()["status"] == "PROCESSING"
-    assert_problem(await client.post(url, json={"status": "SHIPPED", "userId": "u1"},
-                                     headers={"If-Match": "3"}), 400, "If-Match")
+    assert_problem(
+        await client.post(
+            url, json={"status": "SHIPPED", "userId": "u1"}, headers={"If-Match": "3"}
+        ),
+        400,
+        "If-Match",
+    )
 
 
 async def test_patch_rules(client: httpx.AsyncClient) -> None:
@@ -113,8 +127,9 @@ async def test_delete_hides_the_order(client: httpx.AsyncClient) -> None:
     assert (await client.delete(url)).status_code == 204
     assert_problem(await client.get(url), 404, created["id"])
     assert_problem(await client.delete(url), 404)
-    assert_problem(await client.post(f"{url}/status", json={"status": "CONFIRMED",
-                                                            "userId": "u"}), 404)
+    assert_problem(
+        await client.post(f"{url}/status", json={"status": "CONFIRMED", "userId": "u"}), 404
+    )
 
 
 async def test_listing_pages_newest_first_with_filters(client: httpx.AsyncClient) -> None:
@@ -134,8 +149,11 @@ async def test_listing_pages_newest_first_with_filters(client: httpx.AsyncClient
     assert seen == list(reversed(ids))
     first = (await client.get("/api/orders", params={"customerId": customer, "limit": 3})).json()
     tampered = first["nextCursor"][:-2] + ("AA" if first["nextCursor"][-2:] != "AA" else "BB")
-    assert_problem(await client.get("/api/orders", params={"customerId": customer,
-                                                           "cursor": tampered}), 400, "cursor")
+    assert_problem(
+        await client.get("/api/orders", params={"customerId": customer, "cursor": tampered}),
+        400,
+        "cursor",
+    )
     other_query = {"customerId": "someone-else", "cursor": first["nextCursor"]}
     assert_problem(await client.get("/api/orders", params=other_query), 400, "different query")
     assert_problem(await client.get("/api/orders", params={"cursor": "garbage"}), 400, "cursor")
@@ -143,8 +161,9 @@ async def test_listing_pages_newest_first_with_filters(client: httpx.AsyncClient
     assert len(capped["items"]) <= 50
     assert_problem(await client.get("/api/orders", params={"limit": 0}), 422, "query.limit")
     assert_problem(await client.get("/api/orders", params={"status": "LOST"}), 422, "query.status")
-    pending = (await client.get("/api/orders", params={"customerId": customer,
-                                                       "status": "PENDING"})).json()
+    pending = (
+        await client.get("/api/orders", params={"customerId": customer, "status": "PENDING"})
+    ).json()
     assert len(pending["items"]) == 7
 
 
@@ -155,23 +174,44 @@ BAD_BODIES = [
     ("no items", order(items=[]), "body.items"),
     ("too many items", order(items=[ORDER["items"][0]] * 101), "body.items"),
     ("quantity 0", order(items=[{**ORDER["items"][0], "quantity": 0}]), "body.items.0.quantity"),
-    ("quantity 1001", order(items=[{**ORDER["items"][0], "quantity": 1001}]),
-     "body.items.0.quantity"),
-    ("quantity as text", order(items=[{**ORDER["items"][0], "quantity": "2"}]),
-     "body.items.0.quantity"),
-    ("negative price", order(items=[{**ORDER["items"][0], "unitPrice": "-1"}]),
-     "body.items.0.unitPrice"),
-    ("three decimals", order(items=[{**ORDER["items"][0], "unitPrice": "1.999"}]),
-     "body.items.0.unitPrice"),
+    (
+        "quantity 1001",
+        order(items=[{**ORDER["items"][0], "quantity": 1001}]),
+        "body.items.0.quantity",
+    ),
+    (
+        "quantity as text",
+        order(items=[{**ORDER["items"][0], "quantity": "2"}]),
+        "body.items.0.quantity",
+    ),
+    (
+        "negative price",
+        order(items=[{**ORDER["items"][0], "unitPrice": "-1"}]),
+        "body.items.0.unitPrice",
+    ),
+    (
+        "three decimals",
+        order(items=[{**ORDER["items"][0], "unitPrice": "1.999"}]),
+        "body.items.0.unitPrice",
+    ),
     ("long name", order(items=[{**ORDER["items"][0], "name": "x" * 201}]), "body.items.0.name"),
     ("bad id characters", order(customerId="a b/c"), "body.customerId"),
     ("long id", order(restaurantId="r" * 65), "body.restaurantId"),
-    ("latitude", order(deliveryAddress={**ORDER["deliveryAddress"], "latitude": 91}),
-     "body.deliveryAddress.latitude"),
-    ("longitude", order(deliveryAddress={**ORDER["deliveryAddress"], "longitude": -181}),
-     "body.deliveryAddress.longitude"),
-    ("missing address", {k: v for k, v in ORDER.items() if k != "deliveryAddress"},
-     "body.deliveryAddress"),
+    (
+        "latitude",
+        order(deliveryAddress={**ORDER["deliveryAddress"], "latitude": 91}),
+        "body.deliveryAddress.latitude",
+    ),
+    (
+        "longitude",
+        order(deliveryAddress={**ORDER["deliveryAddress"], "longitude": -181}),
+        "body.deliveryAddress.longitude",
+    ),
+    (
+        "missing address",
+        {k: v for k, v in ORDER.items() if k != "deliveryAddress"},
+        "body.deliveryAddress",
+    ),
     ("currency", order(currency="usd"), "body.currency"),
 ]
 
@@ -182,20 +222,25 @@ async def test_bad_orders_are_refused_with_the_field(
 ) -> None:
     problem = assert_problem(await client.post("/api/orders", json=body), 422)
     assert field in [error["field"] for error in problem["errors"]], (case, problem)
-    assert problem["detail"].startswith(field) or field in problem["detail"] or len(
-        problem["errors"]) > 1
+    assert (
+        problem["detail"].startswith(field)
+        or field in problem["detail"]
+        or len(problem["errors"]) > 1
+    )
 
 
 async def test_malformed_json_is_400_not_500(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/orders", content=b'{"customerId": ',
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/api/orders", content=b'{"customerId": ', headers={"Content-Type": "application/json"}
+    )
     assert_problem(response, 400, "not valid JSON")
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     body = b'{"customerId": "' + b"x" * (1024 * 1024 + 10) + b'"}'
-    response = await client.post("/api/orders", content=body,
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/api/orders", content=body, headers={"Content-Type": "application/json"}
+    )
     assert_problem(response, 413, "exceeds")
 
 
@@ -204,8 +249,9 @@ async def test_oversized_streamed_body_is_413(client: httpx.AsyncClient) -> None
         for _ in range(20):
             yield b"x" * 65536
 
-    response = await client.post("/api/orders", content=chunks(),
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/api/orders", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert_problem(response, 413, "exceeds")
 
 
@@ -217,11 +263,13 @@ async def test_path_and_route_errors(client: httpx.AsyncClient) -> None:
     status_body = {"status": "confirmed", "userId": "u"}
     created = await create(client)
     problem = assert_problem(
-        await client.post(f"/api/orders/{created['id']}/status", json=status_body), 422)
+        await client.post(f"/api/orders/{created['id']}/status", json=status_body), 422
+    )
     assert problem["errors"][0]["field"] == "body.status"
     big_metadata = {"status": "CONFIRMED", "userId": "u", "metadata": {"x": "y" * 5000}}
-    assert_problem(await client.post(f"/api/orders/{created['id']}/status", json=big_metadata),
-                   422, "metadata")
+    assert_problem(
+        await client.post(f"/api/orders/{created['id']}/status", json=big_metadata), 422, "metadata"
+    )
 
 
 async def test_openapi_documents_examples(client: httpx.AsyncClient) -> None:

@@ -22,8 +22,9 @@ def test_walkthrough_runs_as_written(server: RunningServer) -> None:
     script = walkthrough_script()
     assert script.startswith("BASE=http://127.0.0.1:8000\n")
     script = script.replace("BASE=http://127.0.0.1:8000", f"BASE={server.base_url}", 1)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert re.search(r"placed [0-9a-f-]{36}", out)

@@ -1,8 +1,9 @@
-"""The write model on a real PostgreSQL: one outbox row per accepted write, in the same transaction."""
+"""The write model on a real PostgreSQL: one outbox row per accepted write, same transaction."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,8 +30,9 @@ async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
 
 
 async def place(engine: AsyncEngine, **overrides: object) -> UUID:
-    placed = await handlers.place_order(place_command(**overrides), PostgresUnitOfWork(engine),
-                                        utc_now)
+    placed = await handlers.place_order(
+        place_command(**overrides), PostgresUnitOfWork(engine), utc_now
+    )
     return UUID(placed.document["id"])
 
 
@@ -44,11 +46,12 @@ async def test_every_accepted_write_leaves_exactly_one_outbox_row(engine: AsyncE
     )
     await handlers.delete_order(commands.DeleteOrder(order_id), uow(), utc_now)
 
-    outbox = await rows(
-        engine, "SELECT event_type, order_version, payload FROM outbox ORDER BY id"
-    )
+    outbox = await rows(engine, "SELECT event_type, order_version, payload FROM outbox ORDER BY id")
     assert [(r.event_type, r.order_version) for r in outbox] == [
-        ("OrderPlaced", 1), ("OrderStatusChanged", 2), ("OrderUpdated", 3), ("OrderDeleted", 4),
+        ("OrderPlaced", 1),
+        ("OrderStatusChanged", 2),
+        ("OrderUpdated", 3),
+        ("OrderDeleted", 4),
     ]
     assert all(r.payload["orderId"] == str(order_id) for r in outbox)
     assert outbox[1].payload["payload"]["previousStatus"] == "PENDING"
@@ -57,8 +60,10 @@ async def test_every_accepted_write_leaves_exactly_one_outbox_row(engine: AsyncE
 
 
 async def test_stored_order_round_trips_exactly(engine: AsyncEngine) -> None:
-    items = [commands.ItemLine("a", "A", 3, Decimal("0.10")),
-             commands.ItemLine("b", "B", 1, Decimal("99999.99"))]
+    items = [
+        commands.ItemLine("a", "A", 3, Decimal("0.10")),
+        commands.ItemLine("b", "B", 1, Decimal("99999.99")),
+    ]
     order_id = await place(engine, items=items)
     uow = PostgresUnitOfWork(engine)
     async with uow:
@@ -66,7 +71,9 @@ async def test_stored_order_round_trips_exactly(engine: AsyncEngine) -> None:
     assert order is not None
     assert str(order.total.amount) == "100000.29"
     assert [(i.item_id, i.quantity, str(i.unit_price.amount)) for i in order.items] == [
-        ("a", 3, "0.10"), ("b", 1, "99999.99")]
+        ("a", 3, "0.10"),
+        ("b", 1, "99999.99"),
+    ]
 
 
 async def test_a_failed_transaction_leaves_neither_order_nor_event(engine: AsyncEngine) -> None:
@@ -79,15 +86,17 @@ async def test_a_failed_transaction_leaves_neither_order_nor_event(engine: Async
     class Boom(Exception):
         pass
 
-    uow = PostgresUnitOfWork(engine)
-    with pytest.raises(Boom):
-        async with uow:
+    async def write_then_die() -> None:
+        async with PostgresUnitOfWork(engine) as uow:
             order = await uow.orders.get(order_id)
             assert order is not None
             order.change_status(S.CONFIRMED, user_id="u", now=utc_now())
             await uow.orders.save(order)
             await uow.outbox.append(order.events)
             raise Boom  # dies before commit, after both writes were issued
+
+    with pytest.raises(Boom):
+        await write_then_die()
     assert await rows(engine, "SELECT count(*) FROM outbox") == [(1,)]
     assert await rows(engine, "SELECT status, version FROM orders") == [("PENDING", 1)]
 
@@ -99,8 +108,9 @@ async def test_a_rejected_insert_rolls_back_the_outbox_too(engine: AsyncEngine) 
     assert await rows(engine, "SELECT count(*) FROM orders") == [(0,)]
 
 
-async def test_notify_is_delivered_only_on_commit(engine: AsyncEngine, database_url: str,
-                                                  schema: str) -> None:
+async def test_notify_is_delivered_only_on_commit(
+    engine: AsyncEngine, database_url: str, schema: str
+) -> None:
     channel = f"outbox_{schema}"
     heard: asyncio.Queue[str] = asyncio.Queue()
     listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
@@ -111,7 +121,8 @@ async def test_notify_is_delivered_only_on_commit(engine: AsyncEngine, database_
         with pytest.raises(DomainError):
             await handlers.change_status(
                 commands.ChangeStatus(UUID(int=0), S.CONFIRMED, "u"),
-                PostgresUnitOfWork(engine, channel), utc_now,
+                PostgresUnitOfWork(engine, channel),
+                utc_now,
             )
         await asyncio.sleep(0.2)
         assert heard.empty()
@@ -141,9 +152,11 @@ async def test_concurrent_status_changes_lose_nothing(engine: AsyncEngine) -> No
     )
     assert len(events) == successes >= 1
     assert [e.order_version for e in events] == list(range(2, successes + 2))
-    path = [(e.payload["payload"]["previousStatus"], e.payload["payload"]["order"]["status"])
-            for e in events]
-    for (_, new), (previous, _) in zip(path, path[1:], strict=False):
+    path = [
+        (e.payload["payload"]["previousStatus"], e.payload["payload"]["order"]["status"])
+        for e in events
+    ]
+    for (_, new), (previous, _) in itertools.pairwise(path):
         assert new == previous  # each change starts where the last one ended
     assert all(S(old).can_become(S(new)) for old, new in path)
     [order] = await rows(engine, "SELECT status, version FROM orders")
@@ -156,8 +169,11 @@ async def test_concurrent_updates_all_land_with_contiguous_versions(engine: Asyn
 
     async def update(minutes: int) -> None:
         await handlers.update_order(
-            commands.UpdateOrder(order_id, estimated_delivery_time=base + timedelta(minutes=minutes)),
-            PostgresUnitOfWork(engine), utc_now,
+            commands.UpdateOrder(
+                order_id, estimated_delivery_time=base + timedelta(minutes=minutes)
+            ),
+            PostgresUnitOfWork(engine),
+            utc_now,
         )
 
     await asyncio.gather(*(update(n) for n in range(1, 21)))
@@ -170,7 +186,8 @@ async def test_concurrent_retries_with_one_key_create_one_order(engine: AsyncEng
     async def attempt() -> handlers.PlacedOrder:
         return await handlers.place_order(
             place_command(idempotency_key="retry-key", request_hash="same"),
-            PostgresUnitOfWork(engine), utc_now,
+            PostgresUnitOfWork(engine),
+            utc_now,
         )
 
     results = await asyncio.gather(*(attempt() for _ in range(10)))

@@ -42,11 +42,13 @@ async def test_retry_with_the_same_key_returns_the_first_response() -> None:
 
 async def test_same_key_with_another_body_is_refused() -> None:
     uow = FakeUnitOfWork()
-    await handlers.place_order(place_command(idempotency_key="k", request_hash="h1"), uow,
-                               TickingClock())
+    await handlers.place_order(
+        place_command(idempotency_key="k", request_hash="h1"), uow, TickingClock()
+    )
     with pytest.raises(IdempotencyKeyReused):
-        await handlers.place_order(place_command(idempotency_key="k", request_hash="h2"), uow,
-                                   TickingClock())
+        await handlers.place_order(
+            place_command(idempotency_key="k", request_hash="h2"), uow, TickingClock()
+        )
     assert len(uow.rows) == 1
 
 
@@ -67,7 +69,8 @@ async def test_stale_expected_version_changes_nothing() -> None:
     order_id = await place(uow)
     with pytest.raises(VersionConflict):
         await handlers.change_status(
-            commands.ChangeStatus(order_id, S.CONFIRMED, "u1", expected_version=7), uow,
+            commands.ChangeStatus(order_id, S.CONFIRMED, "u1", expected_version=7),
+            uow,
             TickingClock(),
         )
     assert uow.commits == 1 and uow.rows[order_id].version == 1

@@ -1,4 +1,4 @@
-"""Any sequence of commands leaves an order in a state the lifecycle can reach, with contiguous versions."""
+"""Any command sequence leaves an order in a reachable state with contiguous versions."""
 
 from __future__ import annotations
 

@@ -42,9 +42,7 @@ class VersionConflict(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     def __init__(self, key: str) -> None:
-        super().__init__(
-            f"Idempotency-Key {key!r} was already used with a different request body"
-        )
+        super().__init__(f"Idempotency-Key {key!r} was already used with a different request body")
         self.key = key
 
 

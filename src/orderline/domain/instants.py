@@ -1,4 +1,4 @@
-"""One text form for every timestamp: UTC, microseconds, `Z` suffix, so strings sort as time does."""
+"""One text form for every timestamp: UTC, microseconds, `Z`, so strings sort as time does."""
 
 from __future__ import annotations
 

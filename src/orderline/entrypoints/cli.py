@@ -19,8 +19,11 @@ from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.config import Settings
 from orderline.embedded import embedded_postgres, embedded_services
 
-app = typer.Typer(help="Orderline: order service with a PostgreSQL write model and DynamoDB reads.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Orderline: order service with a PostgreSQL write model and DynamoDB reads.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 db_app = typer.Typer(help="Write-model database (PostgreSQL) operations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 log = logging.getLogger("orderline")
@@ -37,8 +40,11 @@ def serve(
     _configure_logging(settings)
     listener = _listen(settings.host, settings.port)
     with embedded_services(settings) as resolved:
-        log.info("PostgreSQL: %s; DynamoDB: %s", _describe(settings, resolved)[0],
-                 _describe(settings, resolved)[1])
+        log.info(
+            "PostgreSQL: %s; DynamoDB: %s",
+            _describe(settings, resolved)[0],
+            _describe(settings, resolved)[1],
+        )
         started = asyncio.run(_serve(resolved, listener))
     if not started:
         raise typer.Exit(1)
@@ -90,8 +96,12 @@ class _Server(uvicorn.Server):
 async def _serve(settings: Settings, listener: socket.socket) -> bool:
     from orderline.entrypoints.api.app import create_app
 
-    config = uvicorn.Config(create_app(settings), log_level=settings.log_level,
-                            access_log=settings.log_level == "debug", lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        lifespan="on",
+    )
     server = _Server(config)
 
     def stop(signum: signal.Signals) -> None:
@@ -109,10 +119,14 @@ async def _serve(settings: Settings, listener: socket.socket) -> bool:
 
 
 def _describe(configured: Settings, resolved: Settings) -> tuple[str, str]:
-    postgres = (f"embedded, data in {configured.data_dir}" if configured.embedded_postgres
-                else "configured")
-    dynamodb = (f"embedded emulator at {resolved.dynamodb_endpoint}"
-                if configured.embedded_dynamodb else f"{resolved.dynamodb_endpoint}")
+    postgres = (
+        f"embedded, data in {configured.data_dir}" if configured.embedded_postgres else "configured"
+    )
+    dynamodb = (
+        f"embedded emulator at {resolved.dynamodb_endpoint}"
+        if configured.embedded_dynamodb
+        else f"{resolved.dynamodb_endpoint}"
+    )
     return postgres, dynamodb
 
 
@@ -125,8 +139,11 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         listener.close()
         reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
-        typer.echo(f"error: listening on {host}:{port} {reason}; "
-                   "stop the other process or set ORDERLINE_PORT", err=True)
+        typer.echo(
+            f"error: listening on {host}:{port} {reason}; "
+            "stop the other process or set ORDERLINE_PORT",
+            err=True,
+        )
         raise typer.Exit(2) from None
     listener.listen(2048)
     listener.set_inheritable(True)
@@ -142,7 +159,8 @@ def _settings() -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("werkzeug", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

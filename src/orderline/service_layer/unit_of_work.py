@@ -1,4 +1,4 @@
-"""The unit of work: the only thing that commits, and it writes the outbox in the same transaction."""
+"""The unit of work: the only thing that commits; it writes the outbox in the same transaction."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ from orderline.domain.money import Money
 from orderline.domain.order import DeliveryLocation, Order, OrderItem
 from orderline.domain.status import OrderStatus
 
+Row = Mapping[Any, Any]
+
 
 def order_row(order: Order) -> dict[str, Any]:
     return {
@@ -49,7 +51,7 @@ def item_rows(order: Order) -> list[dict[str, Any]]:
     ]
 
 
-def to_order(row: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> Order:
+def to_order(row: Row, items: Sequence[Row]) -> Order:
     currency = row["currency"]
     return Order(
         id=row["id"],
@@ -74,8 +76,8 @@ def to_order(row: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> Orde
     )
 
 
-def group_items(rows: Iterable[Mapping[str, Any]]) -> dict[UUID, list[Mapping[str, Any]]]:
-    grouped: dict[UUID, list[Mapping[str, Any]]] = {}
+def group_items(rows: Iterable[Row]) -> dict[UUID, list[Row]]:
+    grouped: dict[UUID, list[Row]] = {}
     for row in rows:
         grouped.setdefault(row["order_id"], []).append(row)
     return grouped

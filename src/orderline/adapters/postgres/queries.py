@@ -48,7 +48,7 @@ class PostgresOrderQueries:
         documents = await self._documents(query)
         return documents[0] if documents else None
 
-    async def list(
+    async def page(
         self, filters: OrderFilters, *, limit: int, after: Position | None = None
     ) -> OrderPage:
         query = select(orders).where(orders.c.deleted_at.is_(None))

@@ -102,8 +102,14 @@ class PostgresIdempotencyStore:
         if claimed is not None:
             return None
         row = (
-            await self._conn.execute(select(idempotency_keys).where(idempotency_keys.c.key == key))
-        ).mappings().one()
+            (
+                await self._conn.execute(
+                    select(idempotency_keys).where(idempotency_keys.c.key == key)
+                )
+            )
+            .mappings()
+            .one()
+        )
         return StoredResponse(row["request_hash"], row["status_code"], row["response"])
 
     async def record(self, key: str, status_code: int, body: dict[str, Any]) -> None:

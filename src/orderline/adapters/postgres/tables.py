@@ -53,8 +53,12 @@ orders = Table(
 order_items = Table(
     "order_items",
     metadata,
-    Column("order_id", UUID(as_uuid=True), ForeignKey("orders.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "order_id",
+        UUID(as_uuid=True),
+        ForeignKey("orders.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("position", SmallInteger, primary_key=True),
     Column("item_id", String(64), nullable=False),
     Column("name", String(200), nullable=False),

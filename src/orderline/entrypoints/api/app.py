@@ -1,4 +1,4 @@
-"""The FastAPI application: routes, error handlers, middleware; the container comes from bootstrap."""
+"""The FastAPI application: routes, error handlers, middleware; the container from bootstrap."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
             app.state.container = container
             yield
 
-    app = FastAPI(title="Orderline", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+    app = FastAPI(
+        title="Orderline", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.cursors = CursorCodec(settings.cursor_secret.get_secret_value().encode())
     errors.install(app)
     app.include_router(orders.router)

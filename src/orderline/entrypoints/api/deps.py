@@ -40,22 +40,30 @@ def expected_version(
         return None
     found = _ETAG.match(if_match.strip())
     if found is None:
-        raise ApiError(400, "Invalid If-Match header",
-                       f'If-Match must be an ETag this API issued, like "3"; got {if_match!r}')
+        raise ApiError(
+            400,
+            "Invalid If-Match header",
+            f'If-Match must be an ETag this API issued, like "3"; got {if_match!r}',
+        )
     return int(found.group(1))
 
 
 def idempotency_key(
     key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key",
-               description="Any unique string (≤ 255 printable ASCII). A retry with the same key "
-                           "and body returns the first response; another body gets 422."),
+        Header(
+            alias="Idempotency-Key",
+            description="Any unique string (≤ 255 printable ASCII). A retry with the same key "
+            "and body returns the first response; another body gets 422.",
+        ),
     ] = None,
 ) -> str | None:
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
-        raise ApiError(400, "Invalid Idempotency-Key header",
-                       "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+        raise ApiError(
+            400,
+            "Invalid Idempotency-Key header",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces",
+        )
     return key
 
 

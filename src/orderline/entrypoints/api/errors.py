@@ -1,4 +1,4 @@
-"""Every error as `application/problem+json`: status, a precise detail and, for validation, where."""
+"""Every error as `application/problem+json`: status, precise detail and, for validation, where."""
 
 from __future__ import annotations
 
@@ -32,8 +32,12 @@ class ApiError(Exception):
 def problem(
     status: int, title: str, detail: str, request: Request | None = None, **extra: Any
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if request is not None:
         body["instance"] = request.url.path
     body.update(extra)
@@ -50,9 +54,13 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     if any(error["type"] == "json_invalid" for error in errors):
         first = errors[0]
-        return problem(400, "Malformed JSON",
-                       f"the request body is not valid JSON: {first.get('msg', '')}"
-                       f" (at position {first['loc'][-1]})", request)
+        return problem(
+            400,
+            "Malformed JSON",
+            f"the request body is not valid JSON: {first.get('msg', '')}"
+            f" (at position {first['loc'][-1]})",
+            request,
+        )
     listed = [
         {"field": _where(error["loc"]), "message": error["msg"], "type": error["type"]}
         for error in errors
@@ -89,14 +97,25 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         case domain.OrderNotFound():
             return problem(404, "Order not found", detail, request)
         case domain.InvalidTransition():
-            return problem(409, "Status change not allowed", detail, request,
-                           currentStatus=exc.current, allowedNext=exc.allowed)
+            return problem(
+                409,
+                "Status change not allowed",
+                detail,
+                request,
+                currentStatus=exc.current,
+                allowedNext=exc.allowed,
+            )
         case domain.OrderNotEditable():
-            return problem(409, "Order cannot be changed now", detail, request,
-                           currentStatus=exc.status, fields=exc.fields)
+            return problem(
+                409,
+                "Order cannot be changed now",
+                detail,
+                request,
+                currentStatus=exc.status,
+                fields=exc.fields,
+            )
         case domain.VersionConflict():
-            return problem(412, "Version mismatch", detail, request,
-                           currentVersion=exc.actual)
+            return problem(412, "Version mismatch", detail, request, currentVersion=exc.actual)
         case domain.IdempotencyKeyReused():
             return problem(422, "Idempotency key reused", detail, request)
         case _:
@@ -105,14 +124,19 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc)
-    return problem(503, "Database unavailable",
-                   "PostgreSQL cannot be reached; nothing was changed. Retry shortly.", request)
+    return problem(
+        503,
+        "Database unavailable",
+        "PostgreSQL cannot be reached; nothing was changed. Retry shortly.",
+        request,
+    )
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "Internal error", "an unexpected error occurred; it has been logged",
-                   request)
+    return problem(
+        500, "Internal error", "an unexpected error occurred; it has been logged", request
+    )
 
 
 def _title(status: int) -> str:

@@ -69,12 +69,20 @@ class PlaceOrderIn(Strict):
                     "customerId": "123e4567-e89b-12d3-a456-426614174000",
                     "restaurantId": "550e8400-e29b-41d4-a716-446655440001",
                     "items": [
-                        {"itemId": "pizza-margherita", "name": "Pizza Margherita",
-                         "quantity": 1, "unitPrice": "15.99"}
+                        {
+                            "itemId": "pizza-margherita",
+                            "name": "Pizza Margherita",
+                            "quantity": 1,
+                            "unitPrice": "15.99",
+                        }
                     ],
-                    "deliveryAddress": {"street": "123 Main St", "city": "New York",
-                                        "postalCode": "10001", "latitude": 40.7128,
-                                        "longitude": -74.006},
+                    "deliveryAddress": {
+                        "street": "123 Main St",
+                        "city": "New York",
+                        "postalCode": "10001",
+                        "latitude": 40.7128,
+                        "longitude": -74.006,
+                    },
                 }
             ]
         }
@@ -125,7 +133,9 @@ class ChangeStatusIn(Strict):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"status": "CONFIRMED", "userId": "staff-17", "reason": "kitchen accepted"}]
+            "examples": [
+                {"status": "CONFIRMED", "userId": "staff-17", "reason": "kitchen accepted"}
+            ]
         }
     )
 
@@ -176,7 +186,9 @@ class OrderOut(BaseModel):
 
 class OrderPageOut(BaseModel):
     items: list[OrderOut]
-    nextCursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    nextCursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 class Problem(BaseModel):

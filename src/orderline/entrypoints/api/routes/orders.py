@@ -38,12 +38,14 @@ FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_P
 
 
 def _order_response(document: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return JSONResponse(document, status_code=status_code,
-                        headers={"ETag": etag(document["version"])})
+    return JSONResponse(
+        document, status_code=status_code, headers={"ETag": etag(document["version"])}
+    )
 
 
-@router.post("", status_code=201, response_model=OrderOut, responses=PROBLEMS,
-             summary="Place an order")
+@router.post(
+    "", status_code=201, response_model=OrderOut, responses=PROBLEMS, summary="Place an order"
+)
 async def place_order(
     body: PlaceOrderIn, request: Request, container: ContainerDep, key: IdempotencyKey
 ) -> JSONResponse:
@@ -64,7 +66,9 @@ async def list_orders(
     customerId: FilterId = None,
     restaurantId: FilterId = None,
     status: OrderStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")] = 20,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="Page size (capped by the server).")
+    ] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> JSONResponse:
     """Newest first. Follow `nextCursor` to page; a cursor is valid only for the same filters."""
@@ -78,11 +82,13 @@ async def list_orders(
         except (InvalidCursor, KeyError, ValueError, TypeError) as exc:
             raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
     page_size = min(limit, container.settings.max_page_size)
-    page = await container.orders.list(filters, limit=page_size, after=after)
+    page = await container.orders.page(filters, limit=page_size, after=after)
     next_cursor = None
     if page.next_position is not None:
-        next_cursor = cursors.encode(query, {"t": page.next_position.created_at.isoformat(),
-                                             "i": str(page.next_position.order_id)})
+        next_cursor = cursors.encode(
+            query,
+            {"t": page.next_position.created_at.isoformat(), "i": str(page.next_position.order_id)},
+        )
     return JSONResponse({"items": page.documents, "nextCursor": next_cursor})
 
 
@@ -94,8 +100,12 @@ async def get_order(order_id: UUID, container: ContainerDep) -> JSONResponse:
     return _order_response(document)
 
 
-@router.patch("/{order_id}", response_model=OrderOut, responses=PROBLEMS,
-              summary="Change items, delivery address or estimated delivery time")
+@router.patch(
+    "/{order_id}",
+    response_model=OrderOut,
+    responses=PROBLEMS,
+    summary="Change items, delivery address or estimated delivery time",
+)
 async def update_order(
     order_id: UUID, body: UpdateOrderIn, container: ContainerDep, version: ExpectedVersion
 ) -> JSONResponse:
@@ -124,8 +134,12 @@ async def delete_order(
     return Response(status_code=204)
 
 
-@router.post("/{order_id}/status", response_model=OrderOut, responses=PROBLEMS,
-             summary="Change an order's status")
+@router.post(
+    "/{order_id}/status",
+    response_model=OrderOut,
+    responses=PROBLEMS,
+    summary="Change an order's status",
+)
 async def change_status(
     order_id: UUID, body: ChangeStatusIn, container: ContainerDep, version: ExpectedVersion
 ) -> JSONResponse:

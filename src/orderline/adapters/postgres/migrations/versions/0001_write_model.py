@@ -55,17 +55,28 @@ def upgrade() -> None:
         sa.CheckConstraint("total_amount >= 0", name="orders_total_not_negative"),
     )
     live = sa.text("deleted_at IS NULL")
-    op.create_index("orders_live_newest", "orders", [sa.text("created_at DESC"), sa.text("id DESC")],
-                    postgresql_where=live)
+    op.create_index(
+        "orders_live_newest",
+        "orders",
+        [sa.text("created_at DESC"), sa.text("id DESC")],
+        postgresql_where=live,
+    )
     for column in ("customer_id", "restaurant_id", "status"):
-        op.create_index(f"orders_live_by_{column}", "orders",
-                        [column, sa.text("created_at DESC"), sa.text("id DESC")],
-                        postgresql_where=live)
+        op.create_index(
+            f"orders_live_by_{column}",
+            "orders",
+            [column, sa.text("created_at DESC"), sa.text("id DESC")],
+            postgresql_where=live,
+        )
 
     op.create_table(
         "order_items",
-        sa.Column("order_id", UUID(as_uuid=True), sa.ForeignKey("orders.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "order_id",
+            UUID(as_uuid=True),
+            sa.ForeignKey("orders.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("position", sa.SmallInteger, primary_key=True),
         sa.Column("item_id", sa.String(64), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
@@ -90,8 +101,12 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text),
         sa.Column("parked_at", sa.DateTime(timezone=True)),
     )
-    op.create_index("outbox_unpublished", "outbox", ["id"],
-                    postgresql_where=sa.text("published_at IS NULL AND parked_at IS NULL"))
+    op.create_index(
+        "outbox_unpublished",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text("published_at IS NULL AND parked_at IS NULL"),
+    )
     op.create_index("outbox_by_order", "outbox", ["order_id", "order_version"])
 
     op.create_table(
