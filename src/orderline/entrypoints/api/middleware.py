@@ -96,8 +96,9 @@ class MetricsMiddleware:
         finally:
             route = _route_template(scope)
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - start)
+            code = str(status)
+            HTTP_REQUESTS.labels(method, route, code).inc()
+            HTTP_LATENCY.labels(method, route, code).observe(time.perf_counter() - start)
 
 
 def _route_template(scope: Scope) -> str:

@@ -1,0 +1,64 @@
+"""The `orderline` command against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from orderline.adapters.postgres.engine import build_engine
+from orderline.entrypoints.cli import app
+
+runner = CliRunner()
+
+
+def test_config_masks_secrets() -> None:
+    result = runner.invoke(
+        app,
+        ["config"],
+        env={
+            "ORDERLINE_DATABASE_URL": "postgresql://app:hunter2@db.internal:5432/orders",
+            "ORDERLINE_CURSOR_SECRET": "very-secret",
+            "ORDERLINE_PORT": "9001",
+        },
+    )
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "very-secret" not in result.output
+    assert "postgresql://app:***@db.internal:5432/orders" in result.output
+    assert "ORDERLINE_PORT" in result.output and "9001" in result.output
+    assert "ORDERLINE_DYNAMODB_ENDPOINT" in result.output and "(embedded)" in result.output
+
+
+def test_invalid_configuration_is_one_clear_line() -> None:
+    result = runner.invoke(app, ["config"], env={"ORDERLINE_PORT": "eighty"})
+    assert result.exit_code == 2
+    assert "invalid configuration" in result.output and "port" in result.output
+
+
+@pytest.fixture
+async def scratch_database(database_url: str) -> AsyncIterator[str]:
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    engine = build_engine(database_url, pool_size=1)
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await engine.dispose()
+
+
+async def test_db_upgrade_applies_migrations_once(scratch_database: str) -> None:
+    env = {"ORDERLINE_DATABASE_URL": scratch_database}
+    first = await asyncio.to_thread(runner.invoke, app, ["db", "upgrade"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "database at revision 0001" in first.output
+    again = await asyncio.to_thread(runner.invoke, app, ["db", "upgrade"], env=env)
+    assert again.exit_code == 0 and "revision 0001" in again.output
