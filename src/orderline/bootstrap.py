@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
 
+from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .adapters.dynamodb.admin import ensure_tables
 from .adapters.dynamodb.client import dynamodb_client
 from .adapters.postgres.engine import build_engine
 from .adapters.postgres.migrate import upgrade
@@ -20,11 +22,22 @@ from .config import Settings
 from .service_layer.handlers import HANDLERS, Clock
 from .service_layer.messagebus import MessageBus
 
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _create_missing_tables(client: Any, prefix: str) -> None:
+    """Start even when DynamoDB is down: writes go to the outbox, reads to PostgreSQL."""
+    try:
+        created = await ensure_tables(client, prefix)
+    except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
+        log.warning("DynamoDB tables not checked (%s); the read model is degraded", exc)
+        return
+    if created:
+        log.info("created DynamoDB tables: %s", ", ".join(created))
 
 
 @dataclass
@@ -49,6 +62,7 @@ async def bootstrap(
     notify_channel: str = DEFAULT_CHANNEL,
     migrate: bool = True,
     with_dynamodb: bool = True,
+    create_tables: bool = True,
 ) -> AsyncIterator[Container]:
     """Build the container; close what it opened on exit. Pass `engine` to share one you own."""
     async with AsyncExitStack() as stack:
@@ -65,8 +79,9 @@ async def bootstrap(
             await upgrade(engine)
         dynamodb = None
         if with_dynamodb and settings.dynamodb_endpoint is not None:
-            emulator = urlparse(settings.dynamodb_endpoint).hostname in LOCAL_HOSTS
-            dynamodb = await stack.enter_async_context(dynamodb_client(settings, emulator=emulator))
+            dynamodb = await stack.enter_async_context(dynamodb_client(settings))
+            if create_tables:
+                await _create_missing_tables(dynamodb, settings.table_prefix)
         bus = MessageBus(
             handlers=HANDLERS,
             uow_factory=lambda: PostgresUnitOfWork(engine, notify_channel),

@@ -8,12 +8,14 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 
+from orderline.adapters.dynamodb.admin import delete_tables, describe_tables, ensure_tables
+from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.config import Settings
@@ -26,7 +28,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Write-model database (PostgreSQL) operations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+tables_app = typer.Typer(help="Read-model tables (DynamoDB) operations.", no_args_is_help=True)
+app.add_typer(tables_app, name="tables")
 log = logging.getLogger("orderline")
+T = TypeVar("T")
 
 
 @app.command()
@@ -65,6 +70,56 @@ def db_upgrade() -> None:
     with _database_url(settings) as url:
         revision = asyncio.run(_upgrade(url))
     typer.echo(f"database at revision {revision}")
+
+
+@tables_app.command("create")
+def tables_create() -> None:
+    """Create missing tables, wait until ACTIVE, enable TTL (safe to repeat)."""
+    created = asyncio.run(_with_dynamodb(_dynamodb_settings(), ensure_tables))
+    typer.echo(f"created: {', '.join(created)}" if created else "all tables exist")
+
+
+@tables_app.command("describe")
+def tables_describe() -> None:
+    """Show each table's status, item count, indexes, stream and TTL."""
+    for state in asyncio.run(_with_dynamodb(_dynamodb_settings(), describe_tables)):
+        if isinstance(state, str):
+            typer.echo(f"{state}: missing")
+        else:
+            typer.echo(
+                f"{state.name}: {state.status}, ~{state.items} items, "
+                f"indexes [{', '.join(state.indexes)}], stream {state.stream or 'off'}, "
+                f"ttl {state.ttl}"
+            )
+
+
+@tables_app.command("delete")
+def tables_delete(
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the read model is lost.")] = False,
+) -> None:
+    """Delete every read-model table of the prefix (rebuildable from the outbox)."""
+    if not yes:
+        typer.echo("error: this deletes the read-model tables; pass --yes to confirm", err=True)
+        raise typer.Exit(2)
+    deleted = asyncio.run(_with_dynamodb(_dynamodb_settings(), delete_tables))
+    typer.echo(f"deleted: {', '.join(deleted)}" if deleted else "no tables to delete")
+
+
+def _dynamodb_settings() -> Settings:
+    settings = _settings()
+    if settings.embedded_dynamodb:
+        typer.echo(
+            "error: the embedded emulator lives inside `orderline serve`; "
+            "set ORDERLINE_DYNAMODB_ENDPOINT",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return settings
+
+
+async def _with_dynamodb(settings: Settings, action: Callable[[Any, str], Awaitable[T]]) -> T:
+    async with dynamodb_client(settings) as client:
+        return await action(client, settings.table_prefix)
 
 
 async def _upgrade(url: str) -> str | None:

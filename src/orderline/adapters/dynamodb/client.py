@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlparse
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -15,15 +16,23 @@ from orderline.config import Settings
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "orderline", "aws_secret_access_key": "orderline"}
 
 
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_emulator(endpoint: str | None) -> bool:
+    """An endpoint on this machine is an emulator (moto, DynamoDB Local), never AWS."""
+    return endpoint is not None and urlparse(endpoint).hostname in LOCAL_HOSTS
+
+
 @asynccontextmanager
-async def dynamodb_client(settings: Settings, *, emulator: bool) -> AsyncIterator[Any]:
+async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
     config = AioConfig(
         retries={"max_attempts": settings.dynamodb_max_attempts, "mode": "adaptive"},
         connect_timeout=settings.dynamodb_timeout_seconds,
         read_timeout=settings.dynamodb_timeout_seconds,
         max_pool_connections=50,
     )
-    credentials = EMULATOR_CREDENTIALS if emulator else {}
+    credentials = EMULATOR_CREDENTIALS if is_emulator(settings.dynamodb_endpoint) else {}
     async with get_session().create_client(
         "dynamodb",
         region_name=settings.aws_region,

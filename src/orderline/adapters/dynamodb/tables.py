@@ -1,0 +1,93 @@
+"""Read-model table specs (DESIGN §6): one definition drives creation, description and deletion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TTL_ATTRIBUTE = "ttl"
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    hash_key: str
+    range_key: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table, named without its prefix; attribute types are all strings (S) here."""
+
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[Index, ...] = field(default=())
+    stream: bool = False
+    ttl: bool = True
+
+    def table_name(self, prefix: str) -> str:
+        return f"{prefix}{self.name}"
+
+    def create_request(self, prefix: str) -> dict[str, Any]:
+        """The CreateTable request for this table under `prefix` (on-demand billing)."""
+        key_schema = [{"AttributeName": self.hash_key, "KeyType": "HASH"}]
+        if self.range_key:
+            key_schema.append({"AttributeName": self.range_key, "KeyType": "RANGE"})
+        request: dict[str, Any] = {
+            "TableName": self.table_name(prefix),
+            "KeySchema": key_schema,
+            "AttributeDefinitions": [
+                {"AttributeName": name, "AttributeType": "S"} for name in self._key_attributes()
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if self.indexes:
+            request["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [
+                        {"AttributeName": index.hash_key, "KeyType": "HASH"},
+                        {"AttributeName": index.range_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in self.indexes
+            ]
+        if self.stream:
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            }
+        return request
+
+    def _key_attributes(self) -> list[str]:
+        names = [self.hash_key]
+        if self.range_key:
+            names.append(self.range_key)
+        for index in self.indexes:
+            names += [index.hash_key, index.range_key]
+        return list(dict.fromkeys(names))
+
+
+ORDER_STATUS = TableSpec(
+    name="order-status",
+    hash_key="orderId",
+    indexes=(
+        Index("CustomerStatusIndex", "customerId", "updatedAt"),
+        Index("RestaurantStatusIndex", "restaurantId", "updatedAt"),
+    ),
+    stream=True,
+)
+ORDER_DETAILS = TableSpec(name="order-details", hash_key="orderId")
+ORDER_STATUS_LOG = TableSpec(name="order-status-log", hash_key="orderId", range_key="sk")
+ORDER_STATUS_METRICS = TableSpec(
+    name="order-status-metrics", hash_key="pk", range_key="sk", ttl=False
+)
+
+TABLES: tuple[TableSpec, ...] = (
+    ORDER_STATUS,
+    ORDER_DETAILS,
+    ORDER_STATUS_LOG,
+    ORDER_STATUS_METRICS,
+)

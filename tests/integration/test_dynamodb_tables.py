@@ -1,0 +1,71 @@
+"""Read-model tables on a DynamoDB-compatible server over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from orderline.adapters.dynamodb.admin import (
+    TableState,
+    delete_tables,
+    describe_tables,
+    ensure_tables,
+)
+from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.dynamodb.tables import TABLES
+from orderline.config import Settings
+from orderline.entrypoints.cli import app
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}-"
+
+
+@pytest.fixture
+async def client(dynamodb_endpoint: str) -> AsyncIterator[Any]:
+    async with dynamodb_client(Settings(dynamodb_endpoint=dynamodb_endpoint)) as client:
+        yield client
+
+
+async def test_create_is_idempotent_and_complete(client: Any, prefix: str) -> None:
+    created = await ensure_tables(client, prefix)
+    assert sorted(created) == sorted(spec.table_name(prefix) for spec in TABLES)
+    assert await ensure_tables(client, prefix) == []
+    states = {s.name: s for s in await describe_tables(client, prefix) if isinstance(s, TableState)}
+    status = states[f"{prefix}order-status"]
+    assert status.status == "ACTIVE"
+    assert sorted(status.indexes) == ["CustomerStatusIndex", "RestaurantStatusIndex"]
+    assert status.stream == "NEW_AND_OLD_IMAGES" and status.ttl == "ENABLED"
+    assert states[f"{prefix}order-status-log"].ttl == "ENABLED"
+    assert states[f"{prefix}order-status-metrics"].ttl == "DISABLED"
+    assert len(await delete_tables(client, prefix)) == 4
+    assert all(isinstance(s, str) for s in await describe_tables(client, prefix))
+
+
+async def test_cli_tables_commands(dynamodb_endpoint: str, prefix: str) -> None:
+    runner = CliRunner()
+    env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_TABLE_PREFIX": prefix}
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, ["tables", *args], env=env)
+
+    created = await asyncio.to_thread(run, "create")
+    assert created.exit_code == 0 and f"{prefix}order-details" in created.output
+    described = await asyncio.to_thread(run, "describe")
+    assert "CustomerStatusIndex" in described.output and "missing" not in described.output
+    refused = await asyncio.to_thread(run, "delete")
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    deleted = await asyncio.to_thread(run, "delete", "--yes")
+    assert deleted.exit_code == 0 and f"{prefix}order-status-log" in deleted.output
+    embedded = runner.invoke(
+        app,
+        ["tables", "describe"],
+        env={"ORDERLINE_TABLE_PREFIX": prefix, "ORDERLINE_DYNAMODB_ENDPOINT": None},
+    )
+    assert embedded.exit_code == 2 and "ORDERLINE_DYNAMODB_ENDPOINT" in embedded.output
