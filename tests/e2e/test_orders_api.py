@@ -236,6 +236,23 @@ async def test_malformed_json_is_400_not_500(client: httpx.AsyncClient) -> None:
     assert_problem(response, 400, "not valid JSON")
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_that_is_not_json_is_415(client: httpx.AsyncClient, content_type: str) -> None:
+    response = await client.post(
+        "/api/orders", content=b"{}", headers={"Content-Type": content_type}
+    )
+    assert_problem(response, 415, "application/json", content_type)
+
+
+async def test_json_that_is_not_an_object_names_the_body(client: httpx.AsyncClient) -> None:
+    for raw in (b"[]", b"null", b'"text"'):
+        response = await client.post(
+            "/api/orders", content=raw, headers={"Content-Type": "application/json"}
+        )
+        problem = assert_problem(response, 422)
+        assert problem["errors"][0]["field"] == "body"
+
+
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     body = b'{"customerId": "' + b"x" * (1024 * 1024 + 10) + b'"}'
     response = await client.post(

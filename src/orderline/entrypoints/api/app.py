@@ -13,7 +13,7 @@ from orderline.config import Settings
 
 from . import errors
 from .cursors import CursorCodec
-from .middleware import BodyLimitMiddleware, MetricsMiddleware
+from .middleware import MetricsMiddleware, RequestGuardMiddleware
 from .routes import health, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
@@ -41,6 +41,6 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(health.router)
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestGuardMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request-size limit and Prometheus request metrics."""
+"""Pure ASGI middleware: JSON-only bodies, request-size limit and Prometheus request metrics."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body exceeds {max_bytes} bytes")
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413, by Content-Length or while streaming."""
+class RequestGuardMiddleware:
+    """Refuse non-JSON bodies (415) and bodies over 1 MiB (413, by length or while streaming)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -33,7 +33,24 @@ class BodyLimitMiddleware:
             return
         length = _content_length(scope)
         if length is not None and length > self.max_bytes:
-            await self._refuse(scope, send)
+            await _send_problem(
+                send,
+                scope,
+                413,
+                "Request body too large",
+                f"the request body exceeds {self.max_bytes} bytes",
+            )
+            return
+        content_type = _header(scope, b"content-type")
+        if content_type and not _is_json(content_type) and scope["method"] in _BODY_METHODS:
+            await _send_problem(
+                send,
+                scope,
+                415,
+                "Unsupported media type",
+                f"send the body as JSON with Content-Type: application/json, "
+                f"not {content_type.decode(errors='replace')}",
+            )
             return
         received = 0
 
@@ -47,29 +64,6 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"the request body exceeds {self.max_bytes} bytes",
-                "instance": scope.get("path", ""),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 class MetricsMiddleware:
@@ -107,11 +101,47 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-def _content_length(scope: Scope) -> int | None:
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+        if name == wanted:
+            return bytes(value)
     return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _is_json(content_type: bytes) -> bool:
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or media_type.endswith(b"+json")
+
+
+async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
