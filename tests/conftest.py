@@ -7,9 +7,9 @@ you run; otherwise a throwaway pgserver and moto's server on a free port are sta
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 from sqlalchemy import text
@@ -20,27 +20,25 @@ from orderline.adapters.postgres.migrate import upgrade
 from orderline.embedded import embedded_dynamodb, embedded_postgres
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    configured = os.environ.get("ORDERLINE_TEST_DATABASE_URL")
+def configured_or_started(variable: str, start: AbstractContextManager[str]) -> Iterator[str]:
+    """The server named by a test variable, or one started here for the session."""
+    configured = os.environ.get(variable)
     if configured:
         yield configured
         return
-    with tempfile.TemporaryDirectory(prefix="orderline-pg-") as data_dir:
-        from pathlib import Path
+    with start as address:
+        yield address
 
-        with embedded_postgres(Path(data_dir)) as url:
-            yield url
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("orderline-pg")
+    yield from configured_or_started("ORDERLINE_TEST_DATABASE_URL", embedded_postgres(data_dir))
 
 
 @pytest.fixture(scope="session")
 def dynamodb_endpoint() -> Iterator[str]:
-    configured = os.environ.get("ORDERLINE_TEST_DYNAMODB_ENDPOINT")
-    if configured:
-        yield configured
-        return
-    with embedded_dynamodb() as endpoint:
-        yield endpoint
+    yield from configured_or_started("ORDERLINE_TEST_DYNAMODB_ENDPOINT", embedded_dynamodb())
 
 
 @pytest.fixture

@@ -45,11 +45,7 @@ def serve(
     _configure_logging(settings)
     listener = _listen(settings.host, settings.port)
     with embedded_services(settings) as resolved:
-        log.info(
-            "PostgreSQL: %s; DynamoDB: %s",
-            _describe(settings, resolved)[0],
-            _describe(settings, resolved)[1],
-        )
+        log.info("PostgreSQL: %s; DynamoDB: %s", *_describe(settings, resolved))
         started = asyncio.run(_serve(resolved, listener))
     if not started:
         raise typer.Exit(1)
