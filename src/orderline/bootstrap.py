@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import metrics
 from .adapters.dynamodb.admin import ensure_tables
 from .adapters.dynamodb.client import dynamodb_client
 from .adapters.postgres.engine import build_engine
@@ -19,8 +20,16 @@ from .adapters.postgres.migrate import upgrade
 from .adapters.postgres.queries import PostgresOrderQueries
 from .adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from .config import Settings
+from .domain.events import Event
+from .readmodel.cache import ReadCache
+from .readmodel.documents import Expiry
+from .readmodel.projector import Projector
+from .readmodel.rebuild import replay
+from .readmodel.views import OrderViews
 from .service_layer.handlers import HANDLERS, Clock
-from .service_layer.messagebus import MessageBus
+from .service_layer.messagebus import AfterCommit, MessageBus
+from .workers.bus import InProcessBus
+from .workers.relay import Relay, RelayPolicy
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +59,49 @@ class Container:
     orders: PostgresOrderQueries
     dynamodb: Any | None
     clock: Clock
+    views: OrderViews
+    projector: Projector | None = None
+    relay: Relay | None = None
+
+
+def expiry_of(settings: Settings) -> Expiry:
+    return Expiry(
+        status_hours=settings.read_model_ttl_hours, history_days=settings.history_ttl_days
+    )
+
+
+def build_projector(client: Any, settings: Settings, prefix: str | None = None) -> Projector:
+    return Projector(
+        client,
+        settings.table_prefix if prefix is None else prefix,
+        expiry=expiry_of(settings),
+        shards=settings.counter_shards,
+    )
+
+
+def relay_policy(settings: Settings) -> RelayPolicy:
+    return RelayPolicy(
+        batch_size=settings.relay_batch_size,
+        poll_seconds=settings.relay_poll_seconds,
+        max_attempts=settings.relay_max_attempts,
+        backoff_seconds=settings.relay_backoff_seconds,
+        backoff_max_seconds=settings.relay_backoff_max_seconds,
+    )
+
+
+def write_through(projector: Projector, views: OrderViews) -> AfterCommit:
+    """Project committed events inline, best effort: the relay delivers them regardless."""
+
+    async def project_now(events: list[Event]) -> None:
+        envelopes = [event.envelope() for event in events]
+        views.observe(envelopes)
+        try:
+            await projector.project(envelopes)
+        except Exception as exc:
+            metrics.WRITE_THROUGH_ERRORS.inc()
+            log.debug("write-through failed, the relay will deliver: %s", exc)
+
+    return project_now
 
 
 @asynccontextmanager
@@ -82,16 +134,53 @@ async def bootstrap(
             dynamodb = await stack.enter_async_context(dynamodb_client(settings))
             if create_tables:
                 await _create_missing_tables(dynamodb, settings.table_prefix)
+        orders = PostgresOrderQueries(engine)
+        cache: ReadCache[dict[str, Any]] = ReadCache(
+            settings.cache_size, settings.cache_ttl_seconds, settings.negative_cache_seconds
+        )
+        views = OrderViews(
+            orders,
+            dynamodb,
+            settings.table_prefix,
+            cache,
+            expiry=expiry_of(settings),
+            shards=settings.counter_shards,
+            enabled=settings.read_model,
+        )
+        projector = relay = after_commit = None
+        if dynamodb is not None:
+            projector = build_projector(dynamodb, settings)
+            publish = InProcessBus(projector, observers=[views.observe]).publish
+            relay = Relay(engine, publish, policy=relay_policy(settings), channel=notify_channel)
+            if settings.write_through and settings.read_model:
+                after_commit = write_through(projector, views)
+            if settings.replay_on_start:
+                await _replay_at_start(engine, projector)
         bus = MessageBus(
             handlers=HANDLERS,
             uow_factory=lambda: PostgresUnitOfWork(engine, notify_channel),
             dependencies={"clock": clock},
+            after_commit=after_commit,
         )
         yield Container(
             settings=settings,
             engine=engine,
             bus=bus,
-            orders=PostgresOrderQueries(engine),
+            orders=orders,
             dynamodb=dynamodb,
             clock=clock,
+            views=views,
+            projector=projector,
+            relay=relay,
         )
+
+
+async def _replay_at_start(engine: AsyncEngine, projector: Projector) -> None:
+    """The embedded emulator keeps nothing: rebuild the read model from the outbox."""
+    try:
+        result = await replay(engine, projector)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        log.warning("read model not rebuilt (%s); reads fall back to PostgreSQL", exc)
+        return
+    if result.events:
+        log.info("rebuilt the read model from %d outbox events", result.events)

@@ -40,6 +40,58 @@ class Settings(BaseSettings):
     dynamodb_timeout_seconds: float = Field(
         2.0, gt=0, le=60, description="DynamoDB connect and read timeout."
     )
+    read_model_ttl_hours: int = Field(
+        72,
+        ge=1,
+        le=24 * 366,
+        description="Hours an order-status/details item lives after its last change.",
+    )
+    history_ttl_days: int = Field(
+        365, ge=1, le=3650, description="Days a status-history entry lives."
+    )
+    counter_shards: int = Field(
+        4, ge=1, le=64, description="Shards per status counter item (spreads hot keys)."
+    )
+    cache_size: int = Field(
+        100_000,
+        ge=0,
+        le=10_000_000,
+        description="Entries in the in-process read cache; 0 turns it off.",
+    )
+    cache_ttl_seconds: float = Field(
+        5.0, ge=0, le=3600, description="How long a cached read is served without asking DynamoDB."
+    )
+    negative_cache_seconds: float = Field(
+        1.0, ge=0, le=60, description="How long an unknown order id is remembered as unknown."
+    )
+    read_model: bool = Field(
+        True,
+        description="Serve reads through cache and DynamoDB; off: every read goes to PostgreSQL.",
+    )
+    write_through: bool = Field(
+        True, description="After a commit, the API projects the event inline (best effort)."
+    )
+    relay_batch_size: int = Field(100, ge=1, le=1000, description="Outbox rows claimed per batch.")
+    relay_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="Relay poll interval when no notification arrives."
+    )
+    relay_max_attempts: int = Field(
+        8, ge=1, le=100, description="Attempts before a failing outbox row is parked."
+    )
+    relay_backoff_seconds: float = Field(
+        0.5, gt=0, le=60, description="First retry delay of a failing row; doubles per attempt."
+    )
+    relay_backoff_max_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Longest retry delay of a failing row or batch."
+    )
+    workers: bool = Field(
+        True, description="Run the relay (and in-process projector) inside `orderline serve`."
+    )
+    replay_on_start: bool | None = Field(
+        None,
+        description="Rebuild the read model from the outbox when serve starts. "
+        "Unset: only with the embedded (in-memory) DynamoDB.",
+    )
     cursor_secret: SecretStr = Field(
         SecretStr("orderline-dev-cursor-secret"),
         description="Key that signs pagination cursors; set it in production.",

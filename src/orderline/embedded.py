@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -46,16 +48,64 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def embedded_dynamodb(host: str = "127.0.0.1") -> Iterator[str]:
+def embedded_dynamodb(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """moto's DynamoDB server on a free loopback port, in a thread of this process."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
-    server.start()
-    bound_host, port = server.get_host_and_port()
-    endpoint = f"http://{bound_host}:{port}"
+    server = EmulatorServer(host, port)
+    endpoint = server.start()
     log.info("embedded DynamoDB emulator listening on %s", endpoint)
     try:
         yield endpoint
     finally:
         server.stop()
+
+
+class EmulatorServer:
+    """moto's server, answering one request at a time.
+
+    moto applies TransactWriteItems item by item and, on a cancelled transaction, restores a copy
+    of the whole table taken before it began; two requests at once can therefore undo each
+    other's writes. Serialising requests gives the atomicity DynamoDB guarantees. Its data lives
+    in moto's in-process backends, so a stopped server restarted on the same port has it back.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = _one_at_a_time(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return f"http://{self._host}:{self._port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def _one_at_a_time(app: Any) -> Any:
+    lock = threading.Lock()
+
+    def serialised(environ: Any, start_response: Any) -> list[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    return serialised

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "orderline_http_requests_total",
@@ -19,4 +19,77 @@ COMMANDS = Counter(
     "orderline_commands_total",
     "Commands handled, by command and outcome (ok or the domain error's name).",
     ["command", "outcome"],
+)
+
+FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# DynamoDB client (recorded by botocore event hooks, one sample per API call including retries)
+DYNAMODB_CALLS = Counter(
+    "orderline_dynamodb_calls_total",
+    "DynamoDB API calls, by operation, table and outcome (ok, an error code or exception).",
+    ["operation", "table", "outcome"],
+)
+DYNAMODB_LATENCY = Histogram(
+    "orderline_dynamodb_call_duration_seconds",
+    "Time of a DynamoDB API call including the client's retries, by operation and table.",
+    ["operation", "table"],
+    buckets=FAST_BUCKETS,
+)
+DYNAMODB_THROTTLES = Counter(
+    "orderline_dynamodb_throttled_attempts_total",
+    "Attempts DynamoDB throttled (each is retried by the client), by operation and table.",
+    ["operation", "table"],
+)
+DYNAMODB_CAPACITY = Counter(
+    "orderline_dynamodb_consumed_capacity_units_total",
+    "Capacity units DynamoDB reported as consumed, by operation and table.",
+    ["operation", "table"],
+)
+
+# Relay
+OUTBOX_BACKLOG = Gauge("orderline_outbox_backlog", "Outbox rows not yet published and not parked.")
+OUTBOX_OLDEST_AGE = Gauge(
+    "orderline_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest unpublished, unparked outbox row (0 when none).",
+)
+OUTBOX_PARKED = Gauge("orderline_outbox_parked", "Outbox rows parked after too many failures.")
+OUTBOX_PUBLISHED = Counter(
+    "orderline_outbox_published_total", "Outbox rows published by this process's relay."
+)
+OUTBOX_FAILURES = Counter(
+    "orderline_outbox_failures_total",
+    "Publish failures, by scope: row (one event rejected) or batch (the bus was unreachable).",
+    ["scope"],
+)
+
+# Projector
+PROJECTED_EVENTS = Counter(
+    "orderline_projected_events_total",
+    "Events the projector handled, by outcome (applied, duplicate).",
+    ["outcome"],
+)
+PROJECTION_LAG = Histogram(
+    "orderline_projection_lag_seconds",
+    "Time from an event's commit to its projection into DynamoDB.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+# Read path
+READS = Counter(
+    "orderline_reads_total",
+    "Read-path lookups, by view (status, details), tier (cache, dynamodb, postgres) and result.",
+    ["view", "tier", "result"],
+)
+READ_FALLBACKS = Counter(
+    "orderline_read_fallbacks_total",
+    "Reads answered by PostgreSQL, by reason (miss, stale, expired, min_version, unavailable).",
+    ["view", "reason"],
+)
+FILL_ERRORS = Counter(
+    "orderline_read_fill_errors_total",
+    "Failed best-effort writes of a PostgreSQL read back into DynamoDB.",
+)
+WRITE_THROUGH_ERRORS = Counter(
+    "orderline_write_through_errors_total",
+    "Failed best-effort inline projections after a commit (the relay delivers them later).",
 )

@@ -63,7 +63,10 @@ def server(database_url: str, dynamodb_endpoint: str) -> Iterator[RunningServer]
 
     _run(ddl(f'CREATE SCHEMA "{schema}"'))
     settings = Settings(
-        database_url=database_url, dynamodb_endpoint=dynamodb_endpoint, max_page_size=50
+        database_url=database_url,
+        dynamodb_endpoint=dynamodb_endpoint,
+        table_prefix=f"{schema}-",
+        max_page_size=50,
     )
     try:
         app = create_app(settings, lambda: bootstrap(settings, schema=schema))

@@ -33,4 +33,10 @@ def test_walkthrough_runs_as_written(server: RunningServer) -> None:
     assert '"allowedNext":["SHIPPED","CANCELLED"]' in out
     assert '"estimatedDeliveryTime":"2030-01-15T14:30:00.000000Z"' in out
     assert '"status":"ok"' in out
-    assert "orderline_http_requests_total{" in out
+    assert re.search(r"(?i)x-read-source: (cache|dynamodb|postgres)", out)
+    assert '"notFound":["00000000-0000-4000-8000-000000000000"]' in out
+    assert '"eventType":"OrderStatusChanged","status":"PROCESSING"' in out
+    assert '"reason":"kitchen accepted"' in out
+    assert '"PROCESSING":{"count":1' in out  # the counters saw the change
+    assert "orderline_reads_total{" in out
+    assert "orderline_outbox_backlog " in out

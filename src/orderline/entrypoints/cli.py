@@ -6,20 +6,29 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import delete_tables, describe_tables, ensure_tables
 from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
+from orderline.adapters.postgres.queries import PostgresOrderQueries
+from orderline.bootstrap import build_projector, expiry_of
 from orderline.config import Settings
 from orderline.embedded import embedded_postgres, embedded_services
+from orderline.readmodel import rebuild
+from orderline.readmodel.rebuild import ReplayResult
 
 app = typer.Typer(
     help="Orderline: order service with a PostgreSQL write model and DynamoDB reads.",
@@ -30,6 +39,10 @@ db_app = typer.Typer(help="Write-model database (PostgreSQL) operations.", no_ar
 app.add_typer(db_app, name="db")
 tables_app = typer.Typer(help="Read-model tables (DynamoDB) operations.", no_args_is_help=True)
 app.add_typer(tables_app, name="tables")
+outbox_app = typer.Typer(
+    help="The outbox: what the relay still has to publish.", no_args_is_help=True
+)
+app.add_typer(outbox_app, name="outbox")
 log = logging.getLogger("orderline")
 T = TypeVar("T")
 
@@ -46,6 +59,8 @@ def serve(
     listener = _listen(settings.host, settings.port)
     with embedded_services(settings) as resolved:
         log.info("PostgreSQL: %s; DynamoDB: %s", *_describe(settings, resolved))
+        if resolved.replay_on_start is None:  # the emulator starts empty: rebuild from the outbox
+            resolved = resolved.with_overrides(replay_on_start=settings.embedded_dynamodb)
         started = asyncio.run(_serve(resolved, listener))
     if not started:
         raise typer.Exit(1)
@@ -99,6 +114,107 @@ def tables_delete(
         raise typer.Exit(2)
     deleted = asyncio.run(_with_dynamodb(_dynamodb_settings(), delete_tables))
     typer.echo(f"deleted: {', '.join(deleted)}" if deleted else "no tables to delete")
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Backlog, age of the oldest unpublished event, parked and published rows."""
+    settings = _settings()
+    with _database_url(settings) as url:
+        stats = asyncio.run(_with_engine(url, outbox.stats))
+    age = "-"
+    if stats.oldest_unpublished is not None:
+        age = f"{(datetime.now(UTC) - stats.oldest_unpublished).total_seconds():.1f}s"
+    typer.echo(f"backlog:            {stats.backlog}")
+    typer.echo(f"oldest unpublished: {age}")
+    typer.echo(f"parked:             {stats.parked}")
+    typer.echo(f"published:          {stats.published}")
+
+
+@outbox_app.command("retry-parked")
+def outbox_retry_parked() -> None:
+    """Put parked rows back in line (after fixing what made them fail)."""
+    settings = _settings()
+    with _database_url(settings) as url:
+        count = asyncio.run(_with_engine(url, outbox.retry_parked))
+    typer.echo(f"{count} parked rows queued again")
+
+
+@app.command()
+def replay(
+    prefix: Annotated[
+        str | None,
+        typer.Option(help="Rebuild into tables with this prefix (created when missing)."),
+    ] = None,
+) -> None:
+    """Rebuild the read model from every event in the outbox (duplicates are no-ops)."""
+    settings = _dynamodb_settings()
+    target = settings.table_prefix if prefix is None else prefix
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{0,200}", target):
+        typer.echo(f"error: invalid table prefix {target!r}", err=True)
+        raise typer.Exit(2)
+    with _database_url(settings) as url:
+        result = asyncio.run(_replay(settings, url, target))
+    typer.echo(
+        f"replayed {result.events} events into {target}*: {result.applied} applied, "
+        f"{result.duplicates} already there, {result.rejected} rejected"
+    )
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Overwrite drifted items with PostgreSQL's state.")
+    ] = False,
+) -> None:
+    """Compare every order in PostgreSQL with the read model; report drift by kind."""
+    settings = _dynamodb_settings()
+    with _database_url(settings) as url:
+        report = asyncio.run(_reconcile(settings, url, repair))
+    typer.echo(f"checked {report.orders} orders: {len(report.drifts)} drifted items")
+    for kind, count in sorted(report.by_kind.items()):
+        typer.echo(f"  {kind}: {count}")
+    for drift in report.drifts[:20]:
+        typer.echo(f"  {drift.order_id} {drift.table} {drift.kind}: {drift.detail}")
+    if repair:
+        typer.echo(f"repaired {report.repaired} items")
+    elif report.drifts:
+        raise typer.Exit(1)
+
+
+async def _with_engine(url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    engine = build_engine(url, pool_size=2)
+    try:
+        return await action(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _replay(settings: Settings, url: str, prefix: str) -> ReplayResult:
+    engine = build_engine(url, pool_size=2)
+    try:
+        async with dynamodb_client(settings) as client:
+            await ensure_tables(client, prefix)
+            projector = build_projector(client, settings, prefix)
+            total = await outbox.count(engine)
+            with typer.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
+                return await rebuild.replay(engine, projector, progress=bar.update)
+    finally:
+        await engine.dispose()
+
+
+async def _reconcile(settings: Settings, url: str, repair: bool) -> rebuild.ReconcileReport:
+    engine = build_engine(url, pool_size=2)
+    try:
+        async with dynamodb_client(settings) as client:
+            reconciler = rebuild.Reconciler(
+                PostgresOrderQueries(engine), client, settings.table_prefix, expiry_of(settings)
+            )
+            return await reconciler.run(repair=repair)
+    finally:
+        await engine.dispose()
 
 
 def _dynamodb_settings() -> Settings:

@@ -12,6 +12,8 @@ from aiobotocore.session import get_session
 
 from orderline.config import Settings
 
+from .instrumentation import instrument
+
 # Emulators accept any credentials; botocore still insists on having some.
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "orderline", "aws_secret_access_key": "orderline"}
 
@@ -40,4 +42,5 @@ async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
         config=config,
         **credentials,
     ) as client:
+        instrument(client)
         yield client

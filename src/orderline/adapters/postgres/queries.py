@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,12 +42,36 @@ class PostgresOrderQueries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def get(self, order_id: UUID, *, include_deleted: bool = False) -> Document | None:
         query = select(orders).where(orders.c.id == order_id)
         if not include_deleted:
             query = query.where(orders.c.deleted_at.is_(None))
         documents = await self._documents(query)
         return documents[0] if documents else None
+
+    async def get_many(self, order_ids: list[UUID]) -> list[Document]:
+        """The live orders among `order_ids`, in one query (unknown and deleted ids left out)."""
+        if not order_ids:
+            return []
+        query = select(orders).where(orders.c.id.in_(order_ids), orders.c.deleted_at.is_(None))
+        return await self._documents(query)
+
+    async def scan(self, *, batch_size: int = 100) -> AsyncIterator[list[Document]]:
+        """Every order, deleted ones included, in id order (reconcile)."""
+        after: UUID | None = None
+        while True:
+            query = select(orders).order_by(orders.c.id).limit(batch_size)
+            if after is not None:
+                query = query.where(orders.c.id > after)
+            documents = await self._documents(query)
+            if not documents:
+                return
+            yield documents
+            after = UUID(documents[-1]["id"])
 
     async def page(
         self, filters: OrderFilters, *, limit: int, after: Position | None = None

@@ -10,16 +10,19 @@ from fastapi import FastAPI
 from orderline import __version__
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
+from orderline.workers.runner import relay_in_background
 
 from . import errors
 from .cursors import CursorCodec
 from .middleware import MetricsMiddleware, RequestGuardMiddleware
-from .routes import health, orders
+from .routes import health, listings, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
 
 DESCRIPTION = """
-Orders are written to PostgreSQL together with an outbox event in one transaction.
+Orders are written to PostgreSQL together with an outbox event in one transaction; a relay
+projects the events into DynamoDB, and reads go cache → DynamoDB → PostgreSQL
+(`X-Read-Source` says which tier answered).
 Errors are `application/problem+json`. Money is a decimal string; timestamps are UTC ISO-8601.
 """
 
@@ -32,7 +35,9 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with factory() as container:
             app.state.container = container
-            yield
+            relay = container.relay if container.settings.workers else None
+            async with relay_in_background(relay):
+                yield
 
     app = FastAPI(
         title="Orderline", version=__version__, description=DESCRIPTION, lifespan=lifespan
@@ -40,6 +45,7 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     app.state.cursors = CursorCodec(settings.cursor_secret.get_secret_value().encode())
     errors.install(app)
     app.include_router(orders.router)
+    app.include_router(listings.router)
     app.include_router(health.router)
     app.add_middleware(RequestGuardMiddleware)
     app.add_middleware(MetricsMiddleware)

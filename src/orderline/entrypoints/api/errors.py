@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from orderline.domain import errors as domain
+from orderline.readmodel.views import ReadModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,17 @@ async def on_database_unavailable(request: Request, exc: Exception) -> JSONRespo
     )
 
 
+async def on_read_model_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("read model unavailable: %s", exc)
+    return problem(
+        503,
+        "Read model unavailable",
+        "DynamoDB cannot answer this query right now; retry shortly "
+        "(GET /api/orders filters by customer or restaurant from PostgreSQL).",
+        request,
+    )
+
+
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
@@ -155,6 +167,7 @@ def install(app: FastAPI) -> None:
     for unavailable in (OperationalError, InterfaceError, ConnectionError, OSError):
         app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(DBAPIError, _on_dbapi_error)
+    app.add_exception_handler(ReadModelUnavailable, on_read_model_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
 
 

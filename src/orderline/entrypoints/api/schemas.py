@@ -200,3 +200,72 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+class StatusOut(BaseModel):
+    """An order's current status, as the read model holds it."""
+
+    orderId: str
+    customerId: str
+    restaurantId: str
+    channelId: str
+    status: OrderStatus
+    statusId: int
+    totalAmount: Decimal
+    currency: str
+    estimatedDeliveryTime: datetime | None
+    trackingCode: str | None
+    createdAt: datetime
+    updatedAt: datetime
+    version: int
+
+
+class BatchStatusOut(BaseModel):
+    items: list[StatusOut] = Field(description="Found orders, in the order their ids were asked.")
+    notFound: list[str] = Field(description="Ids with no live order (unknown or deleted).")
+    sources: dict[str, int] = Field(description="How many ids each tier answered.")
+
+
+class HistoryEntryOut(BaseModel):
+    version: int
+    eventId: str
+    eventType: str
+    status: OrderStatus
+    statusId: int
+    previousStatus: OrderStatus | None
+    previousStatusId: int | None
+    userId: str | None
+    reason: str | None
+    metadata: dict[str, Any] | None
+    changedFields: list[str] | None
+    totalAmount: Decimal
+    timestamp: datetime
+
+
+class HistoryOut(BaseModel):
+    orderId: str
+    items: list[HistoryEntryOut] = Field(description="Newest first, one entry per event.")
+    nextCursor: str | None
+
+
+class StatusPageOut(BaseModel):
+    items: list[StatusOut] = Field(description="Most recently changed first.")
+    nextCursor: str | None
+
+
+class CountOut(BaseModel):
+    count: int
+    totalValue: Decimal
+
+
+class HourOut(BaseModel):
+    hour: datetime
+    statuses: dict[str, CountOut]
+
+
+class StatusCountsOut(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    buckets: list[HourOut] = Field(description="Hours with at least one entry, oldest first.")
+    totals: dict[str, CountOut] = Field(description="Entries into each status over the range.")
+    current: dict[str, int] = Field(description="Orders in each status now.")

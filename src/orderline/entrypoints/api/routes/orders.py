@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,26 +14,31 @@ from fastapi.responses import JSONResponse
 from orderline.adapters.postgres.queries import OrderFilters, Position
 from orderline.domain.errors import OrderNotFound
 from orderline.domain.status import OrderStatus
+from orderline.readmodel.views import Read
 from orderline.service_layer import commands
 
-from ..cursors import InvalidCursor
+from ..cursors import CursorCodec, InvalidCursor
 from ..deps import ContainerDep, CursorsDep, ExpectedVersion, IdempotencyKey, etag
 from ..errors import ApiError
 from ..schemas import (
     ID_PATTERN,
+    BatchStatusOut,
     ChangeStatusIn,
+    HistoryOut,
     OrderOut,
     OrderPageOut,
     PlaceOrderIn,
     Problem,
+    StatusOut,
     UpdateOrderIn,
 )
 
+T = TypeVar("T")
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 404, 409, 412, 413, 422, 503)
+    for code in (400, 404, 409, 412, 413, 415, 422, 503)
 }
 FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
@@ -76,11 +82,12 @@ async def list_orders(
     query = f"orders|{filters.customer_id}|{filters.restaurant_id}|{filters.status}"
     after = None
     if cursor is not None:
-        try:
-            position = cursors.decode(query, cursor)
-            after = Position(datetime.fromisoformat(position["t"]), UUID(position["i"]))
-        except (InvalidCursor, KeyError, ValueError, TypeError) as exc:
-            raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
+        after = _decode_position(
+            cursors,
+            query,
+            cursor,
+            lambda p: Position(datetime.fromisoformat(p["t"]), UUID(p["i"])),
+        )
     page_size = min(limit, container.settings.max_page_size)
     page = await container.orders.page(filters, limit=page_size, after=after)
     next_cursor = None
@@ -92,12 +99,129 @@ async def list_orders(
     return JSONResponse({"items": page.documents, "nextCursor": next_cursor})
 
 
-@router.get("/{order_id}", response_model=OrderOut, responses=PROBLEMS, summary="Get an order")
-async def get_order(order_id: UUID, container: ContainerDep) -> JSONResponse:
-    document = await container.orders.get(order_id)
-    if document is None:
+MinVersion = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=10**9,
+        description="Read your writes: a read model older than this version falls through to "
+        "PostgreSQL.",
+    ),
+]
+HistoryLimit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
+MAX_BATCH_IDS = 100
+
+
+def _read_response(read: Read, order_id: UUID) -> JSONResponse:
+    if read.document is None:
         raise OrderNotFound(order_id)
-    return _order_response(document)
+    response = _order_response(read.document)
+    response.headers["X-Read-Source"] = read.source
+    return response
+
+
+@router.get(
+    "/status",
+    response_model=BatchStatusOut,
+    responses=PROBLEMS,
+    summary="Status of up to 100 orders",
+)
+async def batch_status(
+    container: ContainerDep,
+    ids: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_BATCH_IDS * 37,
+            description=f"Comma-separated order ids, at most {MAX_BATCH_IDS}.",
+        ),
+    ],
+) -> JSONResponse:
+    """Cache first, then one DynamoDB BatchGetItem, then one PostgreSQL query for the rest."""
+    read = await container.views.statuses(_parse_ids(ids))
+    return JSONResponse(
+        {"items": read.items, "notFound": read.not_found, "sources": read.sources},
+        headers={"X-Read-Source": read.source},
+    )
+
+
+def _parse_ids(text: str) -> list[UUID]:
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) > MAX_BATCH_IDS:
+        raise _invalid_ids(f"at most {MAX_BATCH_IDS} ids per request, got {len(parts)}")
+    ids = []
+    for position, part in enumerate(parts):
+        try:
+            ids.append(UUID(part))
+        except ValueError:
+            raise _invalid_ids(f"item {position} ({part[:40]!r}) is not a UUID") from None
+    return ids
+
+
+def _invalid_ids(message: str) -> ApiError:
+    error = {"field": "query.ids", "message": message, "type": "value_error"}
+    return ApiError(422, "Invalid request", f"query.ids: {message}", errors=[error])
+
+
+@router.get("/{order_id}", response_model=OrderOut, responses=PROBLEMS, summary="Get an order")
+async def get_order(
+    order_id: UUID, container: ContainerDep, minVersion: MinVersion = None
+) -> JSONResponse:
+    """Read path: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
+    return _read_response(await container.views.details(order_id, minVersion), order_id)
+
+
+@router.get(
+    "/{order_id}/status",
+    response_model=StatusOut,
+    responses=PROBLEMS,
+    summary="An order's current status",
+)
+async def get_status(
+    order_id: UUID, container: ContainerDep, minVersion: MinVersion = None
+) -> JSONResponse:
+    """The fast read: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
+    return _read_response(await container.views.status(order_id, minVersion), order_id)
+
+
+@router.get(
+    "/{order_id}/history",
+    response_model=HistoryOut,
+    responses=PROBLEMS,
+    summary="An order's status history",
+)
+async def get_history(
+    order_id: UUID,
+    container: ContainerDep,
+    cursors: CursorsDep,
+    limit: HistoryLimit = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> JSONResponse:
+    """Newest first: one entry per event (placed, status changed, updated, deleted)."""
+    query = f"history|{order_id}"
+    before = None
+    if cursor is not None:
+        before = _decode_position(cursors, query, cursor, lambda p: int(p["before"]))
+    page_size = min(limit, container.settings.max_page_size)
+    page = await container.views.history(order_id, limit=page_size, before=before)
+    if page is None:
+        raise OrderNotFound(order_id)
+    next_cursor = None
+    if page.next_before is not None:
+        next_cursor = cursors.encode(query, {"before": page.next_before})
+    return JSONResponse(
+        {"orderId": str(order_id), "items": page.entries, "nextCursor": next_cursor},
+        headers={"X-Read-Source": page.source},
+    )
+
+
+def _decode_position(
+    cursors: CursorCodec, query: str, cursor: str, read: Callable[[dict[str, Any]], T]
+) -> T:
+    try:
+        return read(cursors.decode(query, cursor))
+    except (InvalidCursor, KeyError, ValueError, TypeError) as exc:
+        raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
 
 
 @router.patch(

@@ -1,0 +1,129 @@
+"""Event envelopes as the read side receives them: parsed and checked once, at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from orderline.domain.events import EVENT_TYPES, SCHEMA_VERSION
+from orderline.domain.status import OrderStatus
+
+from .documents import Document, parse_instant
+
+STATUS_EVENTS = frozenset({"OrderPlaced", "OrderStatusChanged"})
+ORDER_FIELDS = (
+    "id",
+    "customerId",
+    "restaurantId",
+    "channelId",
+    "status",
+    "statusId",
+    "totalAmount",
+    "currency",
+    "updatedAt",
+    "version",
+)
+
+
+class InvalidEnvelope(ValueError):
+    """An event the projector cannot apply; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    event_id: str
+    event_type: str
+    order_id: str
+    version: int
+    occurred_at: datetime
+    payload: Document
+    raw: Document
+
+    @property
+    def order(self) -> Document:
+        order: Document = self.payload["order"]
+        return order
+
+    @property
+    def status(self) -> str:
+        return str(self.order["status"])
+
+    @property
+    def previous_status(self) -> str | None:
+        previous = self.payload.get("previousStatus")
+        return str(previous) if previous is not None else None
+
+    @property
+    def enters_status(self) -> bool:
+        """Placing an order enters PENDING; a status change enters the new status."""
+        return self.event_type in STATUS_EVENTS
+
+    @property
+    def deleted(self) -> bool:
+        return self.event_type == "OrderDeleted"
+
+    @property
+    def total(self) -> Decimal:
+        return Decimal(self.order["totalAmount"])
+
+    def history_entry(self) -> Document:
+        """The `order-status-log` entry of this event (without key and ttl)."""
+        order, payload = self.order, self.payload
+        return {
+            "version": self.version,
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "status": order["status"],
+            "statusId": order["statusId"],
+            "previousStatus": payload.get("previousStatus"),
+            "previousStatusId": payload.get("previousStatusId"),
+            "userId": payload.get("userId"),
+            "reason": payload.get("reason"),
+            "metadata": payload.get("metadata"),
+            "changedFields": payload.get("changedFields"),
+            "totalAmount": self.total,
+            "timestamp": self.raw["occurredAt"],
+        }
+
+
+def parse(raw: Any) -> Envelope:
+    """Check an envelope's shape; InvalidEnvelope says what is wrong with it."""
+    try:
+        return _parse(raw)
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        if isinstance(exc, InvalidEnvelope):
+            raise
+        raise InvalidEnvelope(f"malformed envelope: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse(raw: Any) -> Envelope:
+    if not isinstance(raw, dict):
+        raise InvalidEnvelope("envelope is not an object")
+    if raw.get("schemaVersion") != SCHEMA_VERSION:
+        raise InvalidEnvelope(f"unsupported schemaVersion {raw.get('schemaVersion')!r}")
+    if raw.get("eventType") not in EVENT_TYPES:
+        raise InvalidEnvelope(f"unknown eventType {raw.get('eventType')!r}")
+    payload = raw["payload"]
+    order = payload["order"]
+    missing = [name for name in ORDER_FIELDS if name not in order]
+    if missing:
+        raise InvalidEnvelope(f"payload.order lacks {', '.join(missing)}")
+    envelope = Envelope(
+        event_id=str(UUID(raw["eventId"])),
+        event_type=raw["eventType"],
+        order_id=str(UUID(raw["orderId"])),
+        version=int(raw["version"]),
+        occurred_at=parse_instant(raw["occurredAt"]),
+        payload=payload,
+        raw=raw,
+    )
+    if order["id"] != envelope.order_id or order["version"] != envelope.version:
+        raise InvalidEnvelope("payload.order does not match the envelope's orderId and version")
+    if envelope.version < 1:
+        raise InvalidEnvelope(f"version {envelope.version} is below 1")
+    OrderStatus(order["status"])
+    Decimal(order["totalAmount"])
+    return envelope

@@ -1,0 +1,293 @@
+"""Events -> DynamoDB read model: idempotent, order-insensitive, batched into transactions.
+
+Per batch, each order's newest event writes `order-status` and `order-details` only over an older
+version; every event writes its history entry, conditioned on not existing, in the same
+transaction as the counter increments it causes, so a duplicate counts nothing twice. Increments
+for one counter item are summed within a transaction (which may touch an item only once), and a
+cancelled transaction's `CancellationReasons` say which writes were stale or duplicate: those are
+dropped and the rest retried. The projector never reads PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from orderline import metrics
+from orderline.adapters.dynamodb.codec import to_attribute, to_item
+from orderline.adapters.dynamodb.errors import is_transient
+from orderline.adapters.dynamodb.tables import (
+    ORDER_DETAILS,
+    ORDER_STATUS,
+    ORDER_STATUS_LOG,
+    ORDER_STATUS_METRICS,
+)
+
+from . import documents as docs
+from .envelopes import Envelope, InvalidEnvelope, parse
+
+log = logging.getLogger(__name__)
+
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+CONFLICT_RETRIES = 5
+NEWER_ONLY = "attribute_not_exists(orderId) OR #version < :version"
+ABSENT = "attribute_not_exists(orderId)"
+
+
+def counter_key(status: str, shard: int) -> str:
+    return f"{status}#{shard}"
+
+
+def gauge_key(shard: int) -> str:
+    return f"current#{shard}"
+
+
+def hour_bucket(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+@dataclass(frozen=True)
+class ProjectionResult:
+    applied: int = 0
+    duplicates: int = 0
+    rejected: dict[int, str] = field(default_factory=dict)  # input position -> reason
+
+
+@dataclass(frozen=True)
+class _Write:
+    kind: str  # status, details, log, counter
+    ref: str  # order id (status, details), event id (log), item key (counter)
+    request: dict[str, Any]
+
+
+@dataclass
+class _Chunk:
+    """Events written in one transaction; shrinks as writes turn out stale or duplicate."""
+
+    events: list[Envelope]
+    newest: dict[str, Envelope]
+    stale: set[tuple[str, str]] = field(default_factory=set)
+
+
+class Projector:
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        expiry: docs.Expiry | None = None,
+        shards: int = 4,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._expiry = expiry or docs.Expiry()
+        self._shards = shards
+        self._clock = clock
+        self._status = ORDER_STATUS.table_name(prefix)
+        self._details = ORDER_DETAILS.table_name(prefix)
+        self._log = ORDER_STATUS_LOG.table_name(prefix)
+        self._metrics = ORDER_STATUS_METRICS.table_name(prefix)
+
+    async def project(self, raw_envelopes: Sequence[Any]) -> ProjectionResult:
+        """Apply a batch. Invalid events are rejected by position; DynamoDB outages raise."""
+        rejected: dict[int, str] = {}
+        positions: dict[str, int] = {}
+        events: list[Envelope] = []
+        for position, raw in enumerate(raw_envelopes):
+            try:
+                event = parse(raw)
+            except InvalidEnvelope as exc:
+                rejected[position] = str(exc)
+                continue
+            if event.event_id not in positions:
+                positions[event.event_id] = position
+                events.append(event)
+        applied = refused = 0
+        for chunk in self._chunks(events):
+            done, failed = await self._apply_isolating_poison(chunk)
+            applied += done
+            refused += len(failed)
+            rejected.update({positions[event_id]: reason for event_id, reason in failed.items()})
+        duplicates = len(events) - applied - refused
+        metrics.PROJECTED_EVENTS.labels("applied").inc(applied)
+        metrics.PROJECTED_EVENTS.labels("duplicate").inc(duplicates)
+        return ProjectionResult(applied, duplicates, rejected)
+
+    def _chunks(self, events: list[Envelope]) -> Iterable[_Chunk]:
+        """Group events so that no transaction can exceed DynamoDB's item limit."""
+        newest: dict[str, Envelope] = {}
+        for event in events:
+            if event.order_id not in newest or newest[event.order_id].version < event.version:
+                newest[event.order_id] = event
+        chunk = _Chunk([], {})
+        budget = 0
+        for event in sorted(events, key=lambda e: (e.order_id, e.version)):
+            is_newest = newest[event.order_id] is event
+            cost = 4 + (2 if is_newest else 0)  # log, counter, 2 gauges (+ status, details)
+            if budget + cost > MAX_TRANSACTION_ITEMS:
+                yield chunk
+                chunk, budget = _Chunk([], {}), 0
+            chunk.events.append(event)
+            if is_newest:
+                chunk.newest[event.order_id] = event
+            budget += cost
+        if chunk.events:
+            yield chunk
+
+    async def _apply_isolating_poison(self, chunk: _Chunk) -> tuple[int, dict[str, str]]:
+        """A write DynamoDB refuses for good is retried alone, so only its event is rejected."""
+        try:
+            return await self._apply(chunk), {}
+        except ClientError as exc:
+            if is_transient(exc):
+                raise
+            if len(chunk.events) == 1:
+                return 0, {chunk.events[0].event_id: f"DynamoDB refused the event: {exc}"}
+        applied, failed = 0, {}
+        for event in chunk.events:
+            newest = chunk.newest.get(event.order_id) is event
+            single = _Chunk([event], {event.order_id: event} if newest else {})
+            done, refused = await self._apply_isolating_poison(single)
+            applied += done
+            failed.update(refused)
+        return applied, failed
+
+    async def _apply(self, chunk: _Chunk) -> int:
+        """Write the chunk in one transaction; return how many of its events were new."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            writes = self._writes(chunk)
+            if not writes:
+                return 0
+            try:
+                await self._client.transact_write_items(TransactItems=[w.request for w in writes])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                if not self._drop_refused(chunk, writes, reasons):
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    await asyncio.sleep(0.01 * 2**attempt)
+                continue
+            self._observe_lag(chunk.events)
+            return len(chunk.events)
+        return 0  # pragma: no cover - the loop returns or raises
+
+    def _drop_refused(self, chunk: _Chunk, writes: list[_Write], reasons: list[Any]) -> bool:
+        """Remove writes whose condition failed; False when only conflicts cancelled it."""
+        dropped = False
+        for write, reason in zip(writes, reasons, strict=False):
+            code = reason.get("Code", "None")
+            if code == "ConditionalCheckFailed":
+                dropped = True
+                if write.kind == "log":
+                    chunk.events = [e for e in chunk.events if e.event_id != write.ref]
+                else:
+                    chunk.stale.add((write.kind, write.ref))
+            elif code not in ("None", "TransactionConflict", "ThrottlingError"):
+                raise ClientError(
+                    {"Error": {"Code": code, "Message": reason.get("Message", "")}},
+                    "TransactWriteItems",
+                )
+        return dropped
+
+    def _writes(self, chunk: _Chunk) -> list[_Write]:
+        writes: list[_Write] = []
+        for order_id, event in chunk.newest.items():
+            for kind, item in self._current_items(event):
+                if (kind, order_id) not in chunk.stale:
+                    table = self._status if kind == "status" else self._details
+                    writes.append(_Write(kind, order_id, _put_newer(table, item, event.version)))
+        counters: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+        for event in chunk.events:
+            writes.append(_Write("log", event.event_id, self._history_put(event)))
+            shard = self._shard(event.order_id)
+            if event.enters_status:
+                entry = counters[(counter_key(event.status, shard), hour_bucket(event.occurred_at))]
+                entry[0] += 1
+                entry[1] += event.total
+            for status, delta in _gauge_deltas(event):
+                counters[(gauge_key(shard), status)][0] += delta
+        for (pk, sk), (count, value) in counters.items():
+            if count or value:
+                writes.append(_Write("counter", f"{pk}|{sk}", self._add(pk, sk, count, value)))
+        return writes
+
+    def _current_items(self, event: Envelope) -> list[tuple[str, dict[str, Any]]]:
+        ttl = self._expiry.status_ttl(event.occurred_at)
+        if event.deleted:
+            updated_at = event.order.get("deletedAt") or event.raw["occurredAt"]
+            grave = docs.tombstone(event.order_id, event.version, updated_at, ttl)
+            return [("status", grave), ("details", grave)]
+        return [
+            ("status", docs.status_item(event.order, ttl)),
+            ("details", docs.details_item(event.order, ttl)),
+        ]
+
+    def _history_put(self, event: Envelope) -> dict[str, Any]:
+        entry = {
+            "orderId": event.order_id,
+            "sk": docs.history_key(event.version),
+            **event.history_entry(),
+            "ttl": self._expiry.history_ttl(event.occurred_at),
+        }
+        return {
+            "Put": {"TableName": self._log, "Item": to_item(entry), "ConditionExpression": ABSENT}
+        }
+
+    def _add(self, pk: str, sk: str, count: int, value: Decimal) -> dict[str, Any]:
+        expression, values = "ADD #count :count", {":count": to_attribute(count)}
+        names = {"#count": "count"}
+        if value:
+            expression += ", #value :value"
+            values[":value"] = to_attribute(value)
+            names["#value"] = "totalValue"
+        return {
+            "Update": {
+                "TableName": self._metrics,
+                "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _shard(self, order_id: str) -> int:
+        return zlib.crc32(order_id.encode()) % self._shards
+
+    def _observe_lag(self, events: list[Envelope]) -> None:
+        now = self._clock()
+        for event in events:
+            metrics.PROJECTION_LAG.observe(max(0.0, (now - event.occurred_at).total_seconds()))
+
+
+def _put_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(item),
+            "ConditionExpression": NEWER_ONLY,
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":version": {"N": str(version)}},
+        }
+    }
+
+
+def _gauge_deltas(event: Envelope) -> list[tuple[str, int]]:
+    """How an event moves the count of orders now in each status."""
+    if event.event_type == "OrderPlaced":
+        return [(event.status, 1)]
+    if event.event_type == "OrderStatusChanged" and event.previous_status:
+        return [(event.previous_status, -1), (event.status, 1)]
+    if event.deleted:
+        return [(event.status, -1)]
+    return []

@@ -1,0 +1,162 @@
+"""Rebuild and drift: replay the outbox into the read model; compare it with PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orderline.adapters.dynamodb.codec import from_item, to_item
+from orderline.adapters.dynamodb.tables import ORDER_DETAILS, ORDER_STATUS
+from orderline.adapters.postgres import outbox
+from orderline.adapters.postgres.queries import PostgresOrderQueries
+
+from . import documents as docs
+from .projector import Projector
+
+BATCH_GET_LIMIT = 100
+
+
+@dataclass
+class ReplayResult:
+    events: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+async def replay(
+    engine: AsyncEngine,
+    projector: Projector,
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = 500,
+) -> ReplayResult:
+    """Project every event in the outbox, oldest first (duplicates are no-ops)."""
+    result = ReplayResult()
+    async for batch in outbox.scan(engine, batch_size=batch_size):
+        projected = await projector.project(batch)
+        result.events += len(batch)
+        result.applied += projected.applied
+        result.duplicates += projected.duplicates
+        result.rejected += len(projected.rejected)
+        if progress is not None:
+            progress(len(batch))
+    return result
+
+
+@dataclass(frozen=True)
+class Drift:
+    order_id: str
+    table: str  # status or details
+    kind: str  # missing, stale, ahead, differs, resurrected, deleted
+    detail: str
+
+
+@dataclass
+class ReconcileReport:
+    orders: int = 0
+    drifts: list[Drift] = field(default_factory=list)
+    repaired: int = 0
+
+    @property
+    def by_kind(self) -> dict[str, int]:
+        return dict(Counter(f"{drift.table}:{drift.kind}" for drift in self.drifts))
+
+
+class Reconciler:
+    """Compares every order in PostgreSQL with `order-status` and `order-details`."""
+
+    def __init__(
+        self,
+        orders: PostgresOrderQueries,
+        client: Any,
+        prefix: str,
+        expiry: docs.Expiry,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._orders = orders
+        self._client = client
+        self._tables = {
+            "status": ORDER_STATUS.table_name(prefix),
+            "details": ORDER_DETAILS.table_name(prefix),
+        }
+        self._expiry = expiry
+        self._clock = clock
+
+    async def run(self, *, repair: bool) -> ReconcileReport:
+        report = ReconcileReport()
+        async for documents in self._orders.scan(batch_size=BATCH_GET_LIMIT):
+            report.orders += len(documents)
+            ids = [document["id"] for document in documents]
+            stored = await asyncio.gather(
+                *(self._batch_get(table, ids) for table in ("status", "details"))
+            )
+            for table, items in zip(("status", "details"), stored, strict=True):
+                for document in documents:
+                    drift = self._compare(table, document, items.get(document["id"]))
+                    if drift is None:
+                        continue
+                    report.drifts.append(drift)
+                    if repair:
+                        await self._repair(table, document)
+                        report.repaired += 1
+        return report
+
+    def _compare(
+        self, table: str, document: docs.Document, item: docs.Document | None
+    ) -> Drift | None:
+        order_id, version = document["id"], int(document["version"])
+        live = docs.is_live(item, self._clock())
+        if document.get("deletedAt"):
+            if live and item is not None and not docs.is_tombstone(item):
+                return Drift(
+                    order_id, table, "resurrected", "deleted in PostgreSQL, live in DynamoDB"
+                )
+            return None
+        if item is None or not live:
+            return Drift(order_id, table, "missing", f"PostgreSQL has version {version}")
+        if docs.is_tombstone(item):
+            return Drift(order_id, table, "deleted", "tombstone for an order that is not deleted")
+        found = int(item["version"])
+        if found != version:
+            kind = "stale" if found < version else "ahead"
+            return Drift(order_id, table, kind, f"version {found}, PostgreSQL has {version}")
+        expected = docs.status_view(document) if table == "status" else document
+        actual = docs.status_from_item(item) if table == "status" else docs.details_from_item(item)
+        if actual != expected:
+            fields = sorted(name for name in expected if expected.get(name) != actual.get(name))
+            return Drift(order_id, table, "differs", f"fields {', '.join(fields)}")
+        return None
+
+    async def _repair(self, table: str, document: docs.Document) -> None:
+        """Overwrite with what PostgreSQL holds (unconditionally: PostgreSQL is the truth)."""
+        ttl = self._expiry.status_ttl(self._clock())
+        if document.get("deletedAt"):
+            item = docs.tombstone(document["id"], document["version"], document["deletedAt"], ttl)
+        elif table == "status":
+            item = docs.status_item(document, ttl)
+        else:
+            item = docs.details_item(document, ttl)
+        await self._client.put_item(TableName=self._tables[table], Item=to_item(item))
+
+    async def _batch_get(self, table: str, ids: list[str]) -> dict[str, docs.Document]:
+        name = self._tables[table]
+        request: dict[str, Any] = {
+            name: {"Keys": [{"orderId": {"S": order_id}} for order_id in ids]}
+        }
+        items: dict[str, docs.Document] = {}
+        while request:
+            response = await self._client.batch_get_item(RequestItems=request)
+            for raw in response.get("Responses", {}).get(name, []):
+                item = from_item(raw)
+                items[item["orderId"]] = item
+            request = response.get("UnprocessedKeys") or {}
+            if request:
+                await asyncio.sleep(0.05)
+        return items

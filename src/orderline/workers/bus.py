@@ -1,0 +1,33 @@
+"""The in-process event bus: the relay hands each batch straight to the projector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from orderline.adapters.dynamodb.errors import is_transient
+from orderline.readmodel.projector import Projector
+
+from .relay import BusUnavailable
+
+Observer = Callable[[Sequence[dict[str, Any]]], None]
+
+
+class InProcessBus:
+    """Publishing is projecting: DynamoDB being down is the bus being unavailable."""
+
+    def __init__(self, projector: Projector, observers: Sequence[Observer] = ()) -> None:
+        self._projector = projector
+        self._observers = list(observers)
+
+    async def publish(self, envelopes: Sequence[dict[str, Any]]) -> dict[int, str]:
+        """Project the batch; return the positions of events that can never be applied."""
+        try:
+            result = await self._projector.project(envelopes)
+        except Exception as exc:
+            if is_transient(exc):
+                raise BusUnavailable(str(exc)) from exc
+            raise
+        for observe in self._observers:
+            observe(envelopes)
+        return result.rejected
