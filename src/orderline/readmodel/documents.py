@@ -91,7 +91,7 @@ def details_item(order: Document, ttl: int) -> Document:
     return {
         "orderId": order["id"],
         "version": order["version"],
-        "document": json.dumps(order, separators=(",", ":")),
+        "document": json.dumps(order, separators=(",", ":"), sort_keys=True),
         "ttl": ttl,
     }
 

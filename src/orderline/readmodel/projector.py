@@ -218,8 +218,8 @@ class Projector:
             for status, delta in _gauge_deltas(event):
                 counters[(gauge_key(shard), status)][0] += delta
         for (pk, sk), (count, value) in counters.items():
-            if count or value:
-                writes.append(_Write("counter", f"{pk}|{sk}", self._add(pk, sk, count, value)))
+            # a zero sum is still written, so the items are the same however events were batched
+            writes.append(_Write("counter", f"{pk}|{sk}", self._add(pk, sk, count, value)))
         return writes
 
     def _current_items(self, event: Envelope) -> list[tuple[str, dict[str, Any]]]:

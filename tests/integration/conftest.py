@@ -1,0 +1,67 @@
+"""Integration fixtures: a DynamoDB client, a fresh table prefix, and a wired container."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orderline.adapters.dynamodb.admin import ensure_tables
+from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.dynamodb.codec import from_item
+from orderline.bootstrap import Container, bootstrap
+from orderline.config import Settings
+
+
+def new_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}-"
+
+
+@pytest.fixture
+async def dynamodb(dynamodb_endpoint: str) -> AsyncIterator[Any]:
+    async with dynamodb_client(Settings(dynamodb_endpoint=dynamodb_endpoint)) as client:
+        yield client
+
+
+@pytest.fixture
+async def tables(dynamodb: Any) -> str:
+    """A table prefix of this test's own, with its four tables created."""
+    prefix = new_prefix()
+    await ensure_tables(dynamodb, prefix)
+    return prefix
+
+
+def settings_for(database_url: str, dynamodb_endpoint: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "dynamodb_endpoint": dynamodb_endpoint,
+        "table_prefix": new_prefix(),
+        "relay_backoff_seconds": 0.01,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def container(
+    engine: AsyncEngine, database_url: str, dynamodb_endpoint: str, schema: str
+) -> AsyncIterator[Container]:
+    """Everything wired by bootstrap on the test's schema and table prefix (no background relay)."""
+    settings = settings_for(database_url, dynamodb_endpoint)
+    async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as built:
+        yield built
+
+
+async def scan(client: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of a table, decoded."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": table}
+    while True:
+        response = await client.scan(**request)
+        items += [from_item(raw) for raw in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            return items
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

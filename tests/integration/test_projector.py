@@ -1,0 +1,189 @@
+"""The projector on a real DynamoDB-compatible server: idempotent and order-insensitive."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orderline.adapters.dynamodb.admin import ensure_tables
+from orderline.adapters.dynamodb.tables import TABLES
+from orderline.domain.order import Order
+from orderline.domain.status import OrderStatus
+from orderline.readmodel.projector import Projector
+
+from ..unit.factories import item, location
+from .conftest import new_prefix, scan
+
+START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+ACTION = st.sampled_from(["advance", "advance", "advance", "cancel", "update", "delete"])
+SCRIPTS = st.lists(st.lists(ACTION, max_size=7), min_size=1, max_size=4)
+
+
+def history(scripts: list[list[str]], rng: random.Random) -> list[dict[str, Any]]:
+    """Play each order's script through the aggregate; return every event's envelope."""
+    now = START
+    events = []
+    for number, script in enumerate(scripts):
+        now += timedelta(minutes=7)
+        order = Order.place(
+            order_id=uuid.UUID(int=rng.getrandbits(128)),
+            customer_id=f"customer-{number % 2}",
+            restaurant_id="restaurant-1",
+            channel_id="web",
+            currency="USD",
+            items=[item(price=f"{rng.randint(100, 9999) / 100:.2f}")],
+            delivery=location(),
+            now=now,
+        )
+        for action in script:
+            now += timedelta(minutes=rng.randint(1, 50))
+            if order.deleted_at is not None:
+                break
+            if action == "delete":
+                order.delete(now=now, user_id="admin")
+            elif action == "update" and not order.status.is_final:
+                order.update(estimated_delivery_time=now + timedelta(hours=1), now=now)
+            elif action in ("advance", "cancel") and order.status.allowed_next():
+                options = order.status.allowed_next()
+                wanted = OrderStatus.CANCELLED if action == "cancel" else options[0]
+                target = wanted if wanted in options else options[0]
+                order.change_status(target, user_id="staff", now=now, metadata={"n": 1.5})
+        events += [event.envelope() for event in order.events]
+    return events
+
+
+async def project_tables(client: Any, deliveries: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    prefix = new_prefix()
+    await ensure_tables(client, prefix)
+    projector = Projector(client, prefix, shards=3)
+    for batch in deliveries:
+        result = await projector.project(batch)
+        assert result.rejected == {}
+    return {
+        spec.name: sorted(await scan(client, spec.table_name(prefix)), key=_key) for spec in TABLES
+    }
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return (str(item.get("orderId", item.get("pk"))), str(item.get("sk", "")))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scripts=SCRIPTS, seed=st.integers(0, 2**32))
+async def test_duplicated_shuffled_batches_end_in_the_in_order_read_model(
+    dynamodb: Any, engine: AsyncEngine, scripts: list[list[str]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    events = history(scripts, rng)
+    in_order = await project_tables(dynamodb, [[event] for event in events])
+
+    deliveries = events + rng.choices(events, k=len(events) // 2 + 1)
+    rng.shuffle(deliveries)
+    batches, start = [], 0
+    while start < len(deliveries):
+        size = rng.randint(1, 12)
+        batches.append(deliveries[start : start + size])
+        start += size
+    shuffled = await project_tables(dynamodb, batches)
+
+    assert shuffled == in_order
+    assert len(shuffled["order-status-log"]) == len(events)  # one entry per event
+    assert await counters(shuffled["order-status-metrics"]) == await sql_ground_truth(
+        engine, events
+    )
+
+
+async def counters(items: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    """Hourly counters summed over their shards."""
+    summed: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+    for entry in items:
+        status = entry["pk"].split("#")[0]
+        if status != "current" and entry["count"]:
+            summed[(status, entry["sk"])][0] += entry["count"]
+            summed[(status, entry["sk"])][1] += Decimal(entry.get("totalValue", 0))
+    return {key: (count, value) for key, (count, value) in summed.items()}
+
+
+async def sql_ground_truth(
+    engine: AsyncEngine, events: list[dict[str, Any]]
+) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    """Entries into each status per hour, by GROUP BY over the events in PostgreSQL."""
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TEMPORARY TABLE events (envelope JSONB) ON COMMIT DROP"))
+        await conn.execute(
+            text("INSERT INTO events VALUES (CAST(:envelope AS JSONB))"),
+            [{"envelope": json.dumps(event)} for event in events],
+        )
+        rows = await conn.execute(
+            text(
+                "SELECT envelope->'payload'->'order'->>'status', "
+                "to_char((envelope->>'occurredAt')::timestamptz AT TIME ZONE 'UTC', "
+                "'YYYY-MM-DD\"T\"HH24'), count(*), "
+                "sum((envelope->'payload'->'order'->>'totalAmount')::numeric) "
+                "FROM events WHERE envelope->>'eventType' IN ('OrderPlaced', 'OrderStatusChanged') "
+                "GROUP BY 1, 2"
+            )
+        )
+        return {(status, hour): (count, total) for status, hour, count, total in rows}
+
+
+async def test_current_gauge_follows_each_orders_latest_status(dynamodb: Any, tables: str) -> None:
+    events = history([["advance", "advance"], ["cancel"], ["advance", "delete"]], random.Random(1))
+    projector = Projector(dynamodb, tables, shards=2)
+    await projector.project(list(reversed(events)))
+    await projector.project(events)  # all duplicates: nothing moves
+    gauge: dict[str, int] = defaultdict(int)
+    for entry in await scan(dynamodb, f"{tables}order-status-metrics"):
+        if entry["pk"].startswith("current#"):
+            gauge[entry["sk"]] += entry["count"]
+    assert {status: n for status, n in gauge.items() if n} == {"PROCESSING": 1, "CANCELLED": 1}
+
+
+async def test_a_deleted_order_is_not_brought_back_by_an_older_event(
+    dynamodb: Any, tables: str
+) -> None:
+    events = history([["advance", "delete"]], random.Random(2))
+    projector = Projector(dynamodb, tables)
+    await projector.project([events[-1]])  # the delete arrives first
+    result = await projector.project(events[:-1])
+    assert result.applied == 2  # their history still counts
+    (status,) = await scan(dynamodb, f"{tables}order-status")
+    assert status["deleted"] is True and status["version"] == 3
+    assert "customerId" not in status  # tombstones stay out of the GSIs
+
+
+async def test_a_batch_larger_than_one_transaction_is_split(dynamodb: Any, tables: str) -> None:
+    events = history([["advance"] * 4 for _ in range(30)], random.Random(3))
+    assert len(events) == 150
+    result = await Projector(dynamodb, tables).project(events)
+    assert (result.applied, result.duplicates) == (150, 0)
+    assert len(await scan(dynamodb, f"{tables}order-status-log")) == 150
+    again = await Projector(dynamodb, tables).project(events)
+    assert (again.applied, again.duplicates) == (0, 150)
+
+
+async def test_invalid_events_are_rejected_by_position_and_the_rest_applied(
+    dynamodb: Any, tables: str
+) -> None:
+    good = history([["advance"]], random.Random(4))
+    broken = dict(good[1], eventType="OrderExploded")
+    missing = {**good[0], "payload": {"order": {"id": good[0]["orderId"]}}}
+    result = await Projector(dynamodb, tables).project([broken, good[0], missing, good[1]])
+    assert set(result.rejected) == {0, 2}
+    assert "unknown eventType" in result.rejected[0]
+    assert "lacks" in result.rejected[2]
+    assert result.applied == 2

@@ -1,0 +1,180 @@
+"""The read path: cache -> DynamoDB -> PostgreSQL, each tier hit, filled and invalidated."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from orderline.adapters.dynamodb.codec import to_item
+from orderline.bootstrap import Container
+from orderline.readmodel.cache import ReadCache
+from orderline.readmodel.views import OrderViews
+
+from .test_relay import confirm, place
+
+
+def views_of(container: Container, cache_size: int = 1000) -> OrderViews:
+    return OrderViews(
+        container.orders,
+        container.dynamodb,
+        container.settings.table_prefix,
+        ReadCache(cache_size, 60, 60),
+    )
+
+
+async def test_each_tier_answers_in_turn_and_fills_the_ones_above(container: Container) -> None:
+    container.bus._after_commit = None  # nothing projected yet
+    order_id = await place(container)
+    views = views_of(container)
+    first = await views.status(order_id)
+    assert (first.source, first.document["status"]) == ("postgres", "PENDING")  # type: ignore[index]
+    assert (await views.status(order_id)).source == "cache"
+    fresh = views_of(container)  # another process: empty cache, DynamoDB was filled
+    from_dynamodb = await fresh.status(order_id)
+    assert from_dynamodb.source == "dynamodb"
+    assert from_dynamodb.document == first.document
+    details = await fresh.details(order_id)
+    assert details.source == "dynamodb" and details.document["items"][0]["itemId"] == "pizza"  # type: ignore[index]
+
+
+async def test_projected_events_refresh_the_cache(container: Container) -> None:
+    container.bus._after_commit = None
+    order_id = await place(container)
+    assert (await container.views.status(order_id)).document["status"] == "PENDING"  # type: ignore[index]
+    await confirm(container, order_id)
+    assert container.relay is not None
+    await container.relay.drain()  # the in-process bus hands the events to the cache too
+    read = await container.views.status(order_id)
+    assert (read.source, read.document["status"]) == ("cache", "CONFIRMED")  # type: ignore[index]
+
+
+async def test_min_version_reads_your_own_write(container: Container) -> None:
+    container.bus._after_commit = None
+    order_id = await place(container)
+    await container.views.status(order_id)  # version 1 is now cached and in DynamoDB
+    await confirm(container, order_id)  # version 2, not projected
+    stale = await container.views.status(order_id)
+    assert (stale.source, stale.document["version"]) == ("cache", 1)  # type: ignore[index]
+    mine = await container.views.status(order_id, min_version=2)
+    assert (mine.source, mine.document["version"]) == ("postgres", 2)  # type: ignore[index]
+
+
+async def test_an_item_past_its_ttl_is_treated_as_absent(container: Container) -> None:
+    container.bus._after_commit = None
+    order_id = await place(container)
+    expired = {
+        "orderId": str(order_id),
+        "status": "DELIVERED",
+        "version": 1,
+        "ttl": int((datetime.now(UTC) - timedelta(minutes=1)).timestamp()),
+    }
+    table = f"{container.settings.table_prefix}order-status"
+    await container.dynamodb.put_item(TableName=table, Item=to_item(expired))
+    read = await views_of(container).status(order_id)
+    assert (read.source, read.document["status"]) == ("postgres", "PENDING")  # type: ignore[index]
+    assert (await views_of(container).status(order_id)).source == "dynamodb"  # refilled
+
+
+async def test_unknown_ids_are_remembered_briefly(container: Container) -> None:
+    views = views_of(container)
+    unknown = uuid.uuid4()
+    first = await views.status(unknown)
+    assert (first.document, first.source) == (None, "postgres")
+    second = await views.status(unknown)
+    assert (second.document, second.source) == (None, "cache")
+
+
+async def test_concurrent_misses_of_one_order_load_it_once(container: Container) -> None:
+    container.bus._after_commit = None
+    order_id = await place(container)
+    views = views_of(container)
+    calls = 0
+    real_get = container.orders.get
+
+    async def counting_get(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return await real_get(*args, **kwargs)
+
+    container.orders.get = counting_get  # type: ignore[method-assign]
+    reads = await asyncio.gather(*(views.status(order_id) for _ in range(10)))
+    assert calls == 1
+    assert {read.document["version"] for read in reads} == {1}  # type: ignore[index]
+
+
+async def test_a_deleted_order_reads_as_not_found_from_its_tombstone(container: Container) -> None:
+    from orderline.service_layer import commands
+
+    order_id = await place(container)
+    await container.bus.handle(
+        commands.DeleteOrder(order_id=order_id, user_id="admin", expected_version=None)
+    )
+    read = await views_of(container).status(order_id)
+    assert (read.document, read.source) == (None, "dynamodb")
+
+
+async def test_batch_status_mixes_tiers_and_reports_unknown_ids(container: Container) -> None:
+    container.bus._after_commit = None
+    cached, in_dynamodb, only_in_postgres = [await place(container) for _ in range(3)]
+    views = views_of(container)
+    await views.status(cached)
+    await views_of(container).status(in_dynamodb)  # fills DynamoDB, not this cache
+    unknown = uuid.uuid4()
+    read = await views.statuses([cached, in_dynamodb, only_in_postgres, unknown, cached])
+    assert [item["orderId"] for item in read.items] == [
+        str(cached),
+        str(in_dynamodb),
+        str(only_in_postgres),
+    ]
+    assert read.not_found == [str(unknown)]
+    assert read.sources == {"cache": 1, "dynamodb": 1, "postgres": 2}
+    assert read.source == "postgres"
+
+
+async def test_customer_listing_pages_through_the_index_without_duplicates(
+    container: Container,
+) -> None:
+    customer = f"customer-{uuid.uuid4().hex[:8]}"
+    ids = [await place(container, customer_id=customer) for _ in range(23)]
+    for order_id in ids[:5]:
+        await confirm(container, order_id)
+    seen: list[dict[str, Any]] = []
+    after = None
+    pages = 0
+    while True:
+        page = await container.views.by_party("customer", customer, limit=10, after=after)
+        seen += page.items
+        pages += 1
+        after = page.next_key
+        if after is None:
+            break
+    assert pages == 3
+    assert sorted(item["orderId"] for item in seen) == sorted(map(str, ids))
+    stamps = [item["updatedAt"] for item in seen]
+    assert stamps == sorted(stamps, reverse=True)
+    confirmed = await container.views.by_party("customer", customer, limit=3, status="CONFIRMED")
+    assert len(confirmed.items) == 3 and confirmed.next_key is not None
+    rest = await container.views.by_party(
+        "customer", customer, limit=3, status="CONFIRMED", after=confirmed.next_key
+    )
+    assert {item["orderId"] for item in confirmed.items + rest.items} == set(map(str, ids[:5]))
+
+
+async def test_history_falls_back_to_the_outbox(container: Container) -> None:
+    container.bus._after_commit = None
+    order_id = await place(container)
+    await confirm(container, order_id)
+    page = await container.views.history(order_id, limit=1)
+    assert page is not None and page.source == "postgres"
+    assert [entry["status"] for entry in page.entries] == ["CONFIRMED"]
+    assert page.next_before == 2
+    assert container.relay is not None
+    await container.relay.drain()
+    projected = await container.views.history(order_id, limit=10)
+    assert projected is not None and projected.source == "dynamodb"
+    assert [entry["version"] for entry in projected.entries] == [2, 1]
+    assert await container.views.history(UUID(int=7), limit=10) is None
