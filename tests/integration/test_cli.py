@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
-import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from orderline.adapters.postgres.engine import build_engine
 from orderline.entrypoints.cli import app
 
 runner = CliRunner()
@@ -38,21 +32,6 @@ def test_invalid_configuration_is_one_clear_line() -> None:
     result = runner.invoke(app, ["config"], env={"ORDERLINE_PORT": "eighty"})
     assert result.exit_code == 2
     assert "invalid configuration" in result.output and "port" in result.output
-
-
-@pytest.fixture
-async def scratch_database(database_url: str) -> AsyncIterator[str]:
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    engine = build_engine(database_url, pool_size=1)
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await engine.dispose()
 
 
 async def test_db_upgrade_applies_migrations_once(scratch_database: str) -> None:

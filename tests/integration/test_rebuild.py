@@ -17,7 +17,6 @@ from orderline.readmodel.rebuild import Reconciler, replay
 from orderline.service_layer import commands
 
 from .conftest import new_prefix, scan, settings_for
-from .test_cli import scratch_database  # noqa: F401 - a fixture
 from .test_relay import confirm, place
 
 
