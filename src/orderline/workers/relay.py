@@ -99,6 +99,7 @@ class Relay:
                     failures += 1
                     metrics.OUTBOX_FAILURES.labels("batch").inc()
                     log.warning("relay: publishing failed (%s); retrying", _describe(exc))
+                    await self._refresh_stats()
                     await _wait_any(stop, None, self._policy.outage_pause(failures))
                     continue
                 await self._refresh_stats()
@@ -147,7 +148,10 @@ class Relay:
         if time.monotonic() < self._stats_due:
             return
         self._stats_due = time.monotonic() + STATS_EVERY_SECONDS
-        await refresh_outbox_gauges(self._engine)
+        try:
+            await refresh_outbox_gauges(self._engine)
+        except Exception as exc:
+            log.debug("relay: outbox gauges not refreshed: %s", exc)
 
     async def _listen(self) -> _Listener | None:
         """A connection LISTENing on the channel; None (poll only) if that fails."""

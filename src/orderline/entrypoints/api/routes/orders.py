@@ -132,7 +132,7 @@ async def batch_status(
         str,
         Query(
             min_length=1,
-            max_length=MAX_BATCH_IDS * 37,
+            max_length=8192,
             description=f"Comma-separated order ids, at most {MAX_BATCH_IDS}.",
         ),
     ],
