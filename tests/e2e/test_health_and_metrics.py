@@ -34,6 +34,27 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "orderline_http_request_duration_seconds_bucket" in text
 
 
+async def test_metrics_record_every_dynamodb_call(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    await client.get("/api/orders/00000000-0000-4000-8000-000000000000/status")  # a GetItem
+    text = (await client.get("/metrics")).text
+    table = f"{server.settings.table_prefix}order-status"
+    assert (
+        f'orderline_dynamodb_calls_total{{operation="GetItem",outcome="ok",table="{table}"}}'
+        in text
+    )
+    assert (
+        f'orderline_dynamodb_call_duration_seconds_count{{operation="GetItem",table="{table}"}}'
+        in text
+    )
+    assert (
+        f'orderline_dynamodb_consumed_capacity_units_total{{operation="GetItem",table="{table}"}}'
+        in text
+    )
+    assert 'orderline_reads_total{result="miss",tier="dynamodb",view="status"}' in text
+
+
 @pytest.fixture(scope="module")
 def server_without_postgres(server: RunningServer) -> Iterator[str]:
     """A server whose PostgreSQL went away after start-up (nothing listens on port 1)."""
