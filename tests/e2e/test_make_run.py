@@ -107,6 +107,12 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
     created = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10)
     assert created.status_code == 201
     order_id = created.json()["id"]
+    confirmed = httpx.post(
+        f"{base}/api/orders/{order_id}/status",
+        json={"status": "CONFIRMED", "userId": "smoke"},
+        timeout=10,
+    )
+    assert confirmed.status_code == 200
     data_dir = (clone / ".orderline").resolve()
     assert postgres_processes(data_dir), "embedded PostgreSQL should run from the data dir"
 
@@ -128,6 +134,15 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
         base = f"http://127.0.0.1:{port}"
         wait_ready(second, base, clone)
         assert httpx.get(f"{base}/api/orders/{order_id}", timeout=10).status_code == 200
+        # The emulator started empty; serve rebuilt the read model from the outbox.
+        status = httpx.get(f"{base}/api/orders/{order_id}/status", timeout=10)
+        assert status.headers["x-read-source"] == "dynamodb", status.headers
+        assert status.json()["status"] == "CONFIRMED"
+        history = httpx.get(f"{base}/api/orders/{order_id}/history", timeout=10)
+        assert history.headers["x-read-source"] == "dynamodb"
+        assert [entry["status"] for entry in history.json()["items"]] == ["CONFIRMED", "PENDING"]
+        counts = httpx.get(f"{base}/api/analytics/status-counts", timeout=10).json()
+        assert counts["totals"]["CONFIRMED"]["count"] >= 1
 
         clash = subprocess.run(
             [str(clone / ".venv/bin/orderline"), "serve"],
