@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]{0,200}$",
         description="Prefix of every DynamoDB table name.",
     )
+    dynamodb_retry_mode: Literal["adaptive", "standard", "legacy"] = Field(
+        "adaptive", description="botocore retry mode of DynamoDB calls."
+    )
     dynamodb_max_attempts: int = Field(3, ge=1, le=20, description="DynamoDB call attempts.")
     dynamodb_timeout_seconds: float = Field(
         2.0, gt=0, le=60, description="DynamoDB connect and read timeout."

@@ -8,11 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from orderline.adapters.dynamodb.codec import to_item
-from orderline.bootstrap import Container
+from orderline.adapters.postgres import outbox
+from orderline.bootstrap import Container, bootstrap
 from orderline.readmodel.cache import ReadCache
 from orderline.readmodel.views import OrderViews
 
+from ..unit.factories import place_command
+from .conftest import scan, settings_for
 from .test_relay import confirm, place
 
 
@@ -178,3 +184,42 @@ async def test_history_falls_back_to_the_outbox(container: Container) -> None:
     assert projected is not None and projected.source == "dynamodb"
     assert [entry["version"] for entry in projected.entries] == [2, 1]
     assert await container.views.history(UUID(int=7), limit=10) is None
+
+
+async def test_write_through_projects_at_once_and_the_relay_adds_nothing(
+    container: Container,
+) -> None:
+    order_id = await place(container)  # write-through is on by default
+    prefix = container.settings.table_prefix
+    status_items = await scan(container.dynamodb, f"{prefix}order-status")
+    assert [item["orderId"] for item in status_items] == [str(order_id)]
+    assert (await outbox.stats(container.engine)).backlog == 1  # the relay has not run
+    assert container.relay is not None
+    await container.relay.drain()
+    assert len(await scan(container.dynamodb, f"{prefix}order-status-log")) == 1
+    counters = await scan(container.dynamodb, f"{prefix}order-status-metrics")
+    assert sum(item["count"] for item in counters if item["pk"].startswith("PENDING#")) == 1
+
+
+async def test_a_failed_write_through_never_fails_the_write(
+    engine: AsyncEngine, database_url: str, schema: str
+) -> None:
+    settings = settings_for(
+        database_url, "http://127.0.0.1:1", dynamodb_max_attempts=1, dynamodb_timeout_seconds=1
+    )
+    before = REGISTRY.get_sample_value("orderline_write_through_errors_total") or 0
+    async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as down:
+        order_id = await place(down)
+        read = await down.views.status(order_id)
+    assert read.document is not None and read.source == "cache"  # write-through filled the cache
+    assert REGISTRY.get_sample_value("orderline_write_through_errors_total") == before + 1
+    assert (await outbox.stats(engine)).backlog == 1  # the outbox still has it
+
+
+async def test_items_live_for_the_configured_hours(container: Container) -> None:
+    placed = await container.bus.handle(place_command())
+    (item,) = await scan(container.dynamodb, f"{container.settings.table_prefix}order-status")
+    updated = datetime.fromisoformat(placed.document["updatedAt"])
+    assert item["ttl"] == int((updated + timedelta(hours=72)).timestamp())
+    (entry,) = await scan(container.dynamodb, f"{container.settings.table_prefix}order-status-log")
+    assert entry["ttl"] == int((updated + timedelta(days=365)).timestamp())

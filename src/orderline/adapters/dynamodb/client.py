@@ -29,7 +29,10 @@ def is_emulator(endpoint: str | None) -> bool:
 @asynccontextmanager
 async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
     config = AioConfig(
-        retries={"max_attempts": settings.dynamodb_max_attempts, "mode": "adaptive"},
+        retries={
+            "max_attempts": settings.dynamodb_max_attempts,
+            "mode": settings.dynamodb_retry_mode,
+        },
         connect_timeout=settings.dynamodb_timeout_seconds,
         read_timeout=settings.dynamodb_timeout_seconds,
         max_pool_connections=50,
