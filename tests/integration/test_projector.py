@@ -65,9 +65,9 @@ def history(scripts: list[list[str]], rng: random.Random) -> list[dict[str, Any]
 async def project_tables(client: Any, deliveries: list[list[dict[str, Any]]]) -> dict[str, Any]:
     prefix = new_prefix()
     await ensure_tables(client, prefix)
-    projector = Projector(client, prefix, shards=3)
     for batch in deliveries:
-        result = await projector.project(batch)
+        # a projector per batch, as after restarts: only DynamoDB's conditions can dedupe
+        result = await Projector(client, prefix, shards=3).project(batch)
         assert result.rejected == {}
     return {
         spec.name: sorted(await scan(client, spec.table_name(prefix)), key=_key) for spec in TABLES

@@ -195,7 +195,17 @@ async def test_write_through_projects_at_once_and_the_relay_adds_nothing(
     assert [item["orderId"] for item in status_items] == [str(order_id)]
     assert (await outbox.stats(container.engine)).backlog == 1  # the relay has not run
     assert container.relay is not None
+    labels = {"operation": "TransactWriteItems", "table": f"{prefix}order-status"}
+    calls = sum(
+        REGISTRY.get_sample_value("orderline_dynamodb_calls_total", {**labels, "outcome": o}) or 0
+        for o in ("ok", "TransactionCanceledException")
+    )
     await container.relay.drain()
+    calls_after = sum(
+        REGISTRY.get_sample_value("orderline_dynamodb_calls_total", {**labels, "outcome": o}) or 0
+        for o in ("ok", "TransactionCanceledException")
+    )
+    assert calls_after == calls  # the projector remembers what it wrote through
     assert len(await scan(container.dynamodb, f"{prefix}order-status-log")) == 1
     counters = await scan(container.dynamodb, f"{prefix}order-status-metrics")
     assert sum(item["count"] for item in counters if item["pk"].startswith("PENDING#")) == 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +38,7 @@ from .envelopes import Envelope, InvalidEnvelope, parse
 log = logging.getLogger(__name__)
 
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+REMEMBERED_EVENTS = 10_000
 CONFLICT_RETRIES = 5
 NEWER_ONLY = "attribute_not_exists(orderId) OR #version < :version"
 ABSENT = "attribute_not_exists(orderId)"
@@ -96,6 +97,9 @@ class Projector:
         self._details = ORDER_DETAILS.table_name(prefix)
         self._log = ORDER_STATUS_LOG.table_name(prefix)
         self._metrics = ORDER_STATUS_METRICS.table_name(prefix)
+        # Events this instance already saw applied (write-through, then the relay): skipped
+        # without a DynamoDB call. Only an optimisation; the conditions stay the guarantee.
+        self._applied: OrderedDict[str, None] = OrderedDict()
 
     async def project(self, raw_envelopes: Sequence[Any]) -> ProjectionResult:
         """Apply a batch. Invalid events are rejected by position; DynamoDB outages raise."""
@@ -108,7 +112,7 @@ class Projector:
             except InvalidEnvelope as exc:
                 rejected[position] = str(exc)
                 continue
-            if event.event_id not in positions:
+            if event.event_id not in positions and event.event_id not in self._applied:
                 positions[event.event_id] = position
                 events.append(event)
         applied = refused = 0
@@ -117,7 +121,7 @@ class Projector:
             applied += done
             refused += len(failed)
             rejected.update({positions[event_id]: reason for event_id, reason in failed.items()})
-        duplicates = len(events) - applied - refused
+        duplicates = len(raw_envelopes) - len(rejected) - applied
         metrics.PROJECTED_EVENTS.labels("applied").inc(applied)
         metrics.PROJECTED_EVENTS.labels("duplicate").inc(duplicates)
         return ProjectionResult(applied, duplicates, rejected)
@@ -163,9 +167,11 @@ class Projector:
 
     async def _apply(self, chunk: _Chunk) -> int:
         """Write the chunk in one transaction; return how many of its events were new."""
+        in_dynamodb = [event.event_id for event in chunk.events]  # once the loop ends well
         for attempt in range(CONFLICT_RETRIES + 1):
             writes = self._writes(chunk)
             if not writes:
+                self._remember(in_dynamodb)
                 return 0
             try:
                 await self._client.transact_write_items(TransactItems=[w.request for w in writes])
@@ -179,8 +185,16 @@ class Projector:
                     await asyncio.sleep(0.01 * 2**attempt)
                 continue
             self._observe_lag(chunk.events)
+            self._remember(in_dynamodb)
             return len(chunk.events)
         return 0  # pragma: no cover - the loop returns or raises
+
+    def _remember(self, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            self._applied[event_id] = None
+            self._applied.move_to_end(event_id)
+        while len(self._applied) > REMEMBERED_EVENTS:
+            self._applied.popitem(last=False)
 
     def _drop_refused(self, chunk: _Chunk, writes: list[_Write], reasons: list[Any]) -> bool:
         """Remove writes whose condition failed; False when only conflicts cancelled it."""
