@@ -122,12 +122,13 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
     assert not postgres_processes(data_dir), "PostgreSQL left running after SIGTERM"
 
     port = free_port()
+    second_log = (clone / "make-run-2.log").open("wb")
     second = subprocess.Popen(
         ["make", "run"],
         cwd=clone,
-        env=clean_env(port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env={**clean_env(port), "ORDERLINE_LOG_LEVEL": "debug"},
+        stdout=second_log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -157,7 +158,12 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
         assert "already in use" in clash.stderr and "Traceback" not in clash.stderr
 
         stop(second, signal.SIGINT)  # Ctrl-C
-        assert not postgres_processes(data_dir), "PostgreSQL left running after Ctrl-C"
+        second_log.flush()
+        assert not postgres_processes(data_dir), (
+            "PostgreSQL left running after Ctrl-C: "
+            + (clone / "make-run-2.log").read_text()[-3000:]
+        )
     finally:
         if second.poll() is None:
             os.killpg(second.pid, signal.SIGKILL)
+        second_log.close()
