@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -32,6 +32,8 @@ from .workers.bus import InProcessBus
 from .workers.relay import Relay, RelayPolicy
 
 log = logging.getLogger(__name__)
+# With write-through, the relay leaves a new row alone this long: the API is projecting it.
+WRITE_THROUGH_HOLD = timedelta(milliseconds=250)
 
 
 def utc_now() -> datetime:
@@ -156,9 +158,10 @@ async def bootstrap(
                 after_commit = write_through(projector, views)
             if settings.replay_on_start:
                 await _replay_at_start(engine, projector)
+        hold = WRITE_THROUGH_HOLD if after_commit is not None else timedelta(0)
         bus = MessageBus(
             handlers=HANDLERS,
-            uow_factory=lambda: PostgresUnitOfWork(engine, notify_channel),
+            uow_factory=lambda: PostgresUnitOfWork(engine, notify_channel, hold),
             dependencies={"clock": clock},
             after_commit=after_commit,
         )

@@ -67,7 +67,18 @@ def settings_for(database_url: str, dynamodb_endpoint: str, **overrides: Any) ->
 async def container(
     engine: AsyncEngine, database_url: str, dynamodb_endpoint: str, schema: str
 ) -> AsyncIterator[Container]:
-    """Everything wired by bootstrap on the test's schema and table prefix (no background relay)."""
+    """Everything wired by bootstrap on the test's schema and table prefix; no write-through
+    and no background relay, so a test decides when events are projected (`relay.drain()`)."""
+    settings = settings_for(database_url, dynamodb_endpoint, write_through=False)
+    async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as built:
+        yield built
+
+
+@pytest.fixture
+async def writing_through(
+    engine: AsyncEngine, database_url: str, dynamodb_endpoint: str, schema: str
+) -> AsyncIterator[Container]:
+    """Like `container`, with write-through on (the default of a real deployment)."""
     settings = settings_for(database_url, dynamodb_endpoint)
     async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as built:
         yield built

@@ -85,7 +85,7 @@ async def test_reconcile_finds_and_repairs_a_corrupted_item(container: Container
 async def test_cli_outbox_status_replay_and_reconcile(
     scratch_database: str, dynamodb_endpoint: str
 ) -> None:
-    settings = settings_for(scratch_database, dynamodb_endpoint)
+    settings = settings_for(scratch_database, dynamodb_endpoint, write_through=False)
     async with bootstrap(settings) as container:
         await some_orders(container)
     env = {

@@ -44,7 +44,6 @@ async def column(engine: AsyncEngine, sql: str) -> list[Any]:
 
 
 async def test_relay_projects_every_row_once_and_marks_it_published(container: Container) -> None:
-    container.bus._after_commit = None  # no write-through: only the relay projects
     orders = [await place(container) for _ in range(3)]
     await confirm(container, orders[0])
     assert container.relay is not None
@@ -134,7 +133,6 @@ async def test_relays_running_at_once_never_publish_a_row_twice(container: Conta
 async def test_notify_wakes_the_relay_long_before_its_poll(
     container: Container, schema: str
 ) -> None:
-    container.bus._after_commit = None
     bus = FlakyBus(poison="none")
     relay = Relay(
         container.engine, bus.publish, policy=RelayPolicy(poll_seconds=300), channel=f"ch_{schema}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -64,9 +65,12 @@ class PostgresOrderRepository(OrderRepository):
 
 
 class PostgresOutbox:
-    def __init__(self, conn: AsyncConnection, notify_channel: str) -> None:
+    def __init__(
+        self, conn: AsyncConnection, notify_channel: str, hold: timedelta = timedelta(0)
+    ) -> None:
         self._conn = conn
         self._channel = notify_channel
+        self._hold = hold
 
     async def append(self, events: list[Event]) -> None:
         rows = [
@@ -77,7 +81,7 @@ class PostgresOutbox:
                 "event_type": event.event_type,
                 "payload": event.envelope(),
                 "created_at": func.now(),
-                "available_at": func.now(),
+                "available_at": func.now() + self._hold,
                 "attempts": 0,
             }
             for event in events

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from orderline.service_layer.unit_of_work import UnitOfWork
@@ -12,10 +14,17 @@ DEFAULT_CHANNEL = "orderline_outbox"
 
 
 class PostgresUnitOfWork(UnitOfWork):
-    def __init__(self, engine: AsyncEngine, notify_channel: str = DEFAULT_CHANNEL) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        notify_channel: str = DEFAULT_CHANNEL,
+        relay_hold: timedelta = timedelta(0),
+    ) -> None:
+        """`relay_hold` keeps new rows from the relay briefly, while write-through projects them."""
         super().__init__()
         self._engine = engine
         self._channel = notify_channel
+        self._hold = relay_hold
         self._conn: AsyncConnection | None = None
 
     async def _begin(self) -> None:
@@ -23,7 +32,7 @@ class PostgresUnitOfWork(UnitOfWork):
         await conn.begin()
         self._conn = conn
         self.orders = PostgresOrderRepository(conn)
-        self.outbox = PostgresOutbox(conn, self._channel)
+        self.outbox = PostgresOutbox(conn, self._channel, self._hold)
         self.idempotency = PostgresIdempotencyStore(conn)
 
     async def _commit(self) -> None:
