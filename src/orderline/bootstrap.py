@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from . import metrics
 from .adapters.dynamodb.admin import ensure_tables
 from .adapters.dynamodb.client import dynamodb_client
+from .adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from .adapters.postgres.engine import build_engine
 from .adapters.postgres.migrate import upgrade
 from .adapters.postgres.queries import PostgresOrderQueries
@@ -26,10 +27,13 @@ from .readmodel.documents import Expiry
 from .readmodel.projector import Projector
 from .readmodel.rebuild import replay
 from .readmodel.views import OrderViews
+from .service_layer.bus import EventBus
 from .service_layer.handlers import HANDLERS, Clock
 from .service_layer.messagebus import AfterCommit, MessageBus
 from .workers.bus import InProcessBus
+from .workers.consumer import KafkaProjection
 from .workers.relay import Relay, RelayPolicy
+from .workers.runner import Loop
 
 log = logging.getLogger(__name__)
 # With write-through, the relay leaves a new row alone this long: the API is projecting it.
@@ -64,6 +68,30 @@ class Container:
     views: OrderViews
     projector: Projector | None = None
     relay: Relay | None = None
+    publisher: KafkaPublisher | None = None
+
+    def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
+        """The loops this process should run: the relay, and with Kafka the projector."""
+        loops: list[Loop] = []
+        if relay and self.relay is not None:
+            loops.append(self.relay.run)
+        if project and self.publisher is not None and self.projector is not None:
+            loops.append(self.kafka_projection().run)
+        return loops
+
+    def kafka_projection(self) -> KafkaProjection:
+        """The Kafka consumer loop of a projector process (or of serve's workers)."""
+        if self.publisher is None or self.projector is None:
+            raise ValueError(
+                "a Kafka projector needs ORDERLINE_KAFKA_BOOTSTRAP_SERVERS and DynamoDB"
+            )
+        return KafkaProjection(
+            projector_consumer(KafkaTopics.from_settings(self.settings)),
+            self.projector,
+            self.publisher,
+            max_attempts=self.settings.projector_max_attempts,
+            observers=[self.views.observe],
+        )
 
 
 def expiry_of(settings: Settings) -> Expiry:
@@ -149,15 +177,24 @@ async def bootstrap(
             shards=settings.counter_shards,
             enabled=settings.read_model,
         )
-        projector = relay = after_commit = None
+        projector = after_commit = publisher = None
+        bus_port: EventBus | None = None
+        if settings.kafka_bootstrap_servers:
+            publisher = await stack.enter_async_context(_kafka_publisher(settings))
+            bus_port = publisher
         if dynamodb is not None:
             projector = build_projector(dynamodb, settings)
-            publish = InProcessBus(projector, observers=[views.observe]).publish
-            relay = Relay(engine, publish, policy=relay_policy(settings), channel=notify_channel)
+            if bus_port is None:
+                bus_port = InProcessBus(projector, observers=[views.observe])
             if settings.write_through and settings.read_model:
                 after_commit = write_through(projector, views)
             if settings.replay_on_start:
                 await _replay_at_start(engine, projector)
+        relay = None
+        if bus_port is not None:
+            relay = Relay(
+                engine, bus_port.publish, policy=relay_policy(settings), channel=notify_channel
+            )
         hold = WRITE_THROUGH_HOLD if after_commit is not None else timedelta(0)
         bus = MessageBus(
             handlers=HANDLERS,
@@ -175,7 +212,22 @@ async def bootstrap(
             views=views,
             projector=projector,
             relay=relay,
+            publisher=publisher,
         )
+
+
+@asynccontextmanager
+async def _kafka_publisher(settings: Settings) -> AsyncIterator[KafkaPublisher]:
+    topics = KafkaTopics.from_settings(settings)
+    created = await ensure_topics(topics)
+    if created:
+        log.info("created Kafka topics: %s", ", ".join(created))
+    publisher = KafkaPublisher(topics)
+    await publisher.start()
+    try:
+        yield publisher
+    finally:
+        await publisher.stop()
 
 
 async def _replay_at_start(engine: AsyncEngine, projector: Projector) -> None:

@@ -87,6 +87,34 @@ class Settings(BaseSettings):
     relay_backoff_max_seconds: float = Field(
         60.0, gt=0, le=3600, description="Longest retry delay of a failing row or batch."
     )
+    kafka_bootstrap_servers: str | None = Field(
+        None,
+        description="Kafka brokers (host:port,...). Unset: the in-process bus (the relay projects "
+        "directly).",
+    )
+    kafka_topic: str = Field(
+        "orderline.order-events",
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="Topic of the order events (keyed by order id).",
+    )
+    kafka_partitions: int = Field(
+        6, ge=1, le=1000, description="Partitions of the topic when Orderline creates it."
+    )
+    kafka_replication_factor: int = Field(
+        1, ge=1, le=10, description="Replication factor of topics Orderline creates."
+    )
+    kafka_idempotence: bool = Field(
+        True,
+        description="Idempotent producer (no duplicates from producer retries). Brokers without "
+        "InitProducerId (tansu) need false; the projector dedupes either way.",
+    )
+    kafka_group: str = Field("orderline-projector", description="Consumer group of the projectors.")
+    projector_max_attempts: int = Field(
+        3, ge=1, le=100, description="Attempts at an event before it goes to the dead-letter topic."
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of /metrics for `relay` and `project`; 0: none."
+    )
     workers: bool = Field(
         True, description="Run the relay (and in-process projector) inside `orderline serve`."
     )

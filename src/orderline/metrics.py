@@ -93,3 +93,17 @@ WRITE_THROUGH_ERRORS = Counter(
     "orderline_write_through_errors_total",
     "Failed best-effort inline projections after a commit (the relay delivers them later).",
 )
+
+# Kafka projector
+CONSUMED = Counter(
+    "orderline_consumed_events_total", "Events this projector consumed and committed."
+)
+DEAD_LETTERS = Counter(
+    "orderline_dead_lettered_events_total",
+    "Events sent to the dead-letter topic after the projector rejected them repeatedly.",
+)
+CONSUMER_LAG = Gauge(
+    "orderline_consumer_lag_events",
+    "Events in a partition not yet consumed by this projector's group (highwater - position).",
+    ["partition"],
+)

@@ -14,7 +14,8 @@ from orderline.adapters.postgres import outbox
 from orderline.bootstrap import Container
 from orderline.domain.status import OrderStatus
 from orderline.service_layer import commands
-from orderline.workers.relay import BusUnavailable, Relay, RelayPolicy
+from orderline.service_layer.bus import BusUnavailable
+from orderline.workers.relay import Relay, RelayPolicy
 
 from ..unit.factories import place_command
 from .conftest import scan

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
+import prometheus_client
 import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,11 +25,12 @@ from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.adapters.postgres.queries import PostgresOrderQueries
-from orderline.bootstrap import build_projector, expiry_of
+from orderline.bootstrap import bootstrap, build_projector, expiry_of
 from orderline.config import Settings
 from orderline.embedded import embedded_postgres, embedded_services
 from orderline.readmodel import rebuild
 from orderline.readmodel.rebuild import ReplayResult
+from orderline.workers.runner import run_until_stopped
 
 app = typer.Typer(
     help="Orderline: order service with a PostgreSQL write model and DynamoDB reads.",
@@ -51,10 +53,21 @@ T = TypeVar("T")
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [ORDERLINE_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port [ORDERLINE_PORT].")] = None,
+    workers: Annotated[
+        bool | None,
+        typer.Option(
+            "--workers/--no-workers",
+            help="Run the relay (and with Kafka the projector) inside the API [ORDERLINE_WORKERS].",
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP API; starts embedded PostgreSQL and DynamoDB when none are configured."""
     settings = _settings()
-    settings = settings.with_overrides(host=host or settings.host, port=port or settings.port)
+    settings = settings.with_overrides(
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=settings.workers if workers is None else workers,
+    )
     _configure_logging(settings)
     listener = _listen(settings.host, settings.port)
     with embedded_services(settings) as resolved:
@@ -64,6 +77,71 @@ def serve(
         started = asyncio.run(_serve(resolved, listener))
     if not started:
         raise typer.Exit(1)
+
+
+MetricsPort = Annotated[
+    int | None, typer.Option(help="Serve /metrics on this port [ORDERLINE_METRICS_PORT].")
+]
+
+
+@app.command()
+def relay(metrics_port: MetricsPort = None) -> None:
+    """Publish the outbox (to Kafka, or straight into DynamoDB without Kafka) until SIGTERM."""
+    settings = _external_settings("relay")
+    with_dynamodb = settings.kafka_bootstrap_servers is None  # the in-process bus projects
+    _run_worker(settings, metrics_port, relay=True, project=False, with_dynamodb=with_dynamodb)
+
+
+@app.command()
+def project(metrics_port: MetricsPort = None) -> None:
+    """Consume the Kafka topic into DynamoDB in the projectors' consumer group until SIGTERM."""
+    settings = _external_settings("project")
+    if settings.kafka_bootstrap_servers is None:
+        typer.echo(
+            "error: `project` consumes Kafka; set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS", err=True
+        )
+        raise typer.Exit(2)
+    _run_worker(settings, metrics_port, relay=False, project=True, with_dynamodb=True)
+
+
+def _external_settings(command: str) -> Settings:
+    settings = _settings()
+    if settings.embedded_postgres or settings.embedded_dynamodb:
+        typer.echo(
+            f"error: `{command}` runs beside an API that uses the same PostgreSQL and DynamoDB; "
+            "set ORDERLINE_DATABASE_URL and ORDERLINE_DYNAMODB_ENDPOINT",
+            err=True,
+        )
+        raise typer.Exit(2)
+    _configure_logging(settings)
+    return settings
+
+
+def _run_worker(
+    settings: Settings,
+    metrics_port: int | None,
+    *,
+    relay: bool,
+    project: bool,
+    with_dynamodb: bool,
+) -> None:
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    if port:
+        prometheus_client.start_http_server(port, addr=settings.host)
+        log.info("metrics on http://%s:%d/metrics", settings.host, port)
+    asyncio.run(_work(settings, relay=relay, project=project, with_dynamodb=with_dynamodb))
+
+
+async def _work(settings: Settings, *, relay: bool, project: bool, with_dynamodb: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with bootstrap(settings, with_dynamodb=with_dynamodb) as container:
+        loops = container.worker_loops(relay=relay, project=project)
+        log.info("running %s", ", ".join(loop.__qualname__ for loop in loops))
+        await run_until_stopped(loops, stop)
+    log.info("stopped")
 
 
 @app.command("config")

@@ -7,8 +7,7 @@ from typing import Any
 
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.readmodel.projector import Projector
-
-from .relay import BusUnavailable
+from orderline.service_layer.bus import BusUnavailable
 
 Observer = Callable[[Sequence[dict[str, Any]]], None]
 

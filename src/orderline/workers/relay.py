@@ -24,15 +24,12 @@ from orderline import metrics
 from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.outbox import OutboxRow
 from orderline.adapters.postgres.unit_of_work import DEFAULT_CHANNEL
+from orderline.service_layer.bus import BusUnavailable
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Sequence[dict[str, Any]]], Awaitable[dict[int, str]]]
 STATS_EVERY_SECONDS = 2.0
-
-
-class BusUnavailable(Exception):
-    """The bus (DynamoDB for the in-process projector, or Kafka) cannot take events right now."""
 
 
 @dataclass(frozen=True)

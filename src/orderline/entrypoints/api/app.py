@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from orderline import __version__
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
-from orderline.workers.runner import relay_in_background
+from orderline.workers.runner import in_background
 
 from . import errors
 from .cursors import CursorCodec
@@ -35,8 +35,8 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with factory() as container:
             app.state.container = container
-            relay = container.relay if container.settings.workers else None
-            async with relay_in_background(relay):
+            loops = container.worker_loops() if container.settings.workers else []
+            async with in_background(loops):
                 yield
 
     app = FastAPI(
