@@ -19,6 +19,8 @@ from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import upgrade
 from orderline.embedded import embedded_dynamodb, embedded_postgres
 
+from .broker import running_broker
+
 
 def configured_or_started(variable: str, start: AbstractContextManager[str]) -> Iterator[str]:
     """The server named by a test variable, or one started here for the session."""
@@ -39,6 +41,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def dynamodb_endpoint() -> Iterator[str]:
     yield from configured_or_started("ORDERLINE_TEST_DYNAMODB_ENDPOINT", embedded_dynamodb())
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka-protocol broker: ORDERLINE_TEST_KAFKA_BOOTSTRAP_SERVERS, or tansu started here."""
+    configured = os.environ.get("ORDERLINE_TEST_KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    with running_broker() as broker:
+        yield broker.bootstrap
 
 
 @pytest.fixture

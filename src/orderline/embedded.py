@@ -82,6 +82,9 @@ class EmulatorServer:
         )
         from werkzeug.serving import make_server
 
+        from . import emulator_patch
+
+        emulator_patch.install()
         app = _one_at_a_time(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -61,6 +61,12 @@ class ProjectionResult:
     applied: int = 0
     duplicates: int = 0
     rejected: dict[int, str] = field(default_factory=dict)  # input position -> reason
+
+
+class ProjectsEvents(Protocol):
+    """What a bus delivers to: the projector, or a stand-in in the bus contract tests."""
+
+    async def project(self, raw_envelopes: Sequence[Any]) -> ProjectionResult: ...
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orderline.adapters.dynamodb.errors import is_transient
-from orderline.readmodel.projector import Projector
+from orderline.readmodel.projector import ProjectsEvents
 from orderline.service_layer.bus import BusUnavailable
 
 Observer = Callable[[Sequence[dict[str, Any]]], None]
@@ -15,7 +15,7 @@ Observer = Callable[[Sequence[dict[str, Any]]], None]
 class InProcessBus:
     """Publishing is projecting: DynamoDB being down is the bus being unavailable."""
 
-    def __init__(self, projector: Projector, observers: Sequence[Observer] = ()) -> None:
+    def __init__(self, projector: ProjectsEvents, observers: Sequence[Observer] = ()) -> None:
         self._projector = projector
         self._observers = list(observers)
 

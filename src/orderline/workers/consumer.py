@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from orderline import metrics
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.kafka import KafkaPublisher, KafkaUnavailable, decode
-from orderline.readmodel.projector import Projector
+from orderline.readmodel.projector import ProjectsEvents
 
 log = logging.getLogger(__name__)
 Observer = Callable[[Sequence[dict[str, Any]]], None]
@@ -31,7 +31,7 @@ class KafkaProjection:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        projector: Projector,
+        projector: ProjectsEvents,
         dead_letters: KafkaPublisher,
         *,
         max_attempts: int = 3,

@@ -1,0 +1,378 @@
+"""The whole pipeline on Kafka with separate relay and projector processes, under faults.
+
+`orderline relay` and `orderline project` run as real processes against PostgreSQL, moto's
+DynamoDB server and a tansu broker. The crash test kills them with SIGKILL at random moments
+and freezes the broker once, while orders are placed and moved along; then it checks that the
+read model holds every committed event exactly once and converged soon after the last fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import text
+
+from orderline.bootstrap import Container, bootstrap
+from orderline.config import Settings
+from orderline.domain.status import OrderStatus
+from orderline.service_layer import commands
+
+from ..broker import Broker
+from ..unit.factories import place_command
+from .conftest import new_prefix, scan
+
+pytestmark = pytest.mark.slow
+ORDERLINE = Path(sys.executable).with_name("orderline")
+LIFECYCLE = [
+    OrderStatus.CONFIRMED,
+    OrderStatus.PROCESSING,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+]
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    env: dict[str, str]
+    broker: Broker
+    workers: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
+    kills: Counter[str] = field(default_factory=Counter)
+    log_dir: Path = Path(".")
+
+    def start(self, kind: str) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{kind}.log").open("ab")
+        process = subprocess.Popen(
+            [str(ORDERLINE), kind], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.workers.setdefault(kind, []).append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes], kind: str) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        self.workers[kind].remove(process)
+        self.kills[kind] += 1
+
+    def stop_all(self) -> None:
+        for processes in self.workers.values():
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    broker = Broker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+async def pipeline(
+    scratch_database: str, dynamodb_endpoint: str, broker: Broker, tmp_path: Path
+) -> AsyncIterator[Pipeline]:
+    name = uuid.uuid4().hex[:8]
+    values = {
+        "ORDERLINE_DATABASE_URL": scratch_database,
+        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
+        "ORDERLINE_TABLE_PREFIX": new_prefix(),
+        "ORDERLINE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "ORDERLINE_KAFKA_TOPIC": f"events-{name}",
+        "ORDERLINE_KAFKA_GROUP": f"projectors-{name}",
+        "ORDERLINE_KAFKA_PARTITIONS": "4",
+        "ORDERLINE_KAFKA_IDEMPOTENCE": "false",  # tansu has no InitProducerId
+        "ORDERLINE_WRITE_THROUGH": "false",  # only the workers project
+        "ORDERLINE_RELAY_POLL_SECONDS": "0.2",
+        "ORDERLINE_LOG_LEVEL": "warning",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | values
+    settings = Settings(
+        **{key.removeprefix("ORDERLINE_").lower(): value for key, value in values.items()}
+    )
+    # the test reads whole tables from the emulator: give its own client time for that
+    settings = settings.with_overrides(workers=False, dynamodb_timeout_seconds=30)
+    line = Pipeline(settings, env, broker, log_dir=tmp_path)
+    try:
+        yield line
+    finally:
+        line.stop_all()
+
+
+async def load(container: Container, orders: int, pace: float, ids: list[UUID]) -> None:
+    """Place `orders` orders (into `ids`) and move each through the lifecycle, interleaved."""
+    for _ in range(orders):
+        placed = await container.bus.handle(place_command(customer_id=f"c-{random.randint(1, 40)}"))
+        ids.append(UUID(placed.document["id"]))
+    steps = [(order_id, status) for status in LIFECYCLE for order_id in ids]
+
+    async def change(order_id: UUID, status: OrderStatus) -> None:
+        await container.bus.handle(
+            commands.ChangeStatus(
+                order_id=order_id,
+                status=status,
+                user_id="load",
+                reason=None,
+                metadata=None,
+                expected_version=None,
+            )
+        )
+
+    for start in range(0, len(steps), 20):
+        await asyncio.gather(*(change(*step) for step in steps[start : start + 20]))
+        await asyncio.sleep(pace)
+
+
+class Sampler:
+    """Reads status items while the load runs; records any version that went backwards."""
+
+    def __init__(self, container: Container, ids: list[UUID]) -> None:
+        self.container = container
+        self.ids = ids
+        self.highest: dict[str, int] = {}
+        self.backwards: list[tuple[str, int, int]] = []
+        self.reads = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        table = f"{self.container.settings.table_prefix}order-status"
+        while not stop.is_set():
+            if self.ids:
+                keys = [
+                    {"orderId": {"S": str(i)}}
+                    for i in random.sample(self.ids, min(50, len(self.ids)))
+                ]
+                try:
+                    response = await self.container.dynamodb.batch_get_item(
+                        RequestItems={table: {"Keys": keys}}
+                    )
+                except Exception:
+                    await asyncio.sleep(0.2)
+                    continue
+                for item in response.get("Responses", {}).get(table, []):
+                    order_id, version = item["orderId"]["S"], int(item["version"]["N"])
+                    self.reads += 1
+                    if version < self.highest.get(order_id, 0):
+                        self.backwards.append((order_id, self.highest[order_id], version))
+                    self.highest[order_id] = max(version, self.highest.get(order_id, 0))
+            await asyncio.sleep(0.1)
+
+
+async def killer(line: Pipeline, kind: str, times: int, stop_at: float) -> None:
+    """Keep one `kind` process running; SIGKILL it `times` times at random moments."""
+    process = line.start(kind)
+    while line.kills[kind] < times:
+        await asyncio.sleep(random.uniform(0.8, 2.2))
+        line.kill(process, kind)
+        process = line.start(kind)
+        if time.monotonic() > stop_at:
+            break
+
+
+async def outbox_backlog(container: Container) -> int:
+    async with container.engine.connect() as conn:
+        result = await conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        return int(result.scalar_one())
+
+
+async def check_read_model(container: Container) -> dict[str, Any]:
+    """Compare DynamoDB with the outbox and the orders; return the figures."""
+    prefix = container.settings.table_prefix
+    async with container.engine.connect() as conn:
+        events = (
+            await conn.execute(text("SELECT order_id, order_version, payload FROM outbox"))
+        ).all()
+        versions = dict((await conn.execute(text("SELECT id, version FROM orders"))).all())
+        truth = dict(
+            ((status, hour), (count, total))
+            for status, hour, count, total in await conn.execute(
+                text(
+                    "SELECT payload->'payload'->'order'->>'status', "
+                    "to_char((payload->>'occurredAt')::timestamptz AT TIME ZONE 'UTC', "
+                    "'YYYY-MM-DD\"T\"HH24'), count(*), "
+                    "sum((payload->'payload'->'order'->>'totalAmount')::numeric) FROM outbox "
+                    "WHERE event_type IN ('OrderPlaced', 'OrderStatusChanged') GROUP BY 1, 2"
+                )
+            )
+        )
+    log = await scan(container.dynamodb, f"{prefix}order-status-log")
+    logged = Counter((entry["orderId"], int(entry["version"])) for entry in log)
+    expected = {(str(order_id), version) for order_id, version, _ in events}
+    counters: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+    for item in await scan(container.dynamodb, f"{prefix}order-status-metrics"):
+        status = item["pk"].split("#")[0]
+        if status != "current" and item["count"]:
+            counters[(status, item["sk"])][0] += item["count"]
+            counters[(status, item["sk"])][1] += Decimal(item.get("totalValue", 0))
+    statuses = {
+        item["orderId"]: int(item["version"])
+        for item in await scan(container.dynamodb, f"{prefix}order-status")
+    }
+    return {
+        "events": len(expected),
+        "lost": len(expected - set(logged)),
+        "duplicates": sum(n - 1 for n in logged.values() if n > 1),
+        "counters_match": {k: (v[0], v[1]) for k, v in counters.items()} == truth,
+        "stale_status_items": sum(1 for oid, v in versions.items() if statuses.get(str(oid)) != v),
+    }
+
+
+async def converge(container: Container, expected_events: int, deadline: float) -> float:
+    """Wait until the outbox is drained and every event is logged; return when that happened."""
+    prefix = container.settings.table_prefix
+    while time.monotonic() < deadline:
+        if await outbox_backlog(container) == 0:
+            logged = len(await scan(container.dynamodb, f"{prefix}order-status-log"))
+            if logged >= expected_events:
+                return time.monotonic()
+        await asyncio.sleep(0.5)
+    raise AssertionError("the read model did not converge in time")
+
+
+async def count_events(container: Container) -> int:
+    async with container.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one())
+
+
+async def test_nothing_is_lost_or_doubled_when_workers_crash_and_the_broker_stalls(
+    pipeline: Pipeline,
+) -> None:
+    async with bootstrap(pipeline.settings) as container:
+        sampler = Sampler(container, [])
+        stop_sampling = asyncio.Event()
+        sampling = asyncio.create_task(sampler.run(stop_sampling))
+        kill_until = time.monotonic() + 60
+        killers = [
+            asyncio.create_task(killer(pipeline, "relay", 10, kill_until)),
+            asyncio.create_task(killer(pipeline, "project", 10, kill_until)),
+        ]
+        loading = asyncio.create_task(load(container, 520, 0.12, sampler.ids))
+        await asyncio.sleep(6)
+        pipeline.broker.pause()
+        await asyncio.sleep(4)
+        pipeline.broker.resume()
+        await loading
+        await asyncio.gather(*killers)
+        last_fault = time.monotonic()
+        total = await count_events(container)
+        converged = await converge(container, total, last_fault + 60)
+        stop_sampling.set()
+        await sampling
+        figures = await check_read_model(container)
+
+    figures |= {
+        "relay_kills": pipeline.kills["relay"],
+        "projector_kills": pipeline.kills["project"],
+        "broker_pauses": 1,
+        "convergence_seconds": round(converged - last_fault, 1),
+        "sampled_reads": sampler.reads,
+        "backwards": len(sampler.backwards),
+    }
+    print(f"\ncrash test: {figures}")
+    assert figures["events"] >= 2600 and figures["relay_kills"] >= 10
+    assert figures["projector_kills"] >= 10
+    assert figures["lost"] == 0 and figures["duplicates"] == 0
+    assert figures["counters_match"] and figures["stale_status_items"] == 0
+    assert figures["convergence_seconds"] <= 30
+    assert sampler.reads > 0 and sampler.backwards == []
+
+
+async def test_three_relays_and_two_projectors_share_the_work(pipeline: Pipeline) -> None:
+    async with bootstrap(pipeline.settings) as container:
+        for kind, count in (("relay", 3), ("project", 2)):
+            for _ in range(count):
+                pipeline.start(kind)
+        await load(container, 250, 0.02, [])
+        total = await count_events(container)
+        await converge(container, total, time.monotonic() + 60)
+        figures = await check_read_model(container)
+        async with container.engine.connect() as conn:
+            unpublished = (
+                await conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+            ).scalar_one()
+    print(f"\nconcurrency test: {figures}")
+    assert figures["events"] == 1250 and unpublished == 0
+    assert figures["lost"] == 0 and figures["duplicates"] == 0
+    assert figures["counters_match"] and figures["stale_status_items"] == 0
+
+
+async def test_a_poison_event_is_dead_lettered_without_holding_back_other_orders(
+    pipeline: Pipeline,
+) -> None:
+    async with bootstrap(pipeline.settings) as container:
+        pipeline.start("relay")
+        pipeline.start("project")
+        await visible_after(container)  # the projector has joined its group
+        before = [await visible_after(container) for _ in range(5)]  # the normal range
+        async with container.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO outbox (event_id, order_id, order_version, event_type, payload, "
+                    "created_at, available_at, attempts) VALUES (gen_random_uuid(), "
+                    "gen_random_uuid(), 1, 'OrderPlaced', CAST(:payload AS JSONB), now(), now(), 0)"
+                ),
+                {"payload": '{"eventType": "OrderPlaced", "schemaVersion": 1, "payload": {}}'},
+            )
+        after = [await visible_after(container) for _ in range(10)]
+        letters = await dead_letters(pipeline)
+    print(f"\npoison test: lag before {max(before):.2f}s, after {max(after):.2f}s")
+    assert len(letters) == 1 and b"malformed envelope" in letters[0]
+    assert max(after) < max(max(before) * 3, 2.0)
+
+
+async def visible_after(container: Container) -> float:
+    """Place an order; seconds until its status is in DynamoDB."""
+    placed = await container.bus.handle(place_command())
+    started = time.monotonic()
+    table = f"{container.settings.table_prefix}order-status"
+    key = {"orderId": {"S": placed.document["id"]}}
+    while "Item" not in await container.dynamodb.get_item(TableName=table, Key=key):
+        await asyncio.sleep(0.02)
+        if time.monotonic() - started > 30:
+            raise AssertionError("an order behind the poison event was never projected")
+    return time.monotonic() - started
+
+
+async def dead_letters(line: Pipeline) -> list[bytes]:
+    """The error headers of the dead-letter topic's messages."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        f"{line.settings.kafka_topic}.dead-letter",
+        bootstrap_servers=line.broker.bootstrap,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        for _ in range(20):
+            batches = await consumer.getmany(timeout_ms=500)
+            errors = [
+                dict(record.headers)["error"] for records in batches.values() for record in records
+            ]
+            if errors:
+                return errors
+        return []
+    finally:
+        await consumer.stop()
