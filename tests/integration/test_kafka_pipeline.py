@@ -26,10 +26,12 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
 from orderline.domain.status import OrderStatus
+from orderline.entrypoints.cli import app
 from orderline.service_layer import commands
 
 from ..broker import Broker
@@ -340,6 +342,11 @@ async def test_a_poison_event_is_dead_lettered_without_holding_back_other_orders
     print(f"\npoison test: lag before {max(before):.2f}s, after {max(after):.2f}s")
     assert len(letters) == 1 and b"malformed envelope" in letters[0]
     assert max(after) < max(max(before) * 3, 2.0)
+    replayed = await asyncio.to_thread(
+        CliRunner().invoke, app, ["replay-dead-letters"], env=pipeline.env
+    )
+    assert replayed.exit_code == 0 and "1 dead-lettered events put back" in replayed.output
+    assert len(await dead_letters(pipeline, at_least=2)) == 2  # still poison: dead-lettered again
 
 
 async def visible_after(container: Container) -> float:
@@ -355,7 +362,7 @@ async def visible_after(container: Container) -> float:
     return time.monotonic() - started
 
 
-async def dead_letters(line: Pipeline) -> list[bytes]:
+async def dead_letters(line: Pipeline, at_least: int = 1) -> list[bytes]:
     """The error headers of the dead-letter topic's messages."""
     from aiokafka import AIOKafkaConsumer
 
@@ -365,14 +372,14 @@ async def dead_letters(line: Pipeline) -> list[bytes]:
         auto_offset_reset="earliest",
     )
     await consumer.start()
+    errors: list[bytes] = []
+    deadline = time.monotonic() + 20
     try:
-        for _ in range(20):
+        while len(errors) < at_least and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
-            errors = [
+            errors += [
                 dict(record.headers)["error"] for records in batches.values() for record in records
             ]
-            if errors:
-                return errors
-        return []
+        return errors
     finally:
         await consumer.stop()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -119,14 +119,14 @@ class KafkaPublisher:
 
     async def publish(self, envelopes: Sequence[Envelope]) -> dict[int, str]:
         """Kafka rejects nothing by content: the projector judges events (dead-letter topic)."""
-        await self._send(self._topics.topic, [encode(envelope) for envelope in envelopes])
+        await self.send(self._topics.topic, [encode(envelope) for envelope in envelopes])
         return {}
 
     async def dead_letter(self, value: bytes, key: bytes | None, reason: str, origin: str) -> None:
         headers = [("error", reason[:1000].encode()), ("origin", origin.encode())]
-        await self._send(self._topics.dead_letter_topic, [(key or b"", value, headers)])
+        await self.send(self._topics.dead_letter_topic, [(key or b"", value, headers)])
 
-    async def _send(self, topic: str, messages: list[tuple[bytes, bytes, list[Any]]]) -> None:
+    async def send(self, topic: str, messages: list[tuple[bytes, bytes, list[Any]]]) -> None:
         try:
             pending = [
                 await self._producer.send(topic, value=value, key=key, headers=headers)
@@ -151,3 +151,40 @@ def projector_consumer(topics: KafkaTopics, *, max_records: int = 500) -> AIOKaf
         heartbeat_interval_ms=1000,
         rebalance_timeout_ms=10000,
     )
+
+
+@dataclass(frozen=True)
+class DeadLetterReplay:
+    moved: int
+    next_offset: int
+
+
+async def replay_dead_letters(topics: KafkaTopics, *, from_offset: int = 0) -> DeadLetterReplay:
+    """Put the dead letters from `from_offset` up to the current end back on the event topic.
+
+    The dead-letter topic has one partition; the returned `next_offset` is where the next replay
+    should start, so that letters replayed once (and dead-lettered again) are not sent twice.
+    """
+    partition = TopicPartition(topics.dead_letter_topic, 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=topics.bootstrap_servers, enable_auto_commit=False
+    )
+    publisher = KafkaPublisher(topics)
+    await consumer.start()
+    await publisher.start()
+    try:
+        consumer.assign([partition])
+        end = (await consumer.end_offsets([partition]))[partition]
+        consumer.seek(partition, from_offset)
+        moved = 0
+        while await consumer.position(partition) < end:
+            records = (await consumer.getmany(partition, timeout_ms=1000)).get(partition, [])
+            records = [record for record in records if record.offset < end]
+            await publisher.send(
+                topics.topic, [(record.key or b"", record.value or b"", []) for record in records]
+            )
+            moved += len(records)
+        return DeadLetterReplay(moved, max(end, from_offset))
+    finally:
+        await publisher.stop()
+        await consumer.stop()

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import delete_tables, describe_tables, ensure_tables
 from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.kafka import KafkaTopics, replay_dead_letters
 from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
@@ -216,6 +217,26 @@ def outbox_retry_parked() -> None:
     with _database_url(settings) as url:
         count = asyncio.run(_with_engine(url, outbox.retry_parked))
     typer.echo(f"{count} parked rows queued again")
+
+
+@app.command("replay-dead-letters")
+def replay_dead_letters_command(
+    from_offset: Annotated[
+        int,
+        typer.Option(min=0, help="First dead-letter offset to replay (the last run prints it)."),
+    ] = 0,
+) -> None:
+    """Put dead-lettered events back on the Kafka event topic (after fixing their cause)."""
+    settings = _settings()
+    if settings.kafka_bootstrap_servers is None:
+        typer.echo("error: set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS", err=True)
+        raise typer.Exit(2)
+    topics = KafkaTopics.from_settings(settings)
+    done = asyncio.run(replay_dead_letters(topics, from_offset=from_offset))
+    typer.echo(
+        f"{done.moved} dead-lettered events put back on {topics.topic}; "
+        f"next time: --from-offset {done.next_offset}"
+    )
 
 
 @app.command()
