@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.postgres.engine import build_engine
@@ -52,6 +53,21 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     with running_broker() as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture
+async def scratch_database(database_url: str) -> AsyncIterator[str]:
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    engine = build_engine(database_url, pool_size=1)
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await engine.dispose()
 
 
 @pytest.fixture

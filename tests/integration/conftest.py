@@ -7,31 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.dynamodb.codec import from_item
-from orderline.adapters.postgres.engine import build_engine
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
-
-
-@pytest.fixture
-async def scratch_database(database_url: str) -> AsyncIterator[str]:
-    name = f"cli_{uuid.uuid4().hex[:10]}"
-    engine = build_engine(database_url, pool_size=1)
-    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await engine.dispose()
 
 
 def new_prefix() -> str:

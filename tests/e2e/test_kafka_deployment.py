@@ -1,0 +1,90 @@
+"""The deployment of docs/deployment.md: API without workers, plus relay and projector processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..broker import Broker, free_port, running_broker
+from .test_make_run import ORDER
+
+ORDERLINE = Path(sys.executable).with_name("orderline")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    with running_broker() as broker:
+        yield broker
+
+
+def test_serve_without_workers_plus_relay_and_projector_processes(
+    scratch_database: str, dynamodb_endpoint: str, broker: Broker, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | {
+        "ORDERLINE_DATABASE_URL": scratch_database,
+        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
+        "ORDERLINE_TABLE_PREFIX": f"deploy{port}-",
+        "ORDERLINE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "ORDERLINE_KAFKA_IDEMPOTENCE": "false",
+        "ORDERLINE_WRITE_THROUGH": "false",  # so only the Kafka path can project
+        "ORDERLINE_PORT": str(port),
+    }
+    processes = []
+    try:
+        for command in (["serve", "--no-workers"], ["relay"], ["project"]):
+            log = (tmp_path / f"{command[0]}.log").open("wb")
+            processes.append(
+                subprocess.Popen([str(ORDERLINE), *command], env=env, stdout=log, stderr=log)
+            )
+            if command[0] == "serve":
+                wait_ready(f"http://127.0.0.1:{port}", processes[0], tmp_path)
+        base = f"http://127.0.0.1:{port}"
+        order_id = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10).json()["id"]
+        changed = httpx.post(
+            f"{base}/api/orders/{order_id}/status",
+            json={"status": "CONFIRMED", "userId": "k"},
+            timeout=10,
+        )
+        assert changed.status_code == 200
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            history = httpx.get(f"{base}/api/orders/{order_id}/history", timeout=10)
+            if history.headers["x-read-source"] == "dynamodb" and len(history.json()["items"]) == 2:
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the events never reached DynamoDB through Kafka: " + logs(tmp_path))
+        page = httpx.get(f"{base}/api/customers/smoke/orders", timeout=10).json()
+        assert [item["status"] for item in page["items"]] == ["CONFIRMED"]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            assert process.wait(timeout=30) == 0, logs(tmp_path)  # SIGTERM: a clean exit
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail("serve exited: " + logs(tmp_path))
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail("serve did not become ready: " + logs(tmp_path))
+
+
+def logs(tmp_path: Path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in tmp_path.glob("*.log"))
