@@ -4,7 +4,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run test lint format clean bench
 
 setup: $(VENV)/.synced
 
@@ -22,14 +22,18 @@ run: setup
 test: setup
 	$(VENV)/bin/pytest
 
+bench: setup
+	$(UV) sync --frozen --group bench --python $(PYTHON)
+	$(VENV)/bin/python -m bench.run
+
 lint: setup
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 
 format: setup
-	$(VENV)/bin/ruff check --fix src tests
-	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

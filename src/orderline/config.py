@@ -128,6 +128,9 @@ class Settings(BaseSettings):
         description="Key that signs pagination cursors; set it in production.",
     )
     max_page_size: int = Field(100, ge=1, le=1000, description="Largest page a listing returns.")
+    bench_endpoints: bool = Field(
+        False, description="Serve the benchmark floors /bench/asgi and /bench/fastapi."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the service."
     )

@@ -362,8 +362,13 @@ class _Server(uvicorn.Server):
 async def _serve(settings: Settings, listener: socket.socket) -> bool:
     from orderline.entrypoints.api.app import create_app
 
+    app: Any = create_app(settings)
+    if settings.bench_endpoints:
+        from orderline.entrypoints.api.floors import add_floors
+
+        app = add_floors(app)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         lifespan="on",

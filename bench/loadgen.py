@@ -1,0 +1,172 @@
+"""An open-loop HTTP/1.1 load generator on raw asyncio streams.
+
+Requests are released at their scheduled times whatever the server does; latency is measured
+from the scheduled time, so a request that waits for a free connection counts its waiting (no
+coordinated omission). Keep-alive connections, pre-built request bytes, minimal parsing: the
+generator's own ceiling is reported by running it against the bare ASGI floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+RequestFactory = Callable[[int], bytes]
+GRACE_SECONDS = 10.0  # how long queued requests may still be sent after the schedule ends
+
+
+def get(path: str, host: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
+def post(path: str, host: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)  # seconds
+    errors: int = 0
+    dropped: int = 0  # still queued when the run's grace period ended: far over capacity
+    duration: float = 0.0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.duration if self.duration else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return math.nan
+        ordered = sorted(self.latencies)
+        index = min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))
+        return ordered[index]
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "requests": len(self.latencies),
+            "errors": self.errors,
+            "dropped": self.dropped,
+            "rate": round(self.rate, 1),
+            "p50_ms": round(self.percentile(50) * 1000, 3),
+            "p95_ms": round(self.percentile(95) * 1000, 3),
+            "p99_ms": round(self.percentile(99) * 1000, 3),
+            "max_ms": round(max(self.latencies, default=math.nan) * 1000, 3),
+        }
+
+
+class _Connection:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, payload: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+async def open_loop(
+    host: str,
+    port: int,
+    make: RequestFactory,
+    *,
+    rate: float,
+    seconds: float,
+    connections: int = 64,
+) -> Result:
+    """Send `rate` requests per second for `seconds`, each at its scheduled time."""
+    total = int(rate * seconds)
+    queue: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
+    result = Result()
+    give_up = time.perf_counter() + seconds + GRACE_SECONDS
+
+    async def worker() -> None:
+        connection = _Connection(host, port)
+        try:
+            while (job := await queue.get()) is not None:
+                number, scheduled = job
+                if time.perf_counter() > give_up:
+                    result.dropped += 1
+                    continue
+                try:
+                    status = await connection.request(make(number))
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    connection.close()
+                    result.errors += 1
+                    continue
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if status >= 400:
+                    result.errors += 1
+                result.latencies.append(time.perf_counter() - scheduled)
+        finally:
+            connection.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    start = time.perf_counter() + 0.05
+    for number in range(total):
+        scheduled = start + number / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((number, scheduled))
+    for _ in workers:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    result.duration = time.perf_counter() - start
+    return result
+
+
+async def closed_loop(
+    host: str, port: int, make: RequestFactory, *, seconds: float, connections: int = 32
+) -> Result:
+    """Saturation: each connection sends its next request as soon as the last is answered."""
+    result = Result()
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        connection = _Connection(host, port)
+        try:
+            while time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                try:
+                    status = await connection.request(make(next(counter)))
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    connection.close()
+                    result.errors += 1
+                    continue
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if status >= 400:
+                    result.errors += 1
+                result.latencies.append(time.perf_counter() - sent)
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    result.duration = time.perf_counter() - started
+    return result

@@ -1,0 +1,644 @@
+"""`make bench`: every scenario of issue 5 against a real server, PostgreSQL and the emulator.
+
+The server (`orderline serve`) is pinned to CPU 0; this process (load generator), the DynamoDB
+emulator and everything else to CPU 1 when the machine has two or more. Results: one Markdown
+table on stdout and in bench/results/latest.md, JSON in bench/results/latest.json, a chart in
+bench/results/latest.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.config import Settings
+
+from . import loadgen
+from .loadgen import Result, closed_loop, get, open_loop, post
+
+ROOT = Path(__file__).parent
+RESULTS = ROOT / "results"
+ORDERLINE = Path(sys.executable).with_name("orderline")
+HOST = "127.0.0.1"
+RATES = (200, 500, 1000)
+RUN_SECONDS = float(os.environ.get("BENCH_RUN_SECONDS", "8"))
+ZIPF_SECONDS = float(os.environ.get("BENCH_ZIPF_SECONDS", "300"))
+ZIPF_RATE = 500
+LIFECYCLE = ("CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED")
+CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPUS = {CPUS[0]}
+CLIENT_CPUS = set(CPUS[1:]) or {CPUS[0]}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- services --------------------------------------------------------------------------------
+
+
+@contextmanager
+def database() -> Any:
+    """A scratch database on the machine's PostgreSQL (or BENCH_DATABASE_URL, or pgserver)."""
+    base = os.environ.get("BENCH_DATABASE_URL")
+    with ExitStack() as stack:
+        if base is None:
+            if subprocess.run(["pg_isready", "-q", "-h", HOST], check=False).returncode == 0:
+                base = f"postgresql://postgres@{HOST}:5432/postgres"
+            else:
+                from orderline.embedded import embedded_postgres
+
+                base = stack.enter_context(embedded_postgres(ROOT / ".pgdata"))
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            asyncio.run(_admin(base, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _admin(url: str, statement: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def emulator() -> Any:
+    port = loadgen_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.emulator", str(port)],
+        cwd=ROOT.parent,
+        preexec_fn=lambda: os.sched_setaffinity(0, CLIENT_CPUS),
+    )
+    endpoint = f"http://{HOST}:{port}"
+    wait_for(lambda: httpx.post(endpoint, timeout=1).status_code < 600)
+    try:
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def loadgen_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("service did not come up")
+
+
+class Server:
+    """`orderline serve` pinned to the server CPU, with settings for one scenario."""
+
+    def __init__(self, env: dict[str, str], **settings: Any) -> None:
+        self.port = loadgen_port()
+        self.env = env | {f"ORDERLINE_{k.upper()}": str(v) for k, v in settings.items()}
+        self.env["ORDERLINE_PORT"] = str(self.port)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base = f"http://{HOST}:{self.port}"
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(
+            [str(ORDERLINE), "serve"],
+            env=self.env,
+            preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics, keyed by its full name with labels."""
+        samples = {}
+        for line in httpx.get(f"{self.base}/metrics", timeout=10).text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+async def seed(url: str, count: int, prefix: str) -> list[str]:
+    """`count` PENDING orders straight into PostgreSQL (the read model fills itself on reads)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            """
+            INSERT INTO orders (id, customer_id, restaurant_id, channel_id, status, currency,
+                total_amount, street, city, postal_code, latitude, longitude, tracking_code,
+                created_at, updated_at, version)
+            SELECT gen_random_uuid(), $1 || (i % 1000), 'r-' || (i % 50), 'web', 'PENDING', 'USD',
+                31.98, '1 Main St', 'New York', '10001', 40.7, -74.0, 'TRK-' || i, now(), now(), 1
+            FROM generate_series(1, $2) AS i
+            RETURNING id
+            """,
+            prefix,
+            count,
+        )
+        ids = [str(row["id"]) for row in rows]
+        await conn.execute(
+            """
+            INSERT INTO order_items (order_id, position, item_id, name, quantity, unit_price,
+                total_price)
+            SELECT id, 0, 'pizza', 'Pizza', 2, 15.99, 31.98 FROM orders WHERE customer_id LIKE $1
+            """,
+            prefix + "%",
+        )
+        return ids
+    finally:
+        await conn.close()
+
+
+def status_path(ids: list[str]) -> loadgen.RequestFactory:
+    requests = [get(f"/api/orders/{order_id}/status", HOST) for order_id in ids]
+    return lambda n: requests[n % len(requests)]
+
+
+def shuffled(ids: list[str], seed: int) -> list[str]:
+    copy = list(ids)
+    random.Random(seed).shuffle(copy)
+    return copy
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+
+def measure(
+    server: Server, make: loadgen.RequestFactory, *, saturate: bool = True
+) -> dict[str, Any]:
+    """The fixed rates, then saturation; each a summary dict."""
+    runs: dict[str, Any] = {}
+    for rate in RATES:
+        runs[str(rate)] = asyncio.run(
+            open_loop(HOST, server.port, make, rate=rate, seconds=RUN_SECONDS)
+        ).summary()
+    if saturate:
+        runs["saturation"] = asyncio.run(
+            closed_loop(HOST, server.port, make, seconds=RUN_SECONDS)
+        ).summary()
+    return runs
+
+
+def warm(server: Server, ids: list[str]) -> None:
+    asyncio.run(closed_loop_once(server.port, [get(f"/api/orders/{i}/status", HOST) for i in ids]))
+
+
+async def closed_loop_once(port: int, requests: list[bytes], connections: int = 16) -> Result:
+    """Send each request once, `connections` at a time."""
+    queue = iter(requests)
+    result = Result()
+
+    async def worker() -> None:
+        connection = loadgen._Connection(HOST, port)
+        try:
+            for request in queue:
+                started = time.perf_counter()
+                status = await connection.request(request)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                result.latencies.append(time.perf_counter() - started)
+        finally:
+            connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return result
+
+
+def lifecycle_changes(ids: list[str]) -> list[bytes]:
+    """Status changes that are all allowed: every order one step, then the next step, ..."""
+    return [
+        post(
+            f"/api/orders/{order_id}/status",
+            HOST,
+            json.dumps({"status": status, "userId": "bench"}).encode(),
+        )
+        for status in LIFECYCLE
+        for order_id in ids
+    ]
+
+
+def histogram_percentiles(samples: dict[str, float], name: str) -> dict[str, float]:
+    """p50/p95/p99 of a Prometheus histogram: the upper bound of the bucket that holds them."""
+    buckets = sorted(
+        (float(m.group(1)), value)
+        for key, value in samples.items()
+        if (m := re.fullmatch(rf'{name}_bucket\{{le="([^"]+)"\}}', key)) and m.group(1) != "+Inf"
+    )
+    total = samples.get(f"{name}_count", 0)
+    found = {}
+    for p in (50, 95, 99):
+        target = total * p / 100
+        found[f"p{p}_ms"] = next(
+            (bound * 1000 for bound, count in buckets if count >= target), float("inf")
+        )
+    found["count"] = total
+    return found
+
+
+def delta(after: dict[str, float], before: dict[str, float], pattern: str) -> float:
+    return sum(v - before.get(k, 0) for k, v in after.items() if re.fullmatch(pattern, k))
+
+
+async def raw_asyncpg_rate(url: str, ids: list[str], seconds: float, connections: int) -> float:
+    """The same SQL a status change issues, from a bare asyncpg loop: the write-path ceiling."""
+    pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
+    steps = iter([(order_id, status) for status in LIFECYCLE for order_id in ids])
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        async with pool.acquire() as conn:
+            while time.perf_counter() < deadline:
+                order_id, status = next(steps)
+                async with conn.transaction():
+                    row = await conn.fetchrow(
+                        "SELECT version FROM orders WHERE id = $1 FOR UPDATE", uuid.UUID(order_id)
+                    )
+                    await conn.fetch(
+                        "SELECT * FROM order_items WHERE order_id = $1", uuid.UUID(order_id)
+                    )
+                    await conn.execute(
+                        "UPDATE orders SET status = $2, version = $3, updated_at = now() "
+                        "WHERE id = $1 AND version = $4",
+                        uuid.UUID(order_id),
+                        status,
+                        row["version"] + 1,
+                        row["version"],
+                    )
+                    await conn.execute(
+                        "INSERT INTO outbox (event_id, order_id, order_version, event_type,"
+                        " payload, created_at, available_at, attempts, published_at) VALUES"
+                        " ($1, $2, $3, 'OrderStatusChanged', '{}'::jsonb, now(), now(), 0, now())",
+                        uuid.uuid4(),
+                        uuid.UUID(order_id),
+                        row["version"] + 1,
+                    )
+                    await conn.execute("SELECT pg_notify('bench_raw', '')")
+                done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    await pool.close()
+    return done / (time.perf_counter() - started)
+
+
+async def raw_get_item(endpoint: str, prefix: str, order_id: str, count: int) -> dict[str, float]:
+    settings = Settings(dynamodb_endpoint=endpoint)
+    async with dynamodb_client(settings) as client:
+        key = {"orderId": {"S": order_id}}
+        table = f"{prefix}order-status"
+        await client.get_item(TableName=table, Key=key)
+        latencies = []
+        cpu = time.process_time()
+        for _ in range(count):
+            started = time.perf_counter()
+            await client.get_item(TableName=table, Key=key)
+            latencies.append(time.perf_counter() - started)
+        cpu = time.process_time() - cpu
+    result = Result(latencies=latencies, duration=sum(latencies))
+    return result.summary() | {"client_cpu_ms_per_call": round(cpu / count * 1000, 3)}
+
+
+def zipf_sequence(count: int, population: int, s: float, rng: random.Random) -> list[int]:
+    weights = list(itertools.accumulate(1 / (k**s) for k in range(1, population + 1)))
+    top = weights[-1]
+    return [bisect.bisect_left(weights, rng.random() * top) for _ in range(count)]
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    os.sched_setaffinity(0, CLIENT_CPUS)
+    RESULTS.mkdir(exist_ok=True)
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": len(CPUS),
+            "server_cpus": sorted(SERVER_CPUS),
+            "client_cpus": sorted(CLIENT_CPUS),
+            "note": "server pinned apart from the load generator; the DynamoDB emulator and "
+            "PostgreSQL share the generator's side",
+        },
+        "run_seconds": RUN_SECONDS,
+        "scenarios": {},
+    }
+    scenarios = results["scenarios"]
+    with database() as url, emulator() as endpoint:
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | {
+            "ORDERLINE_DATABASE_URL": url,
+            "ORDERLINE_DYNAMODB_ENDPOINT": endpoint,
+            "ORDERLINE_LOG_LEVEL": "warning",
+            "ORDERLINE_BENCH_ENDPOINTS": "true",
+        }
+        prefix = f"bench{uuid.uuid4().hex[:6]}-"
+        with Server(base_env, table_prefix=prefix):  # migrations and tables
+            pass
+        ids = asyncio.run(seed(url, 10_000, "c-"))
+        order = shuffled(ids, 1)
+        log("seeded 10,000 orders")
+
+        with Server(base_env, table_prefix=prefix, cache_size=0) as server:
+            warm(server, order)  # PostgreSQL -> DynamoDB for every order
+            log("1b: DynamoDB hit, cache off")
+            scenarios["1b status, DynamoDB hit (cache off)"] = measure(server, status_path(order))
+            batches = [
+                get("/api/orders/status?ids=" + ",".join(order[i : i + 10]), HOST)
+                for i in range(0, len(order), 10)
+            ]
+            log("2: batch of 10, uncached")
+            scenarios["2 batch of 10, uncached"] = measure(
+                server, lambda n: batches[n % len(batches)]
+            )
+
+        with Server(base_env, table_prefix=prefix, cache_ttl_seconds=3600) as server:
+            warm(server, order)
+            log("1a: cache hit")
+            scenarios["1a status, cache hit"] = measure(server, status_path(order))
+            log("2: batch of 10, cached")
+            scenarios["2 batch of 10, cached"] = measure(
+                server, lambda n: batches[n % len(batches)]
+            )
+            log("1d: floors")
+            fastapi = get("/bench/fastapi", HOST)
+            bare = get("/bench/asgi", HOST)
+            scenarios["1d floor, FastAPI hello world"] = measure(server, lambda n: fastapi)
+            scenarios["1d floor, bare ASGI (generator ceiling)"] = measure(server, lambda n: bare)
+
+        with Server(base_env, table_prefix=prefix, read_model="false") as server:
+            log("1c: PostgreSQL only")
+            scenarios["1c status, PostgreSQL only (read model off)"] = measure(
+                server, status_path(order)
+            )
+
+        writes = iter(range(10**9))
+        changes = lifecycle_changes(order)
+        for label, write_through in (("on", "true"), ("off", "false")):
+            with Server(base_env, table_prefix=prefix, write_through=write_through) as server:
+                before = server.metrics()
+                log(f"4: status change, write-through {label}")
+                start = next(writes)
+                run = asyncio.run(
+                    open_loop(
+                        HOST,
+                        server.port,
+                        lambda n, s=start: changes[(s + n) % len(changes)],
+                        rate=100,
+                        seconds=RUN_SECONDS,
+                    )
+                )
+                for _ in range(int(100 * RUN_SECONDS) - 1):
+                    next(writes)
+                time.sleep(3)
+                after = server.metrics()
+                lag = histogram_percentiles(
+                    {k: v - before.get(k, 0) for k, v in after.items()},
+                    "orderline_projection_lag_seconds",
+                )
+                scenarios[f"4 status change at 100/s, write-through {label}"] = {
+                    "100": run.summary(),
+                    "projection_lag": lag,
+                }
+
+        results["sustained"] = sustained(base_env, prefix, url, order, writes, changes)
+        log("6: raw GetItem")
+        results["raw_get_item"] = asyncio.run(raw_get_item(endpoint, prefix, order[0], 1000))
+
+        zipf_prefix = f"zipf{uuid.uuid4().hex[:6]}-"
+        zipf_ids = asyncio.run(seed(url, 100_000, "z-"))
+        log(f"3: Zipf reads for {ZIPF_SECONDS:.0f} s over 100,000 orders")
+        results["zipf"] = zipf(base_env, zipf_prefix, zipf_ids)
+
+    write_results(results)
+
+
+def sustained(
+    env: dict[str, str], prefix: str, url: str, order: list[str], writes: Any, changes: list[bytes]
+) -> dict[str, Any]:
+    """5: status changes at saturation (write-through off), then the same SQL from asyncpg."""
+    with Server(env, table_prefix=prefix, write_through="false") as server:
+        before, cpu = server.metrics(), server.cpu_seconds()
+        start = next(writes)
+        log("5: sustained status changes")
+        run = asyncio.run(
+            closed_loop(
+                HOST,
+                server.port,
+                lambda n: changes[(start + n) % len(changes)],
+                seconds=RUN_SECONDS,
+                connections=16,
+            )
+        )
+        backlog_at_end = server.metrics().get("orderline_outbox_backlog", 0)
+        deadline = time.monotonic() + 120
+        while (
+            server.metrics().get("orderline_outbox_backlog", 0) > 0 and time.monotonic() < deadline
+        ):
+            time.sleep(1)
+        time.sleep(2)
+        after, cpu_used = server.metrics(), server.cpu_seconds() - cpu
+    applied = delta(after, before, r'orderline_projected_events_total\{outcome="applied"\}')
+    calls = delta(after, before, r"orderline_dynamodb_calls_total\{.*\}")
+    log("5: raw asyncpg baseline")
+    spare = [i for i in order[-2500:]]
+    raw = asyncio.run(raw_asyncpg_rate(url, spare, RUN_SECONDS, 16))
+    return {
+        "orderline": run.summary(),
+        "backlog_at_end": backlog_at_end,
+        "raw_asyncpg_rate": round(raw, 1),
+        "ratio": round(run.rate / raw, 3) if raw else None,
+        "dynamodb_calls_per_event": round(calls / applied, 3) if applied else None,
+        "server_cpu_ms_per_change": round(cpu_used / max(1, len(run.latencies)) * 1000, 3),
+        "events_projected": applied,
+    }
+
+
+def zipf(env: dict[str, str], prefix: str, ids: list[str]) -> dict[str, Any]:
+    """3: Zipf(1.1) reads at 500/s with status changes at 5 % of that, default cache settings."""
+    rng = random.Random(3)
+    reads = zipf_sequence(int(ZIPF_RATE * ZIPF_SECONDS), len(ids), 1.1, rng)
+    read_requests = [get(f"/api/orders/{ids[i]}/status", HOST) for i in reads]
+    progress: dict[str, int] = {}
+    change_requests = []
+    for i in zipf_sequence(int(ZIPF_RATE * 0.05 * ZIPF_SECONDS) * 2, len(ids), 1.1, rng):
+        step = progress.get(ids[i], 0)
+        if step < len(LIFECYCLE):
+            progress[ids[i]] = step + 1
+            body = json.dumps({"status": LIFECYCLE[step], "userId": "bench"}).encode()
+            change_requests.append(post(f"/api/orders/{ids[i]}/status", HOST, body))
+    with Server(env, table_prefix=prefix) as server:
+        before = server.metrics()
+
+        async def both() -> tuple[Result, Result]:
+            return await asyncio.gather(
+                open_loop(
+                    HOST,
+                    server.port,
+                    lambda n: read_requests[n],
+                    rate=ZIPF_RATE,
+                    seconds=ZIPF_SECONDS,
+                ),
+                open_loop(
+                    HOST,
+                    server.port,
+                    lambda n: change_requests[n % len(change_requests)],
+                    rate=ZIPF_RATE * 0.05,
+                    seconds=ZIPF_SECONDS,
+                    connections=8,
+                ),
+            )
+
+        read_run, change_run = asyncio.run(both())
+        after = server.metrics()
+    tiers = {
+        tier: delta(
+            after, before, rf'orderline_reads_total\{{result="hit",tier="{tier}",view="status"\}}'
+        )
+        for tier in ("cache", "dynamodb", "postgres")
+    }
+    total = sum(tiers.values()) or 1
+    return {
+        "reads": read_run.summary(),
+        "changes": change_run.summary(),
+        "hits": tiers,
+        "hit_rate": {tier: round(count / total, 4) for tier, count in tiers.items()},
+    }
+
+
+def write_results(results: dict[str, Any]) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results["finished"] = stamp
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    table = markdown(results)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+    chart(results)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"Run {results['finished']}; {results['machine']['cpus']} CPUs, server on "
+        f"{results['machine']['server_cpus']}, load generator, emulator and PostgreSQL on "
+        f"{results['machine']['client_cpus']}; {results['run_seconds']:.0f} s per run.",
+        "",
+        "| scenario | load | p50 ms | p95 ms | p99 ms | max ms | req/s | errors | dropped |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in results["scenarios"].items():
+        for load, run in runs.items():
+            if "p50_ms" not in run or load == "projection_lag":
+                continue
+            label = "saturation" if load == "saturation" else f"{load}/s"
+            lines.append(
+                f"| {name} | {label} | {run['p50_ms']} | {run['p95_ms']} | {run['p99_ms']} | "
+                f"{run['max_ms']} | {run['rate']} | {run['errors']} | {run['dropped']} |"
+            )
+    lines += ["", "| measure | value |", "|---|---|"]
+    for name, runs in results["scenarios"].items():
+        if "projection_lag" in runs:
+            lag = runs["projection_lag"]
+            lines.append(
+                f"| projection lag, {name.split(', ')[-1]} | p50 ≤ {lag['p50_ms']} ms, "
+                f"p95 ≤ {lag['p95_ms']} ms, p99 ≤ {lag['p99_ms']} ms ({lag['count']:.0f} events) |"
+            )
+    sustained = results["sustained"]
+    lines += [
+        f"| 5 sustained status changes/s (16 connections) | {sustained['orderline']['rate']} |",
+        f"| 5 raw asyncpg, same SQL, 16 connections | {sustained['raw_asyncpg_rate']} |",
+        f"| 5 ratio Orderline / raw asyncpg | {sustained['ratio']} |",
+        f"| 5 outbox backlog when the load stopped | {sustained['backlog_at_end']:.0f} |",
+        f"| 5 DynamoDB calls per projected event | {sustained['dynamodb_calls_per_event']} |",
+        "| 5 server CPU per status change (API + relay + projection) | "
+        f"{sustained['server_cpu_ms_per_change']} ms |",
+    ]
+    raw = results["raw_get_item"]
+    lines += [
+        f"| 6 raw GetItem on the emulator (aiobotocore, sequential) | p50 {raw['p50_ms']} ms, "
+        f"p99 {raw['p99_ms']} ms, client CPU {raw['client_cpu_ms_per_call']} ms per call |",
+    ]
+    zipf_result = results["zipf"]
+    rates = zipf_result["hit_rate"]
+    lines += [
+        f"| 3 Zipf(1.1) reads at {ZIPF_RATE}/s for {ZIPF_SECONDS:.0f} s, 100,000 orders: hit rate "
+        f"| cache {rates['cache']:.2%}, DynamoDB {rates['dynamodb']:.2%}, PostgreSQL "
+        f"{rates['postgres']:.2%} |",
+        f"| 3 read latency | p50 {zipf_result['reads']['p50_ms']} ms, p95 "
+        f"{zipf_result['reads']['p95_ms']} ms, p99 {zipf_result['reads']['p99_ms']} ms |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, p50, p95, p99 = [], [], [], []
+    for name, runs in results["scenarios"].items():
+        run = runs.get("1000") or runs.get("100")
+        if run and "p50_ms" in run:
+            names.append(name.replace(", ", "\n", 1))
+            p50.append(run["p50_ms"])
+            p95.append(run["p95_ms"])
+            p99.append(run["p99_ms"])
+    figure, axis = plt.subplots(figsize=(12, 6))
+    positions = range(len(names))
+    for offset, (label, values) in enumerate((("p50", p50), ("p95", p95), ("p99", p99))):
+        axis.bar([p + (offset - 1) * 0.27 for p in positions], values, width=0.27, label=label)
+    axis.set_xticks(list(positions), names, fontsize=7)
+    axis.set_yscale("log")
+    axis.set_ylabel("latency, ms (log scale)")
+    axis.set_title("Latency per scenario at 1,000 req/s (status changes at 100/s)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(RESULTS / "latest.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
