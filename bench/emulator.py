@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -10,6 +11,7 @@ from orderline.embedded import EmulatorServer
 
 
 def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = EmulatorServer("127.0.0.1", int(sys.argv[1]))
     server.start()
     stopped = threading.Event()

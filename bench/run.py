@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ HOST = "127.0.0.1"
 RATES = (200, 500, 1000)
 RUN_SECONDS = float(os.environ.get("BENCH_RUN_SECONDS", "8"))
 ZIPF_SECONDS = float(os.environ.get("BENCH_ZIPF_SECONDS", "300"))
-ZIPF_RATE = 500
+ZIPF_RATE = 200  # what one server core sustains with a cold cache (see docs)
 LIFECYCLE = ("CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED")
 CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPUS = {CPUS[0]}
@@ -193,6 +194,33 @@ async def seed(url: str, count: int, prefix: str) -> list[str]:
         return ids
     finally:
         await conn.close()
+
+
+async def fill_read_model(url: str, endpoint: str, prefix: str, ids: list[str]) -> None:
+    """Write every order's status and details items, as the projector would (BatchWriteItem)."""
+    from orderline.adapters.dynamodb.codec import to_item
+    from orderline.adapters.postgres.engine import build_engine
+    from orderline.adapters.postgres.queries import PostgresOrderQueries
+    from orderline.readmodel import documents as docs
+
+    engine = build_engine(url, pool_size=2)
+    queries = PostgresOrderQueries(engine)
+    ttl = docs.Expiry().status_ttl(datetime.now(UTC))
+    async with dynamodb_client(Settings(dynamodb_endpoint=endpoint)) as client:
+        for start in range(0, len(ids), 100):
+            chunk = [uuid.UUID(order_id) for order_id in ids[start : start + 100]]
+            documents = await queries.get_many(chunk)
+            items = [(f"{prefix}order-status", docs.status_item(d, ttl)) for d in documents] + [
+                (f"{prefix}order-details", docs.details_item(d, ttl)) for d in documents
+            ]
+            for first in range(0, len(items), 25):
+                request: dict[str, Any] = {}
+                for table, item in items[first : first + 25]:
+                    request.setdefault(table, []).append({"PutRequest": {"Item": to_item(item)}})
+                while request:
+                    response = await client.batch_write_item(RequestItems=request)
+                    request = response.get("UnprocessedItems") or {}
+    await engine.dispose()
 
 
 def status_path(ids: list[str]) -> loadgen.RequestFactory:
@@ -383,8 +411,9 @@ def main() -> None:
         order = shuffled(ids, 1)
         log("seeded 10,000 orders")
 
+        asyncio.run(fill_read_model(url, endpoint, prefix, ids))
+        log("read model filled")
         with Server(base_env, table_prefix=prefix, cache_size=0) as server:
-            warm(server, order)  # PostgreSQL -> DynamoDB for every order
             log("1b: DynamoDB hit, cache off")
             scenarios["1b status, DynamoDB hit (cache off)"] = measure(server, status_path(order))
             batches = [
@@ -558,6 +587,17 @@ def write_results(results: dict[str, Any]) -> None:
     (RESULTS / "latest.md").write_text(table)
     print(table)
     chart(results)
+    publish(table)
+
+
+def publish(table: str) -> None:
+    """Put the table into docs/benchmarks.md between its result markers."""
+    doc = ROOT.parent / "docs" / "benchmarks.md"
+    text_ = doc.read_text()
+    start, end = "<!-- results -->", "<!-- /results -->"
+    if start in text_ and end in text_:
+        head, rest = text_.split(start, 1)
+        doc.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Interval, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +22,25 @@ class ConcurrentModification(RuntimeError):
     """The row changed under a lock we held: a bug, not a user error."""
 
 
+# Statements on the write path are built once: SQLAlchemy then compiles each once and reuses it
+# (a statement built per call costs its construction and cache-key work on every request).
+LOCK_ORDER = (
+    select(orders)
+    .where(orders.c.id == bindparam("order_id"), orders.c.deleted_at.is_(None))
+    .with_for_update()
+)
+ORDER_ITEMS = select(order_items).where(order_items.c.order_id == bindparam("order_id"))
+UPDATE_ORDER = (
+    update(orders)
+    .where(orders.c.id == bindparam("order_id"), orders.c.version == bindparam("loaded_version"))
+    .values({column.name: bindparam(column.name) for column in orders.c if column.name != "id"})
+)
+APPEND_OUTBOX = insert(outbox).values(
+    created_at=func.now(), available_at=func.now() + bindparam("hold", type_=Interval)
+)
+NOTIFY = text("SELECT pg_notify(:channel, '')")
+
+
 class PostgresOrderRepository(OrderRepository):
     def __init__(self, conn: AsyncConnection) -> None:
         super().__init__()
@@ -33,16 +52,10 @@ class PostgresOrderRepository(OrderRepository):
         await self._conn.execute(insert(order_items), mapping.item_rows(order))
 
     async def _get(self, order_id: UUID) -> Order | None:
-        query = (
-            select(orders)
-            .where(orders.c.id == order_id, orders.c.deleted_at.is_(None))
-            .with_for_update()
-        )
-        row = (await self._conn.execute(query)).mappings().first()
+        row = (await self._conn.execute(LOCK_ORDER, {"order_id": order_id})).mappings().first()
         if row is None:
             return None
-        items_query = select(order_items).where(order_items.c.order_id == order_id)
-        items = (await self._conn.execute(items_query)).mappings().all()
+        items = (await self._conn.execute(ORDER_ITEMS, {"order_id": order_id})).mappings().all()
         order = mapping.to_order(row, items)
         self._loaded[order.id] = (order.version, list(order.items))
         return order
@@ -52,9 +65,7 @@ class PostgresOrderRepository(OrderRepository):
         values = mapping.order_row(order)
         del values["id"]
         result = await self._conn.execute(
-            update(orders)
-            .where(orders.c.id == order.id, orders.c.version == loaded_version)
-            .values(**values)
+            UPDATE_ORDER, {**values, "order_id": order.id, "loaded_version": loaded_version}
         )
         if result.rowcount != 1:
             raise ConcurrentModification(f"order {order.id} changed while locked")
@@ -80,15 +91,14 @@ class PostgresOutbox:
                 "order_version": event.version,
                 "event_type": event.event_type,
                 "payload": event.envelope(),
-                "created_at": func.now(),
-                "available_at": func.now() + self._hold,
+                "hold": self._hold,
                 "attempts": 0,
             }
             for event in events
         ]
-        await self._conn.execute(insert(outbox).values(rows))
+        await self._conn.execute(APPEND_OUTBOX, rows)
         # Delivered by PostgreSQL only if, and when, the transaction commits.
-        await self._conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": self._channel})
+        await self._conn.execute(NOTIFY, {"channel": self._channel})
 
 
 class PostgresIdempotencyStore:
