@@ -49,6 +49,19 @@ class Result:
         index = min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))
         return ordered[index]
 
+    async def send(self, connection: _Connection, request: bytes, *, since: float) -> None:
+        """Send one request; record its latency from `since`, its status, or its failure."""
+        try:
+            status = await connection.request(request)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            connection.close()
+            self.errors += 1
+            return
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status >= 400:
+            self.errors += 1
+        self.latencies.append(time.perf_counter() - since)
+
     def summary(self) -> dict[str, float]:
         return {
             "requests": len(self.latencies),
@@ -112,16 +125,7 @@ async def open_loop(
                 if time.perf_counter() > give_up:
                     result.dropped += 1
                     continue
-                try:
-                    status = await connection.request(make(number))
-                except (OSError, asyncio.IncompleteReadError, ValueError):
-                    connection.close()
-                    result.errors += 1
-                    continue
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-                if status >= 400:
-                    result.errors += 1
-                result.latencies.append(time.perf_counter() - scheduled)
+                await result.send(connection, make(number), since=scheduled)
         finally:
             connection.close()
 
@@ -152,17 +156,7 @@ async def closed_loop(
         connection = _Connection(host, port)
         try:
             while time.perf_counter() < deadline:
-                sent = time.perf_counter()
-                try:
-                    status = await connection.request(make(next(counter)))
-                except (OSError, asyncio.IncompleteReadError, ValueError):
-                    connection.close()
-                    result.errors += 1
-                    continue
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-                if status >= 400:
-                    result.errors += 1
-                result.latencies.append(time.perf_counter() - sent)
+                await result.send(connection, make(next(counter)), since=time.perf_counter())
         finally:
             connection.close()
 

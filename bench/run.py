@@ -315,7 +315,8 @@ def delta(after: dict[str, float], before: dict[str, float], pattern: str) -> fl
 async def raw_asyncpg_rate(url: str, ids: list[str], seconds: float, connections: int) -> float:
     """The same SQL a status change issues, from a bare asyncpg loop: the write-path ceiling."""
     pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
-    steps = iter([(order_id, status) for status in LIFECYCLE for order_id in ids])
+    # the raw loop checks no transitions, so it may cycle through the same orders
+    steps = itertools.cycle([(order_id, status) for status in LIFECYCLE for order_id in ids])
     done = 0
     deadline = time.perf_counter() + seconds
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,21 +14,20 @@ from orderline.adapters.dynamodb.admin import (
     describe_tables,
     ensure_tables,
 )
-from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.config import Settings
 from orderline.entrypoints.cli import app
+
+from .conftest import new_prefix
 
 
 @pytest.fixture
 def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}-"
+    return new_prefix()
 
 
 @pytest.fixture
-async def client(dynamodb_endpoint: str) -> AsyncIterator[Any]:
-    async with dynamodb_client(Settings(dynamodb_endpoint=dynamodb_endpoint)) as client:
-        yield client
+def client(dynamodb: Any) -> Any:
+    return dynamodb
 
 
 async def test_create_is_idempotent_and_complete(client: Any, prefix: str) -> None:

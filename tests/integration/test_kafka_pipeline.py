@@ -34,7 +34,7 @@ from orderline.domain.status import OrderStatus
 from orderline.entrypoints.cli import app
 from orderline.service_layer import commands
 
-from ..broker import Broker
+from ..broker import Broker, running_broker
 from ..unit.factories import place_command
 from .conftest import new_prefix, scan
 
@@ -85,12 +85,8 @@ class Pipeline:
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    broker = Broker()
-    broker.start()
-    try:
+    with running_broker() as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
