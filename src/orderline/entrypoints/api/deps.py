@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 
 from orderline.bootstrap import Container
 
-from .cursors import CursorCodec
+from .cursors import CursorCodec, InvalidCursor
 from .errors import ApiError
 
+T = TypeVar("T")
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -69,6 +71,16 @@ def idempotency_key(
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+
+def decode_cursor(
+    cursors: CursorCodec, query: str, cursor: str, read: Callable[[dict[str, Any]], T]
+) -> T:
+    """The position a cursor holds, turned by `read`; any flaw in it is a 400 problem."""
+    try:
+        return read(cursors.decode(query, cursor))
+    except (InvalidCursor, KeyError, ValueError, TypeError) as exc:
+        raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
 
 
 def etag(version: int) -> str:

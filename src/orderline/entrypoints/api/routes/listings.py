@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse
 
 from orderline.domain.status import OrderStatus
 
-from ..cursors import InvalidCursor
-from ..deps import ContainerDep, CursorsDep
+from ..deps import ContainerDep, CursorsDep, decode_cursor
 from ..errors import ApiError
 from ..schemas import ID_PATTERN, Problem, StatusCountsOut, StatusPageOut
 
@@ -76,10 +75,7 @@ async def _listing(
     query = f"{party}|{party_id}|{status}"
     after = None
     if cursor is not None:
-        try:
-            after = cursors.decode(query, cursor)
-        except (InvalidCursor, ValueError, TypeError) as exc:
-            raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
+        after = decode_cursor(cursors, query, cursor, lambda position: position)
     page = await container.views.by_party(
         party,
         party_id,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
@@ -17,8 +16,7 @@ from orderline.domain.status import OrderStatus
 from orderline.readmodel.views import Read
 from orderline.service_layer import commands
 
-from ..cursors import CursorCodec, InvalidCursor
-from ..deps import ContainerDep, CursorsDep, ExpectedVersion, IdempotencyKey, etag
+from ..deps import ContainerDep, CursorsDep, ExpectedVersion, IdempotencyKey, decode_cursor, etag
 from ..errors import ApiError
 from ..schemas import (
     ID_PATTERN,
@@ -33,7 +31,6 @@ from ..schemas import (
     UpdateOrderIn,
 )
 
-T = TypeVar("T")
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -82,7 +79,7 @@ async def list_orders(
     query = f"orders|{filters.customer_id}|{filters.restaurant_id}|{filters.status}"
     after = None
     if cursor is not None:
-        after = _decode_position(
+        after = decode_cursor(
             cursors,
             query,
             cursor,
@@ -201,7 +198,7 @@ async def get_history(
     query = f"history|{order_id}"
     before = None
     if cursor is not None:
-        before = _decode_position(cursors, query, cursor, lambda p: int(p["before"]))
+        before = decode_cursor(cursors, query, cursor, lambda p: int(p["before"]))
     page_size = min(limit, container.settings.max_page_size)
     page = await container.views.history(order_id, limit=page_size, before=before)
     if page is None:
@@ -213,15 +210,6 @@ async def get_history(
         {"orderId": str(order_id), "items": page.entries, "nextCursor": next_cursor},
         headers={"X-Read-Source": page.source},
     )
-
-
-def _decode_position(
-    cursors: CursorCodec, query: str, cursor: str, read: Callable[[dict[str, Any]], T]
-) -> T:
-    try:
-        return read(cursors.decode(query, cursor))
-    except (InvalidCursor, KeyError, ValueError, TypeError) as exc:
-        raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
 
 
 @router.patch(
