@@ -207,10 +207,7 @@ class OrderViews:
                 todo.append(order_id)
                 continue
             sources["cache"] += 1
-            if cached is None:
-                gone.add(order_id)
-            else:
-                found[order_id] = cached
+            _answered(order_id, cached, found, gone)
         metrics.READS.labels("status", "cache", "hit").inc(len(wanted) - len(todo))
         if self._cache.enabled:
             metrics.READS.labels("status", "cache", "miss").inc(len(todo))
@@ -263,10 +260,7 @@ class OrderViews:
                 metrics.READ_FALLBACKS.labels("status", reason).inc()
                 continue
             sources["dynamodb"] += 1
-            if document is None:
-                gone.add(order_id)
-            else:
-                found[order_id] = document
+            _answered(order_id, document, found, gone)
         return left
 
     async def _batch_get(self, order_ids: list[str]) -> dict[str, docs.Document]:
@@ -547,6 +541,19 @@ class OrderViews:
                 ":now": {"N": str(docs.epoch(now))},
             },
         )
+
+
+def _answered(
+    order_id: str,
+    document: docs.Document | None,
+    found: dict[str, docs.Document],
+    gone: set[str],
+) -> None:
+    """A tier answered for one id of a batch: its status, or that the order does not exist."""
+    if document is None:
+        gone.add(order_id)
+    else:
+        found[order_id] = document
 
 
 def _satisfies(cached: docs.Document | None, min_version: int | None) -> bool:
