@@ -12,7 +12,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from . import metrics
 from .adapters.dynamodb.admin import ensure_tables
 from .adapters.dynamodb.client import dynamodb_client
 from .adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
@@ -21,19 +20,19 @@ from .adapters.postgres.migrate import upgrade
 from .adapters.postgres.queries import PostgresOrderQueries
 from .adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from .config import Settings
-from .domain.events import Event
 from .readmodel.cache import ReadCache
 from .readmodel.documents import Expiry
 from .readmodel.projector import Projector
 from .readmodel.rebuild import replay
 from .readmodel.views import OrderViews
+from .readmodel.write_behind import WriteBehind
 from .service_layer.bus import EventBus
 from .service_layer.handlers import HANDLERS, Clock
-from .service_layer.messagebus import AfterCommit, MessageBus
+from .service_layer.messagebus import MessageBus
 from .workers.bus import InProcessBus
 from .workers.consumer import KafkaProjection
 from .workers.relay import Relay, RelayPolicy
-from .workers.runner import Loop
+from .workers.runner import Loop, in_background
 
 log = logging.getLogger(__name__)
 # With write-through, the relay leaves a new row alone this long: the API is projecting it.
@@ -69,6 +68,7 @@ class Container:
     projector: Projector | None = None
     relay: Relay | None = None
     publisher: KafkaPublisher | None = None
+    write_behind: WriteBehind | None = None
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops this process should run: the relay, and with Kafka the projector."""
@@ -119,21 +119,6 @@ def relay_policy(settings: Settings) -> RelayPolicy:
     )
 
 
-def write_through(projector: Projector, views: OrderViews) -> AfterCommit:
-    """Project committed events inline, best effort: the relay delivers them regardless."""
-
-    async def project_now(events: list[Event]) -> None:
-        envelopes = [event.envelope() for event in events]
-        views.observe(envelopes)
-        try:
-            await projector.project(envelopes)
-        except Exception as exc:
-            metrics.WRITE_THROUGH_ERRORS.inc()
-            log.debug("write-through failed, the relay will deliver: %s", exc)
-
-    return project_now
-
-
 @asynccontextmanager
 async def bootstrap(
     settings: Settings,
@@ -177,7 +162,7 @@ async def bootstrap(
             shards=settings.counter_shards,
             enabled=settings.read_model,
         )
-        projector = after_commit = publisher = None
+        projector = after_commit = publisher = write_behind = None
         bus_port: EventBus | None = None
         if settings.kafka_bootstrap_servers:
             publisher = await stack.enter_async_context(_kafka_publisher(settings))
@@ -187,7 +172,9 @@ async def bootstrap(
             if bus_port is None:
                 bus_port = InProcessBus(projector, observers=[views.observe])
             if settings.write_through and settings.read_model:
-                after_commit = write_through(projector, views)
+                write_behind = WriteBehind(projector, observers=[views.observe])
+                await stack.enter_async_context(in_background([write_behind.run]))
+                after_commit = write_behind.offer
             if settings.replay_on_start:
                 await _replay_at_start(engine, projector)
         relay = None
@@ -213,6 +200,7 @@ async def bootstrap(
             projector=projector,
             relay=relay,
             publisher=publisher,
+            write_behind=write_behind,
         )
 
 

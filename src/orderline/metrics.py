@@ -91,7 +91,11 @@ FILL_ERRORS = Counter(
 )
 WRITE_THROUGH_ERRORS = Counter(
     "orderline_write_through_errors_total",
-    "Failed best-effort inline projections after a commit (the relay delivers them later).",
+    "Failed best-effort projections after a commit (the relay delivers them later).",
+)
+WRITE_THROUGH_SKIPPED = Counter(
+    "orderline_write_through_skipped_events_total",
+    "Events left to the relay because the write-through queue was full.",
 )
 
 # Kafka projector

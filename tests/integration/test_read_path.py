@@ -183,11 +183,13 @@ async def test_history_falls_back_to_the_outbox(container: Container) -> None:
     assert await container.views.history(UUID(int=7), limit=10) is None
 
 
-async def test_write_through_projects_at_once_and_the_relay_adds_nothing(
+async def test_write_through_projects_after_the_commit_and_the_relay_adds_nothing(
     writing_through: Container,
 ) -> None:
     container = writing_through
     order_id = await place(container)
+    assert container.write_behind is not None
+    await container.write_behind.idle()
     prefix = container.settings.table_prefix
     status_items = await scan(container.dynamodb, f"{prefix}order-status")
     assert [item["orderId"] for item in status_items] == [str(order_id)]
@@ -224,6 +226,8 @@ async def test_a_failed_write_through_never_fails_the_write(
     async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as down:
         order_id = await place(down)
         read = await down.views.status(order_id)
+        assert down.write_behind is not None
+        await down.write_behind.idle()
     assert read.document is not None and read.source == "cache"  # write-through filled the cache
     assert REGISTRY.get_sample_value("orderline_write_through_errors_total") == before + 1
     assert (await outbox.stats(engine)).backlog == 1  # the outbox still has it

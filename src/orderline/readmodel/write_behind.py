@@ -1,0 +1,88 @@
+"""Write-through without the wait: committed events are projected right after the response.
+
+The request only hands its envelopes over (and refreshes the process's cache); one background
+task projects whatever has piled up, in batches, so a burst of writes costs a few DynamoDB
+transactions instead of one per request. It is best effort: the outbox row is committed and
+the relay delivers anything this misses (a full queue, a failed call, a stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from orderline import metrics
+from orderline.domain.events import Event
+
+from .projector import ProjectsEvents
+
+log = logging.getLogger(__name__)
+Observer = Callable[[Sequence[dict[str, Any]]], None]
+
+
+class WriteBehind:
+    def __init__(
+        self,
+        projector: ProjectsEvents,
+        observers: Sequence[Observer] = (),
+        *,
+        capacity: int = 10_000,
+        batch_size: int = 100,
+    ) -> None:
+        self._projector = projector
+        self._observers = observers
+        self._capacity = capacity
+        self._batch_size = batch_size
+        self._pending: deque[dict[str, Any]] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def offer(self, events: list[Event]) -> None:
+        """The message bus's after-commit hook: queue the events, never wait, never fail."""
+        envelopes = [event.envelope() for event in events]
+        for observe in self._observers:
+            observe(envelopes)
+        if len(self._pending) + len(envelopes) > self._capacity:
+            metrics.WRITE_THROUGH_SKIPPED.inc(len(envelopes))
+            return
+        self._pending.extend(envelopes)
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Project queued events until `stop` is set and the queue is empty."""
+        waker = asyncio.create_task(self._wake_on(stop))
+        try:
+            while self._pending or not stop.is_set():
+                if not self._pending:
+                    self._idle.set()
+                    await self._wake.wait()
+                    self._wake.clear()
+                    continue
+                size = min(self._batch_size, len(self._pending))
+                await self._project([self._pending.popleft() for _ in range(size)])
+        finally:
+            waker.cancel()
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Wait until everything offered so far has been projected (or given up on)."""
+        await self._idle.wait()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    async def _project(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            result = await self._projector.project(batch)
+        except Exception as exc:
+            metrics.WRITE_THROUGH_ERRORS.inc()
+            log.debug("write-through of %d events failed, the relay delivers: %s", len(batch), exc)
+            return
+        if result.rejected:
+            metrics.WRITE_THROUGH_ERRORS.inc()
