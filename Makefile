@@ -23,6 +23,8 @@ test: setup
 	$(VENV)/bin/pytest
 
 bench: setup
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null \
+		|| echo "bench: no wrk (Debian package); saturation falls back to the Python generator"
 	$(UV) sync --frozen --group bench --python $(PYTHON)
 	$(VENV)/bin/python -m bench.run
 

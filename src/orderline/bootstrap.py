@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -162,6 +163,8 @@ async def bootstrap(
             shards=settings.counter_shards,
             enabled=settings.read_model,
         )
+        if settings.cache_warm_orders:
+            await _warm_cache(views, settings.cache_warm_orders)
         projector = after_commit = publisher = write_behind = None
         bus_port: EventBus | None = None
         if settings.kafka_bootstrap_servers:
@@ -216,6 +219,12 @@ async def _kafka_publisher(settings: Settings) -> AsyncIterator[KafkaPublisher]:
         yield publisher
     finally:
         await publisher.stop()
+
+
+async def _warm_cache(views: OrderViews, orders: int) -> None:
+    started = time.perf_counter()
+    warmed = await views.warm(orders)
+    log.info("cached the status of %d orders in %.1f s", warmed, time.perf_counter() - started)
 
 
 async def _replay_at_start(engine: AsyncEngine, projector: Projector) -> None:

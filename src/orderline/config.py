@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = Field(
         5.0, ge=0, le=3600, description="How long a cached read is served without asking DynamoDB."
     )
+    cache_warm_orders: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="At start, the status of this many most recently updated orders is loaded "
+        "from PostgreSQL into the cache (worth it with a long cache TTL).",
+    )
     negative_cache_seconds: float = Field(
         1.0, ge=0, le=60, description="How long an unknown order id is remembered as unknown."
     )

@@ -242,3 +242,15 @@ async def test_items_live_for_the_configured_hours(container: Container) -> None
     assert item["ttl"] == int((updated + timedelta(hours=72)).timestamp())
     (entry,) = await scan(container.dynamodb, f"{container.settings.table_prefix}order-status-log")
     assert entry["ttl"] == int((updated + timedelta(days=365)).timestamp())
+
+
+async def test_warming_caches_the_most_recently_updated_orders(container: Container) -> None:
+    first, second, third = [await place(container) for _ in range(3)]
+    await confirm(container, first)  # now the most recently updated
+    views = views_of(container)
+    assert await views.warm(2) == 2
+    warmed = await views.status(first)
+    assert (warmed.source, warmed.document["status"]) == ("cache", "CONFIRMED")  # type: ignore[index]
+    assert (await views.status(third)).source == "cache"
+    assert (await views.status(second)).source != "cache"
+    assert await views_of(container, cache_size=0).warm(2) == 0  # nothing to warm without a cache

@@ -509,6 +509,18 @@ class OrderViews:
             else:
                 self._remember(event.order)
 
+    async def warm(self, orders: int) -> int:
+        """Cache the status of the `orders` most recently updated orders; how many it cached."""
+        if not (self._cache.enabled and orders):
+            return 0
+        warmed = 0
+        async for documents in self._orders.recent(orders):
+            for document in documents:
+                version = int(document["version"])
+                self._cache.put(("status", document["id"]), docs.status_view(document), version)
+            warmed += len(documents)
+        return warmed
+
     def _remember(self, document: docs.Document) -> None:
         version = int(document["version"])
         self._cache.put(("status", document["id"]), docs.status_view(document), version)

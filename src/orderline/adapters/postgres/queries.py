@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import mapping
@@ -72,6 +72,26 @@ class PostgresOrderQueries:
                 return
             yield documents
             after = UUID(documents[-1]["id"])
+
+    async def recent(self, limit: int, *, batch_size: int = 1000) -> AsyncIterator[list[Document]]:
+        """The `limit` most recently updated live orders, newest first, a batch at a time."""
+        after: tuple[datetime, UUID] | None = None
+        left = limit
+        while left > 0:
+            query = (
+                select(orders)
+                .where(orders.c.deleted_at.is_(None))
+                .order_by(orders.c.updated_at.desc(), orders.c.id.desc())
+                .limit(min(batch_size, left))
+            )
+            if after is not None:
+                query = query.where(tuple_(orders.c.updated_at, orders.c.id) < after)
+            documents = await self._documents(query)
+            if not documents:
+                return
+            yield documents
+            left -= len(documents)
+            after = (datetime.fromisoformat(documents[-1]["updatedAt"]), UUID(documents[-1]["id"]))
 
     async def page(
         self, filters: OrderFilters, *, limit: int, after: Position | None = None
