@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 RequestFactory = Callable[[int], bytes]
 SWITCH_INTERVAL = 0.0002  # the clock thread gets the GIL within 0.2 ms, not the default 5 ms
-GRACE_SECONDS = 10.0  # how long queued requests may still be sent after the schedule ends
+GRACE_SECONDS = 5.0  # how long queued requests may still be sent after the schedule ends
 
 
 def get(path: str, host: str) -> bytes:

@@ -18,10 +18,11 @@ def build_engine(url: str, *, schema: str | None = None, pool_size: int = 10) ->
     server_settings = {"application_name": "orderline"}
     if schema is not None:
         server_settings["search_path"] = schema
+    # No pre-ping: it is a round trip on every checkout. After a PostgreSQL restart the first
+    # statement on a dead connection fails, and SQLAlchemy then drops every pooled connection.
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args={"server_settings": server_settings, "command_timeout": 30},
     )

@@ -6,7 +6,21 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Interval, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Interval,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,28 +31,50 @@ from orderline.service_layer.unit_of_work import OrderRepository, StoredResponse
 from . import mapping
 from .tables import idempotency_keys, order_items, orders, outbox
 
+OUTBOX_FIELDS = ("event_id", "order_id", "order_version", "event_type", "payload", "attempts")
+
 
 class ConcurrentModification(RuntimeError):
     """The row changed under a lock we held: a bug, not a user error."""
 
 
 # Statements on the write path are built once: SQLAlchemy then compiles each once and reuses it
-# (a statement built per call costs its construction and cache-key work on every request).
-LOCK_ORDER = (
-    select(orders)
-    .where(orders.c.id == bindparam("order_id"), orders.c.deleted_at.is_(None))
-    .with_for_update()
+# (a statement built per call costs its construction and cache-key work on every request). A
+# status change is BEGIN, LOCK_ORDER (the row and its items), UPDATE_ORDER, APPEND_ONE (the
+# outbox row and its NOTIFY) and COMMIT: five round trips.
+_ITEM = func.json_build_object(
+    *("position", order_items.c.position, "item_id", order_items.c.item_id),
+    *("name", order_items.c.name, "quantity", order_items.c.quantity),
+    *("unit_price", cast(order_items.c.unit_price, Text)),  # as text: exact, never a float
 )
-ORDER_ITEMS = select(order_items).where(order_items.c.order_id == bindparam("order_id"))
+_ITEMS = (
+    select(
+        func.coalesce(
+            func.json_agg(aggregate_order_by(_ITEM, order_items.c.position)),
+            literal_column("'[]'::json"),
+        )
+    )
+    .where(order_items.c.order_id == orders.c.id)
+    .scalar_subquery()
+)
+LOCK_ORDER = (
+    select(orders, type_coerce(_ITEMS, JSON).label("items"))
+    .where(orders.c.id == bindparam("order_id"), orders.c.deleted_at.is_(None))
+    .with_for_update(of=orders)
+)
 UPDATE_ORDER = (
     update(orders)
     .where(orders.c.id == bindparam("order_id"), orders.c.version == bindparam("loaded_version"))
     .values({column.name: bindparam(column.name) for column in orders.c if column.name != "id"})
 )
-APPEND_OUTBOX = insert(outbox).values(
-    created_at=func.now(), available_at=func.now() + bindparam("hold", type_=Interval)
-)
-NOTIFY = text("SELECT pg_notify(:channel, '')")
+_OUTBOX_ROW = {
+    **{name: bindparam(name, type_=outbox.c[name].type) for name in OUTBOX_FIELDS},
+    "created_at": func.now(),
+    "available_at": func.now() + bindparam("hold", type_=Interval),
+}
+APPEND_OUTBOX = insert(outbox).values(_OUTBOX_ROW)
+NOTIFY = select(func.pg_notify(bindparam("channel"), ""))
+APPEND_ONE = NOTIFY.add_cte(insert(outbox).values(_OUTBOX_ROW).cte("appended"))
 
 
 class PostgresOrderRepository(OrderRepository):
@@ -55,8 +91,7 @@ class PostgresOrderRepository(OrderRepository):
         row = (await self._conn.execute(LOCK_ORDER, {"order_id": order_id})).mappings().first()
         if row is None:
             return None
-        items = (await self._conn.execute(ORDER_ITEMS, {"order_id": order_id})).mappings().all()
-        order = mapping.to_order(row, items)
+        order = mapping.to_order(row, row["items"])
         self._loaded[order.id] = (order.version, list(order.items))
         return order
 
@@ -96,8 +131,11 @@ class PostgresOutbox:
             }
             for event in events
         ]
+        # The NOTIFY is delivered by PostgreSQL only if, and when, the transaction commits.
+        if len(rows) == 1:
+            await self._conn.execute(APPEND_ONE, {**rows[0], "channel": self._channel})
+            return
         await self._conn.execute(APPEND_OUTBOX, rows)
-        # Delivered by PostgreSQL only if, and when, the transaction commits.
         await self._conn.execute(NOTIFY, {"channel": self._channel})
 
 
