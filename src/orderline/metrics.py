@@ -96,6 +96,10 @@ WRITE_THROUGH_ERRORS = Counter(
     "orderline_write_through_errors_total",
     "Failed best-effort projections after a commit (the relay delivers them later).",
 )
+WRITE_THROUGH_BACKLOG = Gauge(
+    "orderline_write_through_backlog_events",
+    "Committed events the write-through task has queued or is projecting right now.",
+)
 WRITE_THROUGH_SKIPPED = Counter(
     "orderline_write_through_skipped_events_total",
     "Events left to the relay because the write-through queue was full.",

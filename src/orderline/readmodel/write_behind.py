@@ -50,6 +50,7 @@ class WriteBehind:
             metrics.WRITE_THROUGH_SKIPPED.inc(len(envelopes))
             return
         self._pending.extend(envelopes)
+        metrics.WRITE_THROUGH_BACKLOG.inc(len(envelopes))
         self._idle.clear()
         self._wake.set()
 
@@ -84,5 +85,7 @@ class WriteBehind:
             metrics.WRITE_THROUGH_ERRORS.inc()
             log.debug("write-through of %d events failed, the relay delivers: %s", len(batch), exc)
             return
+        finally:
+            metrics.WRITE_THROUGH_BACKLOG.dec(len(batch))
         if result.rejected:
             metrics.WRITE_THROUGH_ERRORS.inc()

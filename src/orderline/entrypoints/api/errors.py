@@ -8,12 +8,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from orderline.domain import errors as domain
 from orderline.readmodel.views import ReadModelUnavailable
+
+from .responses import JSONResponse
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
 
 from orderline.domain.status import OrderStatus
 
 from ..deps import ContainerDep, CursorsDep, decode_cursor
 from ..errors import ApiError
+from ..responses import JSONResponse
 from ..schemas import ID_PATTERN, Problem, StatusCountsOut, StatusPageOut
 
 router = APIRouter(prefix="/api", tags=["queries"])

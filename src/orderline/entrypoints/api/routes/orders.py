@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from orderline.adapters.postgres.queries import OrderFilters, Position
 from orderline.domain.errors import OrderNotFound
@@ -18,6 +17,7 @@ from orderline.service_layer import commands
 
 from ..deps import ContainerDep, CursorsDep, ExpectedVersion, IdempotencyKey, decode_cursor, etag
 from ..errors import ApiError
+from ..responses import JSONResponse
 from ..schemas import (
     ID_PATTERN,
     BatchStatusOut,
