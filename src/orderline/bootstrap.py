@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +38,7 @@ from .workers.runner import Loop, in_background
 log = logging.getLogger(__name__)
 # With write-through, the relay leaves a new row alone this long: the API is projecting it.
 WRITE_THROUGH_HOLD = timedelta(milliseconds=250)
+COUNTS_CACHED = 64  # status-count ranges kept; each costs 28 Queries to compute
 
 
 def utc_now() -> datetime:
@@ -101,12 +102,18 @@ def expiry_of(settings: Settings) -> Expiry:
     )
 
 
-def build_projector(client: Any, settings: Settings, prefix: str | None = None) -> Projector:
+def build_projector(
+    client: Any,
+    settings: Settings,
+    prefix: str | None = None,
+    on_applied: Callable[[], None] | None = None,
+) -> Projector:
     return Projector(
         client,
         settings.table_prefix if prefix is None else prefix,
         expiry=expiry_of(settings),
         shards=settings.counter_shards,
+        on_applied=on_applied,
     )
 
 
@@ -162,6 +169,9 @@ async def bootstrap(
             expiry=expiry_of(settings),
             shards=settings.counter_shards,
             enabled=settings.read_model,
+            counts_cache=ReadCache(
+                COUNTS_CACHED if settings.cache_size else 0, settings.cache_ttl_seconds, 0
+            ),
         )
         if settings.cache_warm_orders:
             await _warm_cache(views, settings.cache_warm_orders)
@@ -171,7 +181,7 @@ async def bootstrap(
             publisher = await stack.enter_async_context(_kafka_publisher(settings))
             bus_port = publisher
         if dynamodb is not None:
-            projector = build_projector(dynamodb, settings)
+            projector = build_projector(dynamodb, settings, on_applied=views.counts_changed)
             if bus_port is None:
                 bus_port = InProcessBus(projector, observers=[views.observe])
             if settings.write_through and settings.read_model:

@@ -254,3 +254,30 @@ async def test_warming_caches_the_most_recently_updated_orders(container: Contai
     assert (await views.status(third)).source == "cache"
     assert (await views.status(second)).source != "cache"
     assert await views_of(container, cache_size=0).warm(2) == 0  # nothing to warm without a cache
+
+
+async def test_status_counts_are_cached_until_this_process_projects_again(
+    container: Container,
+) -> None:
+    prefix = container.settings.table_prefix
+    labels = {"operation": "Query", "table": f"{prefix}order-status-metrics", "outcome": "ok"}
+
+    def queries() -> float:
+        return REGISTRY.get_sample_value("orderline_dynamodb_calls_total", labels) or 0.0
+
+    assert container.relay is not None
+    await place(container)
+    await container.relay.drain()
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    window = (now - timedelta(hours=1), now + timedelta(hours=1))
+    before = queries()
+    first = await container.views.status_counts(*window)
+    fan_out = queries() - before
+    assert fan_out == 6 * 4 + 4  # every status and gauge shard
+    concurrent = await asyncio.gather(*(container.views.status_counts(*window) for _ in range(5)))
+    assert concurrent == [first] * 5 and queries() - before == fan_out  # served from the cache
+    await place(container)
+    await container.relay.drain()  # the projector tells the views their counts are stale
+    after = await container.views.status_counts(*window)
+    assert after["totals"]["PENDING"]["count"] == first["totals"]["PENDING"]["count"] + 1
+    assert queries() - before == 2 * fan_out

@@ -94,8 +94,10 @@ class Projector:
         expiry: docs.Expiry | None = None,
         shards: int = 4,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_applied: Callable[[], None] | None = None,
     ) -> None:
         self._client = client
+        self._on_applied = on_applied  # told after any batch that changed the tables
         self._expiry = expiry or docs.Expiry()
         self._shards = shards
         self._clock = clock
@@ -130,6 +132,8 @@ class Projector:
         duplicates = len(raw_envelopes) - len(rejected) - applied
         metrics.PROJECTED_EVENTS.labels("applied").inc(applied)
         metrics.PROJECTED_EVENTS.labels("duplicate").inc(duplicates)
+        if applied and self._on_applied is not None:
+            self._on_applied()
         return ProjectionResult(applied, duplicates, rejected)
 
     def _chunks(self, events: list[Envelope]) -> Iterable[_Chunk]:
