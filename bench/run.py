@@ -19,6 +19,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -718,7 +719,7 @@ def chart(results: dict[str, Any]) -> None:
     for name, runs in results["scenarios"].items():
         run = runs.get("1000") or runs.get("100")
         if run and "p50_ms" in run:
-            names.append(name.replace(", ", "\n", 1))
+            names.append(textwrap.fill(name, 18))
             p50.append(run["p50_ms"])
             p95.append(run["p95_ms"])
             p99.append(run["p99_ms"])
