@@ -79,7 +79,9 @@ class Settings(BaseSettings):
         description="Serve reads through cache and DynamoDB; off: every read goes to PostgreSQL.",
     )
     write_through: bool = Field(
-        True, description="After a commit, the API projects the event inline (best effort)."
+        True,
+        description="After a commit, the API refreshes its cache and projects the event in a "
+        "background batch right after the response (best effort; the relay delivers it too).",
     )
     relay_batch_size: int = Field(100, ge=1, le=1000, description="Outbox rows claimed per batch.")
     relay_poll_seconds: float = Field(
