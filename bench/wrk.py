@@ -55,7 +55,8 @@ def saturate(
         listing.write_text(
             "".join(f"{method}\t{path}\t{body.decode()}\n" for method, path, body in requests)
         )
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "-s", str(script)]
+        duration = f"-d{max(1, round(seconds))}s"
+        command = ["wrk", "-t1", f"-c{connections}", duration, "-s", str(script)]
         output = subprocess.run(
             [*command, base, "--", str(listing)], capture_output=True, text=True, check=True
         ).stdout
