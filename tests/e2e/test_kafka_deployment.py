@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from ..broker import Broker, free_port, running_broker
+from .processes import wait_ready
 from .test_make_run import ORDER
 
 ORDERLINE = Path(sys.executable).with_name("orderline")
@@ -46,7 +47,12 @@ def test_serve_without_workers_plus_relay_and_projector_processes(
                 subprocess.Popen([str(ORDERLINE), *command], env=env, stdout=log, stderr=log)
             )
             if command[0] == "serve":
-                wait_ready(f"http://127.0.0.1:{port}", processes[0], tmp_path)
+                wait_ready(
+                    processes[0],
+                    f"http://127.0.0.1:{port}",
+                    what="serve",
+                    log=lambda: logs(tmp_path),
+                )
         base = f"http://127.0.0.1:{port}"
         order_id = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10).json()["id"]
         changed = httpx.post(
@@ -70,20 +76,6 @@ def test_serve_without_workers_plus_relay_and_projector_processes(
             process.terminate()
         for process in processes:
             assert process.wait(timeout=30) == 0, logs(tmp_path)  # SIGTERM: a clean exit
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], tmp_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail("serve exited: " + logs(tmp_path))
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail("serve did not become ready: " + logs(tmp_path))
 
 
 def logs(tmp_path: Path) -> str:

@@ -6,13 +6,14 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+
+from .processes import wait_ready
 
 REPO = Path(__file__).parents[2]
 ORDER = {
@@ -66,7 +67,8 @@ def running(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(process, base, clone)
+        # the first run installs the environment, hence the long wait
+        wait_ready(process, base, what="make run", log=lambda: run_log(clone), seconds=600)
         yield process, base
     finally:
         if process.poll() is None:
@@ -74,18 +76,8 @@ def running(clone: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         log.close()
 
 
-def wait_ready(process: subprocess.Popen[bytes], base: str, clone: Path) -> None:
-    deadline = time.monotonic() + 600  # the first run installs the environment
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"make run exited: {(clone / 'make-run.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("make run did not become ready")
+def run_log(clone: Path) -> str:
+    return (clone / "make-run.log").read_text()[-3000:]
 
 
 def stop(process: subprocess.Popen[bytes], signum: int) -> None:
@@ -133,7 +125,9 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(second, base, clone)
+        wait_ready(
+            second, base, what="make run", log=lambda: run_log(clone), seconds=600
+        )  # the first run installs
         assert httpx.get(f"{base}/api/orders/{order_id}", timeout=10).status_code == 200
         # The emulator started empty; serve rebuilt the read model from the outbox.
         status = httpx.get(f"{base}/api/orders/{order_id}/status", timeout=10)
