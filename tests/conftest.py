@@ -1,7 +1,12 @@
-"""Real services, started once per test session: PostgreSQL and a DynamoDB-compatible server.
+"""Real services, started once per test session: PostgreSQL and two DynamoDB implementations.
 
-`ORDERLINE_TEST_DATABASE_URL` and `ORDERLINE_TEST_DYNAMODB_ENDPOINT` point the suite at servers
-you run; otherwise a throwaway pgserver and moto's server on a free port are started.
+Every test that talks to DynamoDB runs twice, once per implementation (`[moto]` and
+`[dynamodb-local]`, see `dynamodb_endpoint`). `ORDERLINE_TEST_DATABASE_URL` and
+`ORDERLINE_TEST_DYNAMODB_ENDPOINT` point the suite at servers you run (then that one DynamoDB
+server only); otherwise a throwaway pgserver, moto's server and AWS's DynamoDB Local (Java,
+fetched once into `.tools/`) are started. Where DynamoDB Local cannot run, its pass is skipped
+with one line saying why, unless `ORDERLINE_TEST_REQUIRE_DYNAMODB_LOCAL=1` (CI) makes that an
+error.
 """
 
 from __future__ import annotations
@@ -10,17 +15,55 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orderline import dynamodb_local
 from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import upgrade
 from orderline.embedded import embedded_dynamodb, embedded_postgres
 
 from .broker import running_broker
+from .dynamodb import delete_tables_of, issued_prefixes
+
+REPO = Path(__file__).parents[1]
+REQUIRE_LOCAL = "ORDERLINE_TEST_REQUIRE_DYNAMODB_LOCAL"
+
+
+def dynamodb_backends() -> tuple[list[str], str | None]:
+    """The DynamoDB implementations this run covers, and why DynamoDB Local is left out."""
+    if os.environ.get("ORDERLINE_TEST_DYNAMODB_ENDPOINT"):
+        return ["configured"], None
+    reason = dynamodb_local.unavailable_reason(REPO / ".tools")
+    if reason is None:
+        return ["moto", "dynamodb-local"], None
+    return ["moto"], reason
+
+
+BACKENDS, LOCAL_SKIPPED = dynamodb_backends()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if LOCAL_SKIPPED and os.environ.get(REQUIRE_LOCAL) == "1":
+        raise pytest.UsageError(f"DynamoDB Local is required ({REQUIRE_LOCAL}=1): {LOCAL_SKIPPED}")
+
+
+def pytest_report_header() -> str:
+    if LOCAL_SKIPPED:
+        return f"DynamoDB: moto only; the DynamoDB Local pass is SKIPPED: {LOCAL_SKIPPED}"
+    return f"DynamoDB: every DynamoDB test runs on {' and '.join(BACKENDS)}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if LOCAL_SKIPPED:
+        terminalreporter.write_line(
+            f"DynamoDB Local pass skipped: {LOCAL_SKIPPED}", yellow=True, bold=True
+        )
 
 
 def configured_or_started(variable: str, start: AbstractContextManager[str]) -> Iterator[str]:
@@ -39,9 +82,29 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from configured_or_started("ORDERLINE_TEST_DATABASE_URL", embedded_postgres(data_dir))
 
 
-@pytest.fixture(scope="session")
-def dynamodb_endpoint() -> Iterator[str]:
-    yield from configured_or_started("ORDERLINE_TEST_DYNAMODB_ENDPOINT", embedded_dynamodb())
+@pytest.fixture(scope="session", params=BACKENDS)
+def dynamodb_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """One DynamoDB implementation per parameter: moto's server, or AWS's DynamoDB Local."""
+    if request.param == "configured":
+        yield os.environ["ORDERLINE_TEST_DYNAMODB_ENDPOINT"]
+    elif request.param == "moto":
+        with embedded_dynamodb() as endpoint:
+            yield endpoint
+    else:
+        with dynamodb_local.running(REPO / ".tools") as endpoint:
+            yield endpoint
+
+
+@pytest.fixture(autouse=True)
+def delete_tables_afterwards(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every table created under a prefix issued during the test is deleted when it ends."""
+    if "dynamodb_endpoint" not in request.fixturenames:
+        yield
+        return
+    endpoint = request.getfixturevalue("dynamodb_endpoint")
+    before = len(issued_prefixes)
+    yield
+    delete_tables_of(endpoint, issued_prefixes[before:])
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ from orderline.bootstrap import bootstrap
 from orderline.config import Settings
 from orderline.entrypoints.api.app import create_app
 
+from ..dynamodb import delete_tables_of
+
 
 @dataclass
 class RunningServer:
@@ -74,6 +76,7 @@ def server(database_url: str, dynamodb_endpoint: str) -> Iterator[RunningServer]
             yield RunningServer(base_url, schema, settings)
     finally:
         _run(ddl(f'DROP SCHEMA "{schema}" CASCADE'))
+        delete_tables_of(dynamodb_endpoint, [f"{schema}-"])
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -15,16 +16,45 @@ from sqlalchemy import text
 from orderline.adapters.postgres.engine import build_engine
 from orderline.bootstrap import bootstrap
 from orderline.config import Settings
+from orderline.dynamodb_local import DynamoDBLocalServer
 from orderline.embedded import EmulatorServer
 from orderline.entrypoints.api.app import create_app
 
+from ..conftest import BACKENDS, REPO
 from .conftest import serve_in_thread
 from .test_orders_api import order
 
 
+class Restartable(Protocol):
+    def start(self) -> str: ...
+    def stop(self) -> None: ...
+
+
+@pytest.fixture(params=BACKENDS)
+def restartable(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Restartable, Callable[[int], Restartable]]]:
+    """A DynamoDB server this test stops, and a way to start it again on the same port with
+    its data: moto keeps it in this process, DynamoDB Local in a data directory."""
+    if request.param == "configured":
+        pytest.skip("stops and restarts its own DynamoDB server; a configured one cannot be")
+    if request.param == "moto":
+        yield EmulatorServer(), lambda port: EmulatorServer(port=port)
+        return
+    data_dir = tmp_path / "dynamodb-local"
+    data_dir.mkdir()
+
+    def local(port: int = 0) -> Restartable:
+        return DynamoDBLocalServer(REPO / ".tools", port, data_dir)
+
+    yield local(), local
+
+
 @pytest.fixture
-def outage_setup(database_url: str) -> Iterator[tuple[str, EmulatorServer, Settings, str]]:
-    emulator = EmulatorServer()
+def outage_setup(
+    database_url: str, restartable: tuple[Restartable, Callable[[int], Restartable]]
+) -> Iterator[tuple[str, Restartable, Settings, str]]:
+    emulator = restartable[0]
     endpoint = emulator.start()
     schema = f"outage_{uuid.uuid4().hex[:10]}"
     asyncio.run(_ddl(database_url, f'CREATE SCHEMA "{schema}"'))
@@ -45,6 +75,7 @@ def outage_setup(database_url: str) -> Iterator[tuple[str, EmulatorServer, Setti
     finally:
         emulator.stop()
         asyncio.run(_ddl(database_url, f'DROP SCHEMA "{schema}" CASCADE'))
+        # the tables go with the server: moto's with this fixture's, DynamoDB Local's data dir
 
 
 async def _ddl(database_url: str, statement: str) -> None:
@@ -77,7 +108,9 @@ def _events_per_order(database_url: str, schema: str) -> dict[str, int]:
 
 
 def test_writes_and_status_reads_survive_an_outage_and_the_read_model_converges(
-    outage_setup: tuple[str, EmulatorServer, Settings, str], database_url: str
+    outage_setup: tuple[str, Restartable, Settings, str],
+    restartable: tuple[Restartable, Callable[[int], Restartable]],
+    database_url: str,
 ) -> None:
     base_url, emulator, settings, schema = outage_setup
     port = int(str(settings.dynamodb_endpoint).rsplit(":", 1)[1])
@@ -105,7 +138,7 @@ def test_writes_and_status_reads_survive_an_outage_and_the_read_model_converges(
         ready = client.get("/health/ready").json()
         assert ready["checks"]["dynamodb"]["status"] != "up"
 
-        revived = EmulatorServer(port=port)  # same port; moto kept the data in this process
+        revived = restartable[1](port)  # same port, same data
         revived.start()
         try:
             deadline = time.monotonic() + 30

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +95,35 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def orderline(clone: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """An `orderline` command run from the clone as a user would, with nothing configured."""
+    return subprocess.run(
+        [str(clone / ".venv/bin/orderline"), *args],
+        cwd=clone,
+        env=clean_env(port),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def operations_commands_find_the_running_services(clone: Path, port: int) -> None:
+    """Beside `make run`, with nothing configured, commands use its embedded services."""
+    described = orderline(clone, port, "tables", "describe")
+    assert described.returncode == 0, described.stderr
+    assert "emulator of `orderline serve`" in described.stderr.splitlines()[0]
+    assert "orderline-order-status: ACTIVE" in described.stdout, described.stdout
+    deadline = time.monotonic() + 30
+    reconciled = orderline(clone, port, "reconcile")
+    while reconciled.returncode == 1 and time.monotonic() < deadline:  # still projecting
+        reconciled = orderline(clone, port, "reconcile")
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert "checked 1 orders: 0 drifted items" in reconciled.stdout
+    status = orderline(clone, port, "outbox", "status")
+    assert status.returncode == 0 and "backlog:" in status.stdout, status.stderr
+    assert "of the running `orderline serve`" in status.stderr
+
+
 def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tuple) -> None:  # type: ignore[type-arg]
     process, base = running
     created = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10)
@@ -107,10 +137,15 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
     assert confirmed.status_code == 200
     data_dir = (clone / ".orderline").resolve()
     assert postgres_processes(data_dir), "embedded PostgreSQL should run from the data dir"
+    operations_commands_find_the_running_services(clone, port=int(base.rsplit(":", 1)[1]))
 
     stop(process, signal.SIGTERM)
     log = (clone / "make-run.log").read_text()
     assert "stopping embedded PostgreSQL" in log and "Traceback" not in log
+    assert not (data_dir / "services.json").exists(), "serve left its services file behind"
+    alone = orderline(clone, 0, "tables", "describe")
+    assert alone.returncode == 2 and alone.stderr.strip().count("\n") == 0, alone.stderr
+    assert "ORDERLINE_DYNAMODB_ENDPOINT" in alone.stderr
     assert not postgres_processes(data_dir), "PostgreSQL left running after SIGTERM"
 
     port = free_port()

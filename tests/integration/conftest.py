@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,9 +14,9 @@ from orderline.adapters.dynamodb.codec import from_item
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
 
+from ..dynamodb import new_prefix
 
-def new_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}-"
+__all__ = ["new_prefix", "scan", "settings_for"]
 
 
 @pytest.fixture

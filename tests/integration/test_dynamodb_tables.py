@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +46,7 @@ async def test_create_is_idempotent_and_complete(client: Any, prefix: str) -> No
     assert all(isinstance(s, str) for s in await describe_tables(client, prefix))
 
 
-async def test_cli_tables_commands(dynamodb_endpoint: str, prefix: str) -> None:
+async def test_cli_tables_commands(dynamodb_endpoint: str, prefix: str, tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_TABLE_PREFIX": prefix}
 
@@ -63,6 +64,10 @@ async def test_cli_tables_commands(dynamodb_endpoint: str, prefix: str) -> None:
     embedded = runner.invoke(
         app,
         ["tables", "describe"],
-        env={"ORDERLINE_TABLE_PREFIX": prefix, "ORDERLINE_DYNAMODB_ENDPOINT": None},
+        env={
+            "ORDERLINE_TABLE_PREFIX": prefix,
+            "ORDERLINE_DYNAMODB_ENDPOINT": None,
+            "ORDERLINE_DATA_DIR": str(tmp_path),  # no `orderline serve` runs there
+        },
     )
     assert embedded.exit_code == 2 and "ORDERLINE_DYNAMODB_ENDPOINT" in embedded.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from orderline.entrypoints.cli import _listen
+from orderline.entrypoints.cli.server import listen as _listen
 
 
 def test_accepted_connections_send_without_delay() -> None:

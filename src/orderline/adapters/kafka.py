@@ -15,10 +15,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from orderline.config import Settings
 from orderline.service_layer.bus import BusUnavailable
+from orderline.startup import StartupError
 
 log = logging.getLogger(__name__)
 Envelope = dict[str, Any]
@@ -109,7 +110,17 @@ class KafkaPublisher:
         self._started = False
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            if self._topics.idempotence and not isinstance(exc, KafkaConnectionError):
+                raise StartupError(
+                    f"Kafka at {self._topics.bootstrap_servers} refused the idempotent producer "
+                    f"(InitProducerId: {type(exc).__name__}); brokers without it (tansu) need "
+                    "ORDERLINE_KAFKA_IDEMPOTENCE=false"
+                ) from exc
+            raise
         self._started = True
 
     async def stop(self) -> None:

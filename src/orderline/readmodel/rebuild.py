@@ -89,10 +89,14 @@ class Reconciler:
         self._expiry = expiry
         self._clock = clock
 
-    async def run(self, *, repair: bool) -> ReconcileReport:
+    async def run(
+        self, *, repair: bool, progress: Callable[[int], None] | None = None
+    ) -> ReconcileReport:
         report = ReconcileReport()
         async for documents in self._orders.scan(batch_size=BATCH_GET_LIMIT):
             report.orders += len(documents)
+            if progress is not None:
+                progress(len(documents))
             ids = [document["id"] for document in documents]
             stored = await asyncio.gather(
                 *(self._batch_get(table, ids) for table in ("status", "details"))

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlparse
 
+import botocore.session
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
@@ -14,8 +15,11 @@ from orderline.config import Settings
 
 from .instrumentation import instrument
 
-# Emulators accept any credentials; botocore still insists on having some.
+# Emulators accept any credentials; botocore still insists on having some. DynamoDB Local keeps
+# one database per access key and region, so the user's own credentials win when there are any.
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "orderline", "aws_secret_access_key": "orderline"}
+# Providers that ask the network (instance and container metadata); no emulator needs them.
+REMOTE_PROVIDERS = ("container-role", "iam-role")
 
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -24,6 +28,30 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 def is_emulator(endpoint: str | None) -> bool:
     """An endpoint on this machine is an emulator (moto, DynamoDB Local), never AWS."""
     return endpoint is not None and urlparse(endpoint).hostname in LOCAL_HOSTS
+
+
+def emulator_credentials() -> dict[str, str]:
+    """Credentials for an emulator: the standard chain's when it has any, else a fixed pair."""
+    session = botocore.session.Session()
+    resolver = session.get_component("credential_provider")
+    for name in REMOTE_PROVIDERS:
+        resolver.remove(name)
+    found = session.get_credentials()
+    if found is None:
+        return dict(EMULATOR_CREDENTIALS)
+    frozen = found.get_frozen_credentials()
+    credentials = {
+        "aws_access_key_id": frozen.access_key,
+        "aws_secret_access_key": frozen.secret_key,
+    }
+    if frozen.token:
+        credentials["aws_session_token"] = frozen.token
+    return credentials
+
+
+def client_credentials(endpoint: str | None) -> dict[str, str]:
+    """Explicit credentials for an emulator; none (the standard chain) for AWS."""
+    return emulator_credentials() if is_emulator(endpoint) else {}
 
 
 @asynccontextmanager
@@ -40,7 +68,7 @@ async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
         # model costs about a tenth of a call's client CPU.
         parameter_validation=False,
     )
-    credentials = EMULATOR_CREDENTIALS if is_emulator(settings.dynamodb_endpoint) else {}
+    credentials = client_credentials(settings.dynamodb_endpoint)
     async with get_session().create_client(
         "dynamodb",
         region_name=settings.aws_region,

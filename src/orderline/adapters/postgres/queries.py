@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import mapping
@@ -59,6 +59,11 @@ class PostgresOrderQueries:
             return []
         query = select(orders).where(orders.c.id.in_(order_ids), orders.c.deleted_at.is_(None))
         return await self._documents(query)
+
+    async def count(self) -> int:
+        """Every order, deleted ones included (the total `scan` goes through)."""
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(orders))).scalar_one())
 
     async def scan(self, *, batch_size: int = 100) -> AsyncIterator[list[Document]]:
         """Every order, deleted ones included, in id order (reconcile)."""

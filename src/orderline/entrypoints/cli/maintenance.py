@@ -1,0 +1,164 @@
+"""Maintenance: configuration, migrations, the outbox, replaying and reconciling the read model."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from orderline.adapters.dynamodb.admin import ensure_tables
+from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.postgres import outbox
+from orderline.adapters.postgres.engine import build_engine
+from orderline.adapters.postgres.migrate import current_revision, upgrade
+from orderline.adapters.postgres.queries import PostgresOrderQueries
+from orderline.bootstrap import build_projector, expiry_of
+from orderline.config import Settings
+from orderline.readmodel import rebuild
+from orderline.readmodel.rebuild import ReplayResult
+
+from .app import app, db_app, outbox_app
+from .common import configure_logging, fail, load_settings, progress_bar, services, with_engine
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective configuration, secrets masked.
+
+    Example: ORDERLINE_PORT=9000 orderline config
+    """
+    for name, value in load_settings().masked().items():
+        typer.echo(f"ORDERLINE_{name.upper():<26} {value}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (uses the embedded PostgreSQL when none is configured).
+
+    Example: ORDERLINE_DATABASE_URL=postgresql://app@db/orders orderline db upgrade
+    """
+    settings = load_settings()
+    configure_logging(settings)
+    with services(settings, postgres=True, dynamodb=False) as resolved:
+        revision = asyncio.run(_upgrade(_url(resolved)))
+    typer.echo(f"database at revision {revision}")
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Backlog, age of the oldest unpublished event, parked and published rows.
+
+    Example (beside `make run`): orderline outbox status
+    """
+    with services(load_settings(), postgres=True, dynamodb=False) as settings:
+        stats = asyncio.run(with_engine(_url(settings), outbox.stats))
+    age = "-"
+    if stats.oldest_unpublished is not None:
+        age = f"{(datetime.now(UTC) - stats.oldest_unpublished).total_seconds():.1f}s"
+    typer.echo(f"backlog:            {stats.backlog}")
+    typer.echo(f"oldest unpublished: {age}")
+    typer.echo(f"parked:             {stats.parked}")
+    typer.echo(f"published:          {stats.published}")
+
+
+@outbox_app.command("retry-parked")
+def outbox_retry_parked() -> None:
+    """Put parked rows back in line (after fixing what made them fail).
+
+    Example: orderline outbox retry-parked
+    """
+    with services(load_settings(), postgres=True, dynamodb=False) as settings:
+        count = asyncio.run(with_engine(_url(settings), outbox.retry_parked))
+    typer.echo(f"{count} parked rows queued again")
+
+
+@app.command()
+def replay(
+    prefix: Annotated[
+        str | None,
+        typer.Option(help="Rebuild into tables with this prefix (created when missing)."),
+    ] = None,
+) -> None:
+    """Rebuild the read model from every event in the outbox (duplicates are no-ops).
+
+    Example: orderline replay --prefix orderline-v2-
+    """
+    settings = load_settings()
+    target = settings.table_prefix if prefix is None else prefix
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{0,200}", target):
+        fail(f"invalid table prefix {target!r}")
+    with services(settings, postgres=True, dynamodb=True) as resolved:
+        result = asyncio.run(_replay(resolved, target))
+    typer.echo(
+        f"replayed {result.events} events into {target}*: {result.applied} applied, "
+        f"{result.duplicates} already there, {result.rejected} rejected"
+    )
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Overwrite drifted items with PostgreSQL's state.")
+    ] = False,
+) -> None:
+    """Compare every order in PostgreSQL with the read model; report drift by kind (exit 1).
+
+    Example (beside `make run`): orderline reconcile --repair
+    """
+    with services(load_settings(), postgres=True, dynamodb=True) as settings:
+        report = asyncio.run(_reconcile(settings, repair))
+    typer.echo(f"checked {report.orders} orders: {len(report.drifts)} drifted items")
+    for kind, count in sorted(report.by_kind.items()):
+        typer.echo(f"  {kind}: {count}")
+    for drift in report.drifts[:20]:
+        typer.echo(f"  {drift.order_id} {drift.table} {drift.kind}: {drift.detail}")
+    if repair:
+        typer.echo(f"repaired {report.repaired} items")
+    elif report.drifts:
+        raise typer.Exit(1)
+
+
+def _url(settings: Settings) -> str:
+    assert settings.database_url is not None  # `services` always resolves PostgreSQL
+    return settings.database_url.get_secret_value()
+
+
+async def _replay(settings: Settings, prefix: str) -> ReplayResult:
+    engine = build_engine(_url(settings), pool_size=2)
+    try:
+        async with dynamodb_client(settings) as client:
+            await ensure_tables(client, prefix)
+            projector = build_projector(client, settings, prefix)
+            total = await outbox.count(engine)
+            with progress_bar("replaying events", total) as advance:
+                return await rebuild.replay(engine, projector, progress=advance)
+    finally:
+        await engine.dispose()
+
+
+async def _reconcile(settings: Settings, repair: bool) -> rebuild.ReconcileReport:
+    engine = build_engine(_url(settings), pool_size=2)
+    try:
+        orders = PostgresOrderQueries(engine)
+        async with dynamodb_client(settings) as client:
+            reconciler = rebuild.Reconciler(
+                orders, client, settings.table_prefix, expiry_of(settings)
+            )
+            with progress_bar("checking orders", await orders.count()) as advance:
+                return await reconciler.run(repair=repair, progress=advance)
+    finally:
+        await engine.dispose()
+
+
+async def _upgrade(url: str) -> str | None:
+    engine = build_engine(url, pool_size=1)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()

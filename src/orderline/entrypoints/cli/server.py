@@ -1,0 +1,91 @@
+"""Socket and uvicorn plumbing of `orderline serve`: the listener, signals, the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import uvicorn
+
+from orderline.bootstrap import Container
+from orderline.config import Settings
+
+from .common import fail, start_container
+
+log = logging.getLogger("orderline")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve_api` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api(settings: Settings, listener: socket.socket) -> bool:
+    """Build the container (a failing dependency is one line, exit 2), then serve until a
+    signal; return whether the server started."""
+    async with AsyncExitStack() as stack:
+        container = await start_container(stack, settings)
+        server = _Server(_uvicorn_config(settings, container))
+        _stop_on_signals(server)
+        log.info("Orderline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
+        await server.serve(sockets=[listener])
+        return server.started
+    raise AssertionError("unreachable")  # pragma: no cover - the stack never swallows
+
+
+def _uvicorn_config(settings: Settings, container: Container) -> uvicorn.Config:
+    from orderline.entrypoints.api.app import create_app
+
+    @asynccontextmanager
+    async def built() -> AsyncIterator[Container]:
+        yield container
+
+    app: Any = create_app(settings, built)
+    if settings.bench_endpoints:
+        from orderline.entrypoints.api.floors import add_floors
+
+        app = add_floors(app)
+    return uvicorn.Config(
+        app, log_level=settings.log_level, access_log=settings.log_level == "debug", lifespan="on"
+    )
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    def stop(signum: signal.Signals) -> None:
+        # A second Ctrl-C forces the exit; a repeated SIGTERM (make forwards its own) does not.
+        if server.should_exit and signum == signal.SIGINT:
+            server.force_exit = True
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything starts (a busy port is one line)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say they are TCP, and
+    # without it every keep-alive response waits ~40 ms for the client's delayed ACK (Nagle).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        fail(f"listening on {host}:{port} {reason}; stop the other process or set ORDERLINE_PORT")
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener

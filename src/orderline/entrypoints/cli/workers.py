@@ -1,0 +1,109 @@
+"""Worker processes: `relay`, `project`, and `replay-dead-letters` for the Kafka topics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+from typing import Annotated
+
+import prometheus_client
+import typer
+
+from orderline.adapters.kafka import KafkaTopics, replay_dead_letters
+from orderline.config import Settings
+from orderline.workers.runner import run_until_stopped
+
+from .app import app
+from .common import configure_logging, fail, load_settings, run_service, start_container
+
+log = logging.getLogger("orderline")
+
+MetricsPort = Annotated[
+    int | None, typer.Option(help="Serve /metrics on this port [ORDERLINE_METRICS_PORT].")
+]
+
+
+@app.command()
+def relay(metrics_port: MetricsPort = None) -> None:
+    """Publish the outbox (to Kafka, or straight into DynamoDB without Kafka) until SIGTERM.
+
+    Example: ORDERLINE_DATABASE_URL=postgresql://db/orders ORDERLINE_DYNAMODB_ENDPOINT=http://localhost:8001 orderline relay --metrics-port 9101
+    """  # noqa: E501
+    settings = _external_settings("relay")
+    with_dynamodb = settings.kafka_bootstrap_servers is None  # the in-process bus projects
+    _run_worker(settings, metrics_port, relay=True, project=False, with_dynamodb=with_dynamodb)
+
+
+@app.command()
+def project(metrics_port: MetricsPort = None) -> None:
+    """Consume the Kafka topic into DynamoDB in the projectors' consumer group until SIGTERM.
+
+    Example: ORDERLINE_KAFKA_BOOTSTRAP_SERVERS=kafka:9092 orderline project --metrics-port 9102
+    """
+    settings = _external_settings("project")
+    if settings.kafka_bootstrap_servers is None:
+        fail("`project` consumes Kafka; set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
+    _run_worker(settings, metrics_port, relay=False, project=True, with_dynamodb=True)
+
+
+@app.command("replay-dead-letters")
+def replay_dead_letters_command(
+    from_offset: Annotated[
+        int,
+        typer.Option(min=0, help="First dead-letter offset to replay (the last run prints it)."),
+    ] = 0,
+) -> None:
+    """Put dead-lettered events back on the Kafka event topic (after fixing their cause).
+
+    Example: orderline replay-dead-letters --from-offset 120
+    """
+    settings = load_settings()
+    if settings.kafka_bootstrap_servers is None:
+        fail("set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
+    topics = KafkaTopics.from_settings(settings)
+    done = asyncio.run(replay_dead_letters(topics, from_offset=from_offset))
+    typer.echo(
+        f"{done.moved} dead-lettered events put back on {topics.topic}; "
+        f"next time: --from-offset {done.next_offset}"
+    )
+
+
+def _external_settings(command: str) -> Settings:
+    settings = load_settings()
+    if settings.embedded_postgres or settings.embedded_dynamodb:
+        fail(
+            f"`{command}` runs beside an API that uses the same PostgreSQL and DynamoDB; "
+            "set ORDERLINE_DATABASE_URL and ORDERLINE_DYNAMODB_ENDPOINT"
+        )
+    configure_logging(settings)
+    return settings
+
+
+def _run_worker(
+    settings: Settings,
+    metrics_port: int | None,
+    *,
+    relay: bool,
+    project: bool,
+    with_dynamodb: bool,
+) -> None:
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    if port:
+        prometheus_client.start_http_server(port, addr=settings.host)
+        log.info("metrics on http://%s:%d/metrics", settings.host, port)
+    run_service(_work(settings, relay=relay, project=project, with_dynamodb=with_dynamodb))
+
+
+async def _work(settings: Settings, *, relay: bool, project: bool, with_dynamodb: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as stack:
+        container = await start_container(stack, settings, with_dynamodb=with_dynamodb)
+        loops = container.worker_loops(relay=relay, project=project)
+        log.info("running %s", ", ".join(loop.__qualname__ for loop in loops))
+        await run_until_stopped(loops, stop)
+    log.info("stopped")
