@@ -19,7 +19,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -33,16 +32,18 @@ import httpx
 import psutil
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
+from orderline import dynamodb_local
 from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.postgres.repository import APPEND_ONE, LOCK_ORDER, UPDATE_ORDER
 from orderline.config import Settings
 
-from . import loadgen, wrk
+from . import loadgen, report, wrk
 from .loadgen import Result, closed_loop, get, open_loop, post
 from .wrk import Request
 
 ROOT = Path(__file__).parent
 RESULTS = ROOT / "results"
+TOOLS = ROOT.parent / ".tools"
 ORDERLINE = Path(sys.executable).with_name("orderline")
 HOST = "127.0.0.1"
 RATES = (200, 500, 1000)
@@ -421,7 +422,7 @@ def zipf_sequence(count: int, population: int, s: float, rng: random.Random) -> 
 
 
 def main() -> None:
-    os.sched_setaffinity(0, CLIENT_CPUS)
+    os.sched_setaffinity(0, CLIENT_CPUS)  # children (emulators, PostgreSQL) inherit it
     RESULTS.mkdir(exist_ok=True)
     results: dict[str, Any] = {
         "machine": {
@@ -433,112 +434,155 @@ def main() -> None:
         },
         "run_seconds": RUN_SECONDS,
         "scenarios": {},
+        "emulators": {},
     }
-    scenarios = results["scenarios"]
-    with database() as url, emulator() as endpoint:
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | {
+    with database() as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | {
             "ORDERLINE_DATABASE_URL": url,
-            "ORDERLINE_DYNAMODB_ENDPOINT": endpoint,
             "ORDERLINE_LOG_LEVEL": "warning",
             "ORDERLINE_BENCH_ENDPOINTS": "true",
         }
         prefix = f"bench{uuid.uuid4().hex[:6]}-"
-        with Server(base_env, table_prefix=prefix):  # migrations and tables
-            pass
-        ids = asyncio.run(seed(url, 10_000, "c-"))
+        ids = asyncio.run(seed_after_migrations(env, url, prefix))
         order = shuffled(ids, 1)
-        log("seeded 10,000 orders")
-
-        asyncio.run(fill_read_model(url, endpoint, prefix, ids))
-        log("read model filled")
-        with Server(base_env, table_prefix=prefix, cache_size=0) as server:
-            log("1b: DynamoDB hit, cache off")
-            scenarios["1b status, DynamoDB hit (cache off)"] = measure(server, status_reads(order))
-            batches: list[Request] = [
-                ("GET", "/api/orders/status?ids=" + ",".join(order[i : i + 10]), b"")
-                for i in range(0, len(order), 10)
-            ]
-            log("2: batch of 10, uncached")
-            scenarios["2 batch of 10, uncached"] = measure(server, batches)
-
-        with Server(base_env, table_prefix=prefix, cache_ttl_seconds=3600) as server:
-            warm(server, order)
-            log("1a: cache hit")
-            scenarios["1a status, cache hit"] = measure(server, status_reads(order))
-            log("2: batch of 10, cached")
-            scenarios["2 batch of 10, cached"] = measure(server, batches)
-            log("1d: floors")
-            scenarios["1d floor, FastAPI hello world"] = measure(
-                server, [("GET", "/bench/fastapi", b"")]
-            )
-            scenarios["1d floor, bare ASGI (generator floor)"] = measure(
-                server, [("GET", "/bench/asgi", b"")]
-            )
-
-        with Server(base_env, table_prefix=prefix, read_model="false") as server:
-            log("1c: PostgreSQL only")
-            scenarios["1c status, PostgreSQL only (read model off)"] = measure(
-                server, status_reads(order)
-            )
-
-        writes = iter(range(10**9))
-        changes = lifecycle_changes(order)
-        for label, write_through in (("on", "true"), ("off", "false")):
-            with Server(base_env, table_prefix=prefix, write_through=write_through) as server:
-                before = server.metrics()
-                log(f"4: status change, write-through {label}")
-                start = next(writes)
-                run = loadgen.run(
-                    open_loop(
-                        HOST,
-                        server.port,
-                        lambda n, s=start: changes[(s + n) % len(changes)],
-                        rate=100,
-                        seconds=RUN_SECONDS,
-                    )
+        writes = Writes(lifecycle_changes(order))
+        with emulator() as endpoint:
+            moto_env = env | {"ORDERLINE_DYNAMODB_ENDPOINT": endpoint}
+            results["emulators"]["moto"] = dynamodb_scenarios(moto_env, prefix, order, writes)
+            results["scenarios"] |= other_scenarios(moto_env, prefix, order)
+            zipf_prefix = f"zipf{uuid.uuid4().hex[:6]}-"
+            zipf_ids = asyncio.run(seed(url, 100_000, "z-"))
+            log(f"3: Zipf reads for {ZIPF_SECONDS:.0f} s over 100,000 orders")
+            results["zipf"] = zipf(moto_env, zipf_prefix, zipf_ids)
+        with dynamodb_local_emulator() as endpoint:
+            if endpoint is not None:
+                local_env = env | {"ORDERLINE_DYNAMODB_ENDPOINT": endpoint}
+                results["emulators"]["DynamoDB Local"] = dynamodb_scenarios(
+                    local_env, prefix, order, writes
                 )
-                for _ in range(int(100 * RUN_SECONDS) - 1):
-                    next(writes)
-                time.sleep(3)
-                after = server.metrics()
-                lag = histogram_percentiles(
-                    {k: v - before.get(k, 0) for k, v in after.items()},
-                    "orderline_projection_lag_seconds",
-                )
-                scenarios[f"4 status change at 100/s, write-through {label}"] = {
-                    "100": run.summary(),
-                    "projection_lag": lag,
-                }
+    report.write_results(results, RESULTS)
 
-        results["sustained"] = sustained(base_env, prefix, url, order, writes, changes)
-        log("6: raw GetItem")
-        results["raw_get_item"] = asyncio.run(raw_get_item(endpoint, prefix, order[0], 1000))
 
-        zipf_prefix = f"zipf{uuid.uuid4().hex[:6]}-"
-        zipf_ids = asyncio.run(seed(url, 100_000, "z-"))
-        log(f"3: Zipf reads for {ZIPF_SECONDS:.0f} s over 100,000 orders")
-        results["zipf"] = zipf(base_env, zipf_prefix, zipf_ids)
+async def seed_after_migrations(env: dict[str, str], url: str, prefix: str) -> list[str]:
+    with emulator() as endpoint, Server(env | {"ORDERLINE_DYNAMODB_ENDPOINT": endpoint}):
+        pass  # migrations
+    ids = await seed(url, 10_000, "c-")
+    log("seeded 10,000 orders")
+    return ids
 
-    write_results(results)
+
+class Writes:
+    """Allowed status changes, handed out once each across every scenario and emulator."""
+
+    def __init__(self, changes: list[bytes]) -> None:
+        self.changes = changes
+        self.next = 0
+
+    def take(self) -> loadgen.RequestFactory:
+        """A request factory starting at the next unused change; `used` moves the mark on."""
+        start = self.next
+        return lambda n: self.changes[(start + n) % len(self.changes)]
+
+    def used(self, count: int) -> None:
+        self.next += count
+
+
+def dynamodb_scenarios(
+    env: dict[str, str], prefix: str, order: list[str], writes: Writes
+) -> dict[str, Any]:
+    """The scenarios that exercise DynamoDB (1b, 2 uncached, 4, 5, 6) on one emulator."""
+    endpoint = env["ORDERLINE_DYNAMODB_ENDPOINT"]
+    scenarios: dict[str, Any] = {}
+    with Server(env, table_prefix=prefix):  # tables
+        pass
+    asyncio.run(fill_read_model(env["ORDERLINE_DATABASE_URL"], endpoint, prefix, order))
+    log(f"read model filled on {endpoint}")
+    with Server(env, table_prefix=prefix, cache_size=0) as server:
+        log("1b: DynamoDB hit, cache off")
+        scenarios["1b status, DynamoDB hit (cache off)"] = measure(server, status_reads(order))
+        log("2: batch of 10, uncached")
+        scenarios["2 batch of 10, uncached"] = measure(server, batches_of_ten(order))
+    for label, write_through in (("on", "true"), ("off", "false")):
+        with Server(env, table_prefix=prefix, write_through=write_through) as server:
+            log(f"4: status change, write-through {label}")
+            scenarios[f"4 status change at 100/s, write-through {label}"] = changes_at_100(
+                server, writes
+            )
+    log("6: raw GetItem")
+    return {
+        "scenarios": scenarios,
+        "sustained": sustained(env, prefix, env["ORDERLINE_DATABASE_URL"], order, writes),
+        "raw_get_item": asyncio.run(raw_get_item(endpoint, prefix, order[0], 1000)),
+    }
+
+
+def other_scenarios(env: dict[str, str], prefix: str, order: list[str]) -> dict[str, Any]:
+    """Cache hits, floors and the PostgreSQL-only baseline (DynamoDB is not on their path)."""
+    scenarios: dict[str, Any] = {}
+    with Server(env, table_prefix=prefix, cache_ttl_seconds=3600) as server:
+        warm(server, order)
+        log("1a: cache hit")
+        scenarios["1a status, cache hit"] = measure(server, status_reads(order))
+        log("2: batch of 10, cached")
+        scenarios["2 batch of 10, cached"] = measure(server, batches_of_ten(order))
+        log("1d: floors")
+        scenarios["1d floor, FastAPI hello world"] = measure(
+            server, [("GET", "/bench/fastapi", b"")]
+        )
+        scenarios["1d floor, bare ASGI (generator floor)"] = measure(
+            server, [("GET", "/bench/asgi", b"")]
+        )
+    with Server(env, table_prefix=prefix, read_model="false") as server:
+        log("1c: PostgreSQL only")
+        scenarios["1c status, PostgreSQL only (read model off)"] = measure(
+            server, status_reads(order)
+        )
+    return scenarios
+
+
+def batches_of_ten(order: list[str]) -> list[Request]:
+    return [
+        ("GET", "/api/orders/status?ids=" + ",".join(order[i : i + 10]), b"")
+        for i in range(0, len(order), 10)
+    ]
+
+
+def changes_at_100(server: Server, writes: Writes) -> dict[str, Any]:
+    """4: status changes at 100/s, and the projection lag the server's histogram saw."""
+    before = server.metrics()
+    run = loadgen.run(open_loop(HOST, server.port, writes.take(), rate=100, seconds=RUN_SECONDS))
+    writes.used(int(100 * RUN_SECONDS))
+    time.sleep(3)  # let the last events project before reading the histogram
+    after = server.metrics()
+    lag = histogram_percentiles(
+        {k: v - before.get(k, 0) for k, v in after.items()}, "orderline_projection_lag_seconds"
+    )
+    return {"100": run.summary(), "projection_lag": lag}
+
+
+@contextmanager
+def dynamodb_local_emulator() -> Any:
+    """AWS's DynamoDB Local (in memory) when this machine can run it; else None, said once."""
+    reason = dynamodb_local.unavailable_reason(TOOLS)
+    if reason is not None:
+        log(f"DynamoDB Local pass skipped: {reason}")
+        yield None
+        return
+    with dynamodb_local.running(TOOLS) as endpoint:
+        yield endpoint
 
 
 def sustained(
-    env: dict[str, str], prefix: str, url: str, order: list[str], writes: Any, changes: list[bytes]
+    env: dict[str, str], prefix: str, url: str, order: list[str], writes: Writes
 ) -> dict[str, Any]:
     """5: status changes at saturation (write-through off), then the same SQL from asyncpg."""
     with Server(env, table_prefix=prefix, write_through="false") as server:
         before, cpu = server.metrics(), server.cpu_seconds()
-        start = next(writes)
         log("5: sustained status changes")
         run = loadgen.run(
-            closed_loop(
-                HOST,
-                server.port,
-                lambda n: changes[(start + n) % len(changes)],
-                seconds=RUN_SECONDS,
-                connections=16,
-            )
+            closed_loop(HOST, server.port, writes.take(), seconds=RUN_SECONDS, connections=16)
         )
+        writes.used(sum(run.statuses.values()) + run.errors)
         backlog_at_end = server.metrics().get("orderline_outbox_backlog", 0)
         stopped, cpu_at_stop = time.monotonic(), server.cpu_seconds()
         while (
@@ -627,120 +671,13 @@ def zipf(env: dict[str, str], prefix: str, ids: list[str]) -> dict[str, Any]:
     }
     total = sum(tiers.values()) or 1
     return {
+        "rate": ZIPF_RATE,
+        "seconds": ZIPF_SECONDS,
         "reads": read_run.summary(),
         "changes": change_run.summary(),
         "hits": tiers,
         "hit_rate": {tier: round(count / total, 4) for tier, count in tiers.items()},
     }
-
-
-def write_results(results: dict[str, Any]) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    results["finished"] = stamp
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
-    table = markdown(results)
-    (RESULTS / "latest.md").write_text(table)
-    print(table)
-    chart(results)
-    publish(table)
-
-
-def publish(table: str) -> None:
-    """Put the table into docs/benchmarks.md between its result markers."""
-    doc = ROOT.parent / "docs" / "benchmarks.md"
-    text_ = doc.read_text()
-    start, end = "<!-- results -->", "<!-- /results -->"
-    if start in text_ and end in text_:
-        head, rest = text_.split(start, 1)
-        doc.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
-
-
-def markdown(results: dict[str, Any]) -> str:
-    lines = [
-        f"Run {results['finished']}; {results['machine']['cpus']} CPUs, server on "
-        f"{results['machine']['server_cpus']}, load generator, emulator and PostgreSQL on "
-        f"{results['machine']['client_cpus']}; {results['run_seconds']:.0f} s per run.",
-        "",
-        "| scenario | load | p50 ms | p95 ms | p99 ms | max ms | req/s | errors | dropped |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, runs in results["scenarios"].items():
-        for load, run in runs.items():
-            if "p50_ms" not in run or load == "projection_lag":
-                continue
-            label = (
-                f"saturation ({run.get('tool', 'python')})" if load == "saturation" else f"{load}/s"
-            )
-            lines.append(
-                f"| {name} | {label} | {run['p50_ms']} | {run['p95_ms']} | {run['p99_ms']} | "
-                f"{run['max_ms']} | {run['rate']} | {run['errors']} | {run['dropped']} |"
-            )
-    lines += ["", "| measure | value |", "|---|---|"]
-    for name, runs in results["scenarios"].items():
-        if "projection_lag" in runs:
-            lag = runs["projection_lag"]
-            lines.append(
-                f"| 4 projection lag, {name.split(', ')[-1]} | p50 ≈ {lag['p50_ms']} ms, "
-                f"p95 ≈ {lag['p95_ms']} ms, p99 ≈ {lag['p99_ms']} ms; "
-                f"{lag['share_within_100ms']:.2%} within 100 ms ({lag['count']:.0f} events) |"
-            )
-    sustained = results["sustained"]
-    lines += [
-        f"| 5 sustained status changes/s (16 connections) | {sustained['orderline']['rate']} |",
-        f"| 5 raw asyncpg, same SQL, 16 connections | {sustained['raw_asyncpg_rate']} |",
-        f"| 5 ratio Orderline / raw asyncpg | {sustained['ratio']} |",
-        f"| 5 outbox backlog when the load stopped | {sustained['backlog_at_end']:.0f}, "
-        f"drained {sustained['drained_after_seconds']} s later |",
-        "| 5 end to end: changes committed and projected per second of load + drain | "
-        f"{sustained['end_to_end_rate']} |",
-        f"| 5 DynamoDB calls per projected event | {sustained['dynamodb_calls_per_event']} |",
-        "| 5 server CPU per status change (API + relay + projection) | "
-        f"{sustained['server_cpu_ms_per_change']} ms |",
-        "| 5 server CPU per event while the outbox drains (relay + DynamoDB client) | "
-        f"{sustained['drain_cpu_ms_per_event']} ms |",
-    ]
-    raw = results["raw_get_item"]
-    lines += [
-        f"| 6 raw GetItem on the emulator (aiobotocore, sequential) | p50 {raw['p50_ms']} ms, "
-        f"p99 {raw['p99_ms']} ms, client CPU {raw['client_cpu_ms_per_call']} ms per call |",
-    ]
-    zipf_result = results["zipf"]
-    rates = zipf_result["hit_rate"]
-    lines += [
-        f"| 3 Zipf(1.1) reads at {ZIPF_RATE}/s for {ZIPF_SECONDS:.0f} s, 100,000 orders: hit rate "
-        f"| cache {rates['cache']:.2%}, DynamoDB {rates['dynamodb']:.2%}, PostgreSQL "
-        f"{rates['postgres']:.2%} |",
-        f"| 3 read latency | p50 {zipf_result['reads']['p50_ms']} ms, p95 "
-        f"{zipf_result['reads']['p95_ms']} ms, p99 {zipf_result['reads']['p99_ms']} ms |",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def chart(results: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names, p50, p95, p99 = [], [], [], []
-    for name, runs in results["scenarios"].items():
-        run = runs.get("1000") or runs.get("100")
-        if run and "p50_ms" in run:
-            names.append(textwrap.fill(name, 18))
-            p50.append(run["p50_ms"])
-            p95.append(run["p95_ms"])
-            p99.append(run["p99_ms"])
-    figure, axis = plt.subplots(figsize=(12, 6))
-    positions = range(len(names))
-    for offset, (label, values) in enumerate((("p50", p50), ("p95", p95), ("p99", p99))):
-        axis.bar([p + (offset - 1) * 0.27 for p in positions], values, width=0.27, label=label)
-    axis.set_xticks(list(positions), names, fontsize=7)
-    axis.set_yscale("log")
-    axis.set_ylabel("latency, ms (log scale)")
-    axis.set_title("Latency per scenario at 1,000 req/s (status changes at 100/s)")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(RESULTS / "latest.png", dpi=110)
 
 
 if __name__ == "__main__":

@@ -71,3 +71,15 @@ async def test_cli_tables_commands(dynamodb_endpoint: str, prefix: str, tmp_path
         },
     )
     assert embedded.exit_code == 2 and "ORDERLINE_DYNAMODB_ENDPOINT" in embedded.output
+
+
+async def test_processes_starting_together_all_create_the_tables(dynamodb: Any) -> None:
+    """Every process ensures the tables at start; racing ones must not fail on TTL or creation
+    (AWS and DynamoDB Local refuse a second TTL enable; moto accepts it)."""
+    prefix = new_prefix()
+    results = await asyncio.gather(*(ensure_tables(dynamodb, prefix) for _ in range(4)))
+    assert sorted(name for created in results for name in created) == sorted(
+        spec.table_name(prefix) for spec in TABLES
+    )
+    states = {state.name: state for state in await describe_tables(dynamodb, prefix)}  # type: ignore[union-attr]
+    assert states[f"{prefix}order-status"].ttl == "ENABLED"
