@@ -21,12 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import delete_tables, describe_tables, ensure_tables
 from orderline.adapters.dynamodb.client import dynamodb_client
-from orderline.adapters.kafka import KafkaTopics, replay_dead_letters
+from orderline.adapters.kafka import replay_dead_letters
 from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
-from orderline.adapters.postgres.queries import PostgresOrderQueries
-from orderline.bootstrap import bootstrap, build_projector, expiry_of
+from orderline.bootstrap import (
+    bootstrap,
+    build_projector,
+    build_reconciler,
+    kafka_topics,
+    with_replay_default,
+)
 from orderline.config import Settings
 from orderline.embedded import embedded_postgres, embedded_services
 from orderline.readmodel import rebuild
@@ -73,9 +78,7 @@ def serve(
     listener = _listen(settings.host, settings.port)
     with embedded_services(settings) as resolved:
         log.info("PostgreSQL: %s; DynamoDB: %s", *_describe(settings, resolved))
-        if resolved.replay_on_start is None:  # the emulator starts empty: rebuild from the outbox
-            resolved = resolved.with_overrides(replay_on_start=settings.embedded_dynamodb)
-        started = _run_service(_serve(resolved, listener))
+        started = _run_service(_serve(with_replay_default(settings, resolved), listener))
     if not started:
         raise typer.Exit(1)
 
@@ -231,7 +234,7 @@ def replay_dead_letters_command(
     if settings.kafka_bootstrap_servers is None:
         typer.echo("error: set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS", err=True)
         raise typer.Exit(2)
-    topics = KafkaTopics.from_settings(settings)
+    topics = kafka_topics(settings)
     done = asyncio.run(replay_dead_letters(topics, from_offset=from_offset))
     typer.echo(
         f"{done.moved} dead-lettered events put back on {topics.topic}; "
@@ -299,7 +302,8 @@ async def _replay(settings: Settings, url: str, prefix: str) -> ReplayResult:
             projector = build_projector(client, settings, prefix)
             total = await outbox.count(engine)
             with typer.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
-                return await rebuild.replay(engine, projector, progress=bar.update)
+                events = outbox.PostgresEventLog(engine)
+                return await rebuild.replay(events, projector, progress=bar.update)
     finally:
         await engine.dispose()
 
@@ -308,10 +312,7 @@ async def _reconcile(settings: Settings, url: str, repair: bool) -> rebuild.Reco
     engine = build_engine(url, pool_size=2)
     try:
         async with dynamodb_client(settings) as client:
-            reconciler = rebuild.Reconciler(
-                PostgresOrderQueries(engine), client, settings.table_prefix, expiry_of(settings)
-            )
-            return await reconciler.run(repair=repair)
+            return await build_reconciler(settings, engine, client).run(repair=repair)
     finally:
         await engine.dispose()
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from orderline.domain import errors as domain
-from orderline.readmodel.views import ReadModelUnavailable
+from orderline.readmodel.tiers import ReadModelUnavailable
 
 from .responses import JSONResponse
 
