@@ -280,36 +280,48 @@ async def bootstrap(
         elif migrate:
             await upgrade(engine)
         dynamodb = await open_dynamodb(stack, settings, create_tables) if with_dynamodb else None
-        orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
-        views = build_read_side(settings, orders, events, dynamodb)
-        await _warm_cache(views, settings.cache_warm_orders)
-        projector = None
-        if dynamodb is not None:
-            projector = build_projector(dynamodb, settings, on_applied=views.counts_changed)
-        bus, publisher = await open_event_bus(stack, settings, projector, views)
-        write_through = await open_write_through(stack, settings, projector, views)
-        if projector is not None and settings.replay_on_start:
-            await _replay_at_start(events, projector)
-        yield Container(
-            settings=settings,
-            engine=engine,
-            commands=build_write_side(
-                engine,
-                clock=clock,
-                notify_channel=notify_channel,
-                write_through=write_through,
-                hold=write_through_hold,
-            ),
-            orders=orders,
-            events=events,
-            dynamodb=dynamodb,
-            clock=clock,
-            views=views,
-            projector=projector,
-            relay=build_relay(settings, engine, bus, notify_channel),
-            publisher=publisher,
-            write_through=write_through,
+        yield await _compose(
+            stack, settings, engine, dynamodb, clock, notify_channel, write_through_hold
         )
+
+
+async def _compose(
+    stack: AsyncExitStack,
+    settings: Settings,
+    engine: AsyncEngine,
+    dynamodb: Any,
+    clock: Clock,
+    notify_channel: str,
+    hold: timedelta,
+) -> Container:
+    """Read side, event bus, write-through, relay and write side on an open engine and client."""
+    orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
+    views = build_read_side(settings, orders, events, dynamodb)
+    await _warm_cache(views, settings.cache_warm_orders)
+    projector = None
+    if dynamodb is not None:
+        projector = build_projector(dynamodb, settings, on_applied=views.counts_changed)
+    bus, publisher = await open_event_bus(stack, settings, projector, views)
+    write_through = await open_write_through(stack, settings, projector, views)
+    if projector is not None and settings.replay_on_start:
+        await _replay_at_start(events, projector)
+    commands = build_write_side(
+        engine, clock=clock, notify_channel=notify_channel, write_through=write_through, hold=hold
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        commands=commands,
+        orders=orders,
+        events=events,
+        dynamodb=dynamodb,
+        clock=clock,
+        views=views,
+        projector=projector,
+        relay=build_relay(settings, engine, bus, notify_channel),
+        publisher=publisher,
+        write_through=write_through,
+    )
 
 
 async def _create_missing_tables(client: Any, prefix: str) -> None:

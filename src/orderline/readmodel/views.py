@@ -8,23 +8,22 @@ listings and counters exist only in DynamoDB and raise ReadModelUnavailable inst
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from orderline.adapters.dynamodb.tables import ReadModelTables
-from orderline.domain.events import Envelope
 
 from . import documents as docs
 from .batch_status import BatchRead, BatchStatus
 from .cache import ReadCache
 from .counters import StatusCounts
 from .history import History, HistoryPage
-from .listings import ListingPage, Listings, Party
+from .listings import ListingPage, Listings
 from .ports import EventLog, OrderQueries
 from .reads import Read, SingleReads
-from .tiers import ReadModelUnavailable, Tiers, View
+from .tiers import ReadModelUnavailable, Tiers
 
 __all__ = ["BatchRead", "HistoryPage", "ListingPage", "OrderViews", "Read", "ReadModelUnavailable"]
 
@@ -53,51 +52,21 @@ class OrderViews:
             expiry=expiry or docs.Expiry(),
             clock=clock,
         )
-        self._reads = SingleReads(self.tiers)
-        self._batch = BatchStatus(self.tiers)
-        self._history = History(self.tiers, events)
-        self._listings = Listings(self.tiers)
-        counts = counts_cache if counts_cache is not None else ReadCache(0, 0, 0)
-        self._counts = StatusCounts(self.tiers, counts, shards)
-
-    async def read(self, view: View, order_id: UUID, min_version: int | None = None) -> Read:
-        return await self._reads.read(view, order_id, min_version)
+        counts = StatusCounts(
+            self.tiers, counts_cache if counts_cache is not None else ReadCache(0, 0, 0), shards
+        )
+        # each query family answers for itself; the facade only names them in one place
+        self.read = SingleReads(self.tiers).read
+        self.statuses = BatchStatus(self.tiers).read
+        self.history = History(self.tiers, events).page
+        self.by_party = Listings(self.tiers).by_party
+        self.status_counts = counts.read
+        self.counts_changed = counts.changed
+        self.observe = self.tiers.observe
+        self.warm = self.tiers.warm
 
     async def status(self, order_id: UUID, min_version: int | None = None) -> Read:
         return await self.read("status", order_id, min_version)
 
     async def details(self, order_id: UUID, min_version: int | None = None) -> Read:
         return await self.read("details", order_id, min_version)
-
-    async def statuses(self, order_ids: Sequence[UUID]) -> BatchRead:
-        return await self._batch.read(order_ids)
-
-    async def history(
-        self, order_id: UUID, *, limit: int, before: int | None = None
-    ) -> HistoryPage | None:
-        return await self._history.page(order_id, limit=limit, before=before)
-
-    async def by_party(
-        self,
-        party: Party,
-        party_id: str,
-        *,
-        limit: int,
-        status: str | None = None,
-        after: dict[str, str] | None = None,
-    ) -> ListingPage:
-        return await self._listings.by_party(
-            party, party_id, limit=limit, status=status, after=after
-        )
-
-    async def status_counts(self, start: datetime, end: datetime) -> docs.Document:
-        return await self._counts.read(start, end)
-
-    def counts_changed(self) -> None:
-        self._counts.changed()
-
-    def observe(self, envelopes: Sequence[Envelope]) -> None:
-        self.tiers.observe(envelopes)
-
-    async def warm(self, orders: int) -> int:
-        return await self.tiers.warm(orders)

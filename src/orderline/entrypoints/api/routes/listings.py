@@ -7,9 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from orderline.bootstrap import Container
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.listings import Party
 
+from ..cursors import CursorCodec
 from ..deps import ContainerDep, CursorsDep, decode_cursor
 from ..errors import ApiError
 from ..responses import JSONResponse
@@ -40,21 +42,7 @@ def _add_listing(party: Party) -> None:
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> JSONResponse:
-        query = f"{party}|{party_id}|{status}"
-        after = None
-        if cursor is not None:
-            after = decode_cursor(cursors, query, cursor, lambda position: position)
-        page = await container.views.by_party(
-            party,
-            party_id,
-            limit=min(limit, container.settings.max_page_size),
-            status=status.value if status else None,
-            after=after,
-        )
-        next_cursor = cursors.encode(query, page.next_key) if page.next_key else None
-        return JSONResponse(
-            {"items": page.items, "nextCursor": next_cursor}, headers={"X-Read-Source": "dynamodb"}
-        )
+        return await _listing(party, party_id, container, cursors, status, limit, cursor)
 
     listing.__doc__ = f"Most recently changed first ({index}); `status` filters."
     # the path names the id after the party (`customer_id`), as the OpenAPI document shows it
@@ -69,6 +57,32 @@ def _add_listing(party: Party) -> None:
         response_model=StatusPageOut,
         responses=PROBLEMS,
         summary=f"A {party}'s orders",
+    )
+
+
+async def _listing(
+    party: Party,
+    party_id: str,
+    container: Container,
+    cursors: CursorCodec,
+    status: OrderStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> JSONResponse:
+    query = f"{party}|{party_id}|{status}"
+    after = None
+    if cursor is not None:
+        after = decode_cursor(cursors, query, cursor, lambda position: position)
+    page = await container.views.by_party(
+        party,
+        party_id,
+        limit=min(limit, container.settings.max_page_size),
+        status=status.value if status else None,
+        after=after,
+    )
+    next_cursor = cursors.encode(query, page.next_key) if page.next_key else None
+    return JSONResponse(
+        {"items": page.items, "nextCursor": next_cursor}, headers={"X-Read-Source": "dynamodb"}
     )
 
 
