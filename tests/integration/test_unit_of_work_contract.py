@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.postgres.unit_of_work import PostgresUnitOfWork
+from orderline.domain.order import Order
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer.unit_of_work import StoredResponse, UnitOfWork
 
@@ -59,6 +60,15 @@ def harness(request: pytest.FixtureRequest) -> Harness:
     return found
 
 
+async def committed_order(harness: Harness) -> Order:
+    """An order placed and committed in a transaction of its own."""
+    order = placed_order()
+    async with harness.new_uow() as uow:
+        await uow.orders.add(order)
+        await uow.commit()
+    return order
+
+
 async def test_commit_stores_the_order_and_its_events_together(harness: Harness) -> None:
     order = placed_order()
     async with harness.new_uow() as uow:
@@ -82,10 +92,7 @@ async def test_leaving_without_commit_keeps_nothing(harness: Harness) -> None:
 
 
 async def test_saved_changes_and_their_events_follow_the_first_ones(harness: Harness) -> None:
-    order = placed_order()
-    async with harness.new_uow() as uow:
-        await uow.orders.add(order)
-        await uow.commit()
+    order = await committed_order(harness)
     async with harness.new_uow() as uow:
         loaded = await uow.orders.get(order.id)
         assert loaded is not None
@@ -100,10 +107,7 @@ async def test_saved_changes_and_their_events_follow_the_first_ones(harness: Har
 
 
 async def test_unknown_and_deleted_orders_are_not_handed_out(harness: Harness) -> None:
-    order = placed_order()
-    async with harness.new_uow() as uow:
-        await uow.orders.add(order)
-        await uow.commit()
+    order = await committed_order(harness)
     async with harness.new_uow() as uow:
         loaded = await uow.orders.get(order.id)
         assert loaded is not None
