@@ -1,36 +1,41 @@
-"""Composition root: engine, DynamoDB client, unit of work and message bus, defaults overridable."""
+"""Composition root: small builders (write side, read side, event bus, relay) and `bootstrap`,
+which composes them. Every mapping from Settings to a component's configuration lives here;
+adapters and workers never see Settings (the DynamoDB client factory aside)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .adapters.dynamodb import requests
 from .adapters.dynamodb.admin import ensure_tables
 from .adapters.dynamodb.client import dynamodb_client
+from .adapters.in_process import InProcessEventBus
 from .adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from .adapters.postgres.engine import build_engine
 from .adapters.postgres.migrate import upgrade
+from .adapters.postgres.outbox import PostgresEventLog
 from .adapters.postgres.queries import PostgresOrderQueries
 from .adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from .config import Settings
 from .readmodel.cache import ReadCache
 from .readmodel.documents import Expiry
 from .readmodel.projector import Projector
-from .readmodel.rebuild import replay
+from .readmodel.rebuild import Reconciler, replay
 from .readmodel.views import OrderViews
-from .readmodel.write_behind import WriteBehind
-from .service_layer.bus import EventBus
+from .readmodel.write_through import WriteThrough
+from .service_layer.dispatcher import CommandDispatcher
+from .service_layer.event_bus import EventBus
 from .service_layer.handlers import HANDLERS, Clock
-from .service_layer.messagebus import MessageBus
-from .workers.bus import InProcessBus
 from .workers.consumer import KafkaProjection
 from .workers.relay import Relay, RelayPolicy
 from .workers.runner import Loop, in_background
@@ -39,21 +44,11 @@ log = logging.getLogger(__name__)
 # With write-through, the relay leaves a new row alone this long: the API is projecting it.
 WRITE_THROUGH_HOLD = timedelta(milliseconds=250)
 COUNTS_CACHED = 64  # status-count ranges kept; each costs 28 Queries to compute
+Probe = Callable[[], Awaitable[None]]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _create_missing_tables(client: Any, prefix: str) -> None:
-    """Start even when DynamoDB is down: writes go to the outbox, reads to PostgreSQL."""
-    try:
-        created = await ensure_tables(client, prefix)
-    except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
-        log.warning("DynamoDB tables not checked (%s); the read model is degraded", exc)
-        return
-    if created:
-        log.info("created DynamoDB tables: %s", ", ".join(created))
 
 
 @dataclass
@@ -62,15 +57,16 @@ class Container:
 
     settings: Settings
     engine: AsyncEngine
-    bus: MessageBus
+    commands: CommandDispatcher
     orders: PostgresOrderQueries
+    events: PostgresEventLog
     dynamodb: Any | None
     clock: Clock
     views: OrderViews
     projector: Projector | None = None
     relay: Relay | None = None
     publisher: KafkaPublisher | None = None
-    write_behind: WriteBehind | None = None
+    write_through: WriteThrough | None = None
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops this process should run: the relay, and with Kafka the projector."""
@@ -88,18 +84,64 @@ class Container:
                 "a Kafka projector needs ORDERLINE_KAFKA_BOOTSTRAP_SERVERS and DynamoDB"
             )
         return KafkaProjection(
-            projector_consumer(KafkaTopics.from_settings(self.settings)),
+            projector_consumer(kafka_topics(self.settings)),
             self.projector,
             self.publisher,
             max_attempts=self.settings.projector_max_attempts,
             observers=[self.views.observe],
         )
 
+    def readiness_probes(self) -> dict[str, Probe]:
+        """One probe per dependency, PostgreSQL first; each raises when its service is down."""
+        probes: dict[str, Probe] = {"postgres": self.orders.ping}
+        if self.dynamodb is not None:
+            probes["dynamodb"] = partial(requests.ping, self.dynamodb)
+        return probes
+
+
+# -- Settings -> configuration ------------------------------------------------------------------
+
 
 def expiry_of(settings: Settings) -> Expiry:
     return Expiry(
         status_hours=settings.read_model_ttl_hours, history_days=settings.history_ttl_days
     )
+
+
+def relay_policy(settings: Settings) -> RelayPolicy:
+    return RelayPolicy(
+        batch_size=settings.relay_batch_size,
+        poll_seconds=settings.relay_poll_seconds,
+        max_attempts=settings.relay_max_attempts,
+        backoff_seconds=settings.relay_backoff_seconds,
+        backoff_max_seconds=settings.relay_backoff_max_seconds,
+    )
+
+
+def kafka_topics(settings: Settings) -> KafkaTopics:
+    if settings.kafka_bootstrap_servers is None:
+        raise ValueError("Kafka is not configured: set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
+    return KafkaTopics(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.kafka_topic,
+        partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication_factor,
+        group=settings.kafka_group,
+        idempotence=settings.kafka_idempotence,
+    )
+
+
+def with_replay_default(configured: Settings, resolved: Settings) -> Settings:
+    """`replay_on_start` unset: on only with the embedded emulator, which starts empty.
+
+    `configured` is what the user set, `resolved` the same after embedded services started.
+    """
+    if resolved.replay_on_start is not None:
+        return resolved
+    return resolved.with_overrides(replay_on_start=configured.embedded_dynamodb)
+
+
+# -- builders -----------------------------------------------------------------------------------
 
 
 def build_projector(
@@ -117,14 +159,102 @@ def build_projector(
     )
 
 
-def relay_policy(settings: Settings) -> RelayPolicy:
-    return RelayPolicy(
-        batch_size=settings.relay_batch_size,
-        poll_seconds=settings.relay_poll_seconds,
-        max_attempts=settings.relay_max_attempts,
-        backoff_seconds=settings.relay_backoff_seconds,
-        backoff_max_seconds=settings.relay_backoff_max_seconds,
+def build_reconciler(settings: Settings, engine: AsyncEngine, client: Any) -> Reconciler:
+    """`orderline reconcile`: PostgreSQL against the read model under the configured prefix."""
+    return Reconciler(
+        PostgresOrderQueries(engine), client, settings.table_prefix, expiry_of(settings)
     )
+
+
+def build_read_side(
+    settings: Settings, orders: PostgresOrderQueries, events: PostgresEventLog, dynamodb: Any
+) -> OrderViews:
+    """The query side: cache -> DynamoDB -> PostgreSQL."""
+    return OrderViews(
+        orders,
+        dynamodb,
+        settings.table_prefix,
+        ReadCache(settings.cache_size, settings.cache_ttl_seconds, settings.negative_cache_seconds),
+        events=events,
+        expiry=expiry_of(settings),
+        shards=settings.counter_shards,
+        enabled=settings.read_model,
+        counts_cache=ReadCache(
+            COUNTS_CACHED if settings.cache_size else 0, settings.cache_ttl_seconds, 0
+        ),
+    )
+
+
+def build_write_side(
+    engine: AsyncEngine,
+    *,
+    clock: Clock,
+    notify_channel: str,
+    write_through: WriteThrough | None,
+    hold: timedelta,
+) -> CommandDispatcher:
+    """Commands -> handlers -> PostgreSQL unit of work; write-through after each commit."""
+    relay_hold = hold if write_through is not None else timedelta(0)
+    return CommandDispatcher(
+        handlers=HANDLERS,
+        uow_factory=lambda: PostgresUnitOfWork(engine, notify_channel, relay_hold),
+        dependencies={"clock": clock},
+        after_commit=write_through.offer if write_through is not None else None,
+    )
+
+
+def build_relay(
+    settings: Settings, engine: AsyncEngine, bus: EventBus | None, notify_channel: str
+) -> Relay | None:
+    if bus is None:
+        return None
+    return Relay(engine, bus.publish, policy=relay_policy(settings), channel=notify_channel)
+
+
+async def open_event_bus(
+    stack: AsyncExitStack, settings: Settings, projector: Projector | None, views: OrderViews
+) -> tuple[EventBus | None, KafkaPublisher | None]:
+    """Kafka when configured, else the in-process bus (which needs DynamoDB); and the publisher."""
+    if settings.kafka_bootstrap_servers:
+        publisher = await stack.enter_async_context(_kafka_publisher(kafka_topics(settings)))
+        return publisher, publisher
+    if projector is not None:
+        return InProcessEventBus(projector, observers=[views.observe]), None
+    return None, None
+
+
+async def open_write_through(
+    stack: AsyncExitStack, settings: Settings, projector: Projector | None, views: OrderViews
+) -> WriteThrough | None:
+    if projector is None or not (settings.write_through and settings.read_model):
+        return None
+    write_through = WriteThrough(projector, observers=[views.observe])
+    await stack.enter_async_context(in_background([write_through.run]))
+    return write_through
+
+
+async def open_engine(
+    stack: AsyncExitStack, settings: Settings, schema: str | None, migrate: bool
+) -> AsyncEngine:
+    if settings.database_url is None:
+        raise ValueError("no database URL: start embedded services first")
+    engine = build_engine(
+        settings.database_url.get_secret_value(), schema=schema, pool_size=settings.db_pool_size
+    )
+    stack.push_async_callback(engine.dispose)
+    if migrate:
+        await upgrade(engine)
+    return engine
+
+
+async def open_dynamodb(stack: AsyncExitStack, settings: Settings, create_tables: bool) -> Any:
+    """The DynamoDB client; missing tables created unless told not to (DynamoDB may be down)."""
+    if settings.dynamodb_endpoint is None:
+        return None
+    dynamodb = await stack.enter_async_context(dynamodb_client(settings))
+    if create_tables:
+        await _create_missing_tables(dynamodb, settings.table_prefix)
+    return dynamodb
 
 
 @asynccontextmanager
@@ -138,88 +268,75 @@ async def bootstrap(
     migrate: bool = True,
     with_dynamodb: bool = True,
     create_tables: bool = True,
+    write_through_hold: timedelta = WRITE_THROUGH_HOLD,
 ) -> AsyncIterator[Container]:
-    """Build the container; close what it opened on exit. Pass `engine` to share one you own."""
+    """Build the container; close what it opened on exit. Pass `engine` to share one you own.
+
+    `write_through_hold` is how long the relay leaves a new outbox row to write-through.
+    """
     async with AsyncExitStack() as stack:
         if engine is None:
-            if settings.database_url is None:
-                raise ValueError("no database URL: start embedded services first")
-            engine = build_engine(
-                settings.database_url.get_secret_value(),
-                schema=schema,
-                pool_size=settings.db_pool_size,
-            )
-            stack.push_async_callback(engine.dispose)
-        if migrate:
+            engine = await open_engine(stack, settings, schema, migrate)
+        elif migrate:
             await upgrade(engine)
-        dynamodb = None
-        if with_dynamodb and settings.dynamodb_endpoint is not None:
-            dynamodb = await stack.enter_async_context(dynamodb_client(settings))
-            if create_tables:
-                await _create_missing_tables(dynamodb, settings.table_prefix)
-        orders = PostgresOrderQueries(engine)
-        cache: ReadCache[dict[str, Any]] = ReadCache(
-            settings.cache_size, settings.cache_ttl_seconds, settings.negative_cache_seconds
+        dynamodb = await open_dynamodb(stack, settings, create_tables) if with_dynamodb else None
+        yield await _compose(
+            stack, settings, engine, dynamodb, clock, notify_channel, write_through_hold
         )
-        views = OrderViews(
-            orders,
-            dynamodb,
-            settings.table_prefix,
-            cache,
-            expiry=expiry_of(settings),
-            shards=settings.counter_shards,
-            enabled=settings.read_model,
-            counts_cache=ReadCache(
-                COUNTS_CACHED if settings.cache_size else 0, settings.cache_ttl_seconds, 0
-            ),
-        )
-        if settings.cache_warm_orders:
-            await _warm_cache(views, settings.cache_warm_orders)
-        projector = after_commit = publisher = write_behind = None
-        bus_port: EventBus | None = None
-        if settings.kafka_bootstrap_servers:
-            publisher = await stack.enter_async_context(_kafka_publisher(settings))
-            bus_port = publisher
-        if dynamodb is not None:
-            projector = build_projector(dynamodb, settings, on_applied=views.counts_changed)
-            if bus_port is None:
-                bus_port = InProcessBus(projector, observers=[views.observe])
-            if settings.write_through and settings.read_model:
-                write_behind = WriteBehind(projector, observers=[views.observe])
-                await stack.enter_async_context(in_background([write_behind.run]))
-                after_commit = write_behind.offer
-            if settings.replay_on_start:
-                await _replay_at_start(engine, projector)
-        relay = None
-        if bus_port is not None:
-            relay = Relay(
-                engine, bus_port.publish, policy=relay_policy(settings), channel=notify_channel
-            )
-        hold = WRITE_THROUGH_HOLD if after_commit is not None else timedelta(0)
-        bus = MessageBus(
-            handlers=HANDLERS,
-            uow_factory=lambda: PostgresUnitOfWork(engine, notify_channel, hold),
-            dependencies={"clock": clock},
-            after_commit=after_commit,
-        )
-        yield Container(
-            settings=settings,
-            engine=engine,
-            bus=bus,
-            orders=orders,
-            dynamodb=dynamodb,
-            clock=clock,
-            views=views,
-            projector=projector,
-            relay=relay,
-            publisher=publisher,
-            write_behind=write_behind,
-        )
+
+
+async def _compose(
+    stack: AsyncExitStack,
+    settings: Settings,
+    engine: AsyncEngine,
+    dynamodb: Any,
+    clock: Clock,
+    notify_channel: str,
+    hold: timedelta,
+) -> Container:
+    """Read side, event bus, write-through, relay and write side on an open engine and client."""
+    orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
+    views = build_read_side(settings, orders, events, dynamodb)
+    await _warm_cache(views, settings.cache_warm_orders)
+    projector = None
+    if dynamodb is not None:
+        projector = build_projector(dynamodb, settings, on_applied=views.counts_changed)
+    bus, publisher = await open_event_bus(stack, settings, projector, views)
+    write_through = await open_write_through(stack, settings, projector, views)
+    if projector is not None and settings.replay_on_start:
+        await _replay_at_start(events, projector)
+    commands = build_write_side(
+        engine, clock=clock, notify_channel=notify_channel, write_through=write_through, hold=hold
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        commands=commands,
+        orders=orders,
+        events=events,
+        dynamodb=dynamodb,
+        clock=clock,
+        views=views,
+        projector=projector,
+        relay=build_relay(settings, engine, bus, notify_channel),
+        publisher=publisher,
+        write_through=write_through,
+    )
+
+
+async def _create_missing_tables(client: Any, prefix: str) -> None:
+    """Start even when DynamoDB is down: writes go to the outbox, reads to PostgreSQL."""
+    try:
+        created = await ensure_tables(client, prefix)
+    except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
+        log.warning("DynamoDB tables not checked (%s); the read model is degraded", exc)
+        return
+    if created:
+        log.info("created DynamoDB tables: %s", ", ".join(created))
 
 
 @asynccontextmanager
-async def _kafka_publisher(settings: Settings) -> AsyncIterator[KafkaPublisher]:
-    topics = KafkaTopics.from_settings(settings)
+async def _kafka_publisher(topics: KafkaTopics) -> AsyncIterator[KafkaPublisher]:
     created = await ensure_topics(topics)
     if created:
         log.info("created Kafka topics: %s", ", ".join(created))
@@ -232,15 +349,17 @@ async def _kafka_publisher(settings: Settings) -> AsyncIterator[KafkaPublisher]:
 
 
 async def _warm_cache(views: OrderViews, orders: int) -> None:
+    if not orders:
+        return
     started = time.perf_counter()
     warmed = await views.warm(orders)
     log.info("cached the status of %d orders in %.1f s", warmed, time.perf_counter() - started)
 
 
-async def _replay_at_start(engine: AsyncEngine, projector: Projector) -> None:
+async def _replay_at_start(events: PostgresEventLog, projector: Projector) -> None:
     """The embedded emulator keeps nothing: rebuild the read model from the outbox."""
     try:
-        result = await replay(engine, projector)
+        result = await replay(events, projector)
     except (BotoCoreError, ClientError, OSError) as exc:
         log.warning("read model not rebuilt (%s); reads fall back to PostgreSQL", exc)
         return

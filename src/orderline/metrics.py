@@ -58,7 +58,8 @@ OUTBOX_PUBLISHED = Counter(
 )
 OUTBOX_FAILURES = Counter(
     "orderline_outbox_failures_total",
-    "Publish failures, by scope: row (one event rejected) or batch (the bus was unreachable).",
+    "Relay publish failures, by scope: row (one event rejected) or batch (the bus was "
+    "unreachable).",
     ["scope"],
 )
 
@@ -112,6 +113,11 @@ CONSUMED = Counter(
 DEAD_LETTERS = Counter(
     "orderline_dead_lettered_events_total",
     "Events sent to the dead-letter topic after the projector rejected them repeatedly.",
+)
+PROJECTOR_OUTAGES = Counter(
+    "orderline_projector_outage_retries_total",
+    "Batches the Kafka projector retried because DynamoDB (or the dead-letter topic) was "
+    'unavailable (formerly counted in orderline_outbox_failures_total{scope="batch"}).',
 )
 CONSUMER_LAG = Gauge(
     "orderline_consumer_lag_events",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -59,9 +60,12 @@ async def container(
 async def writing_through(
     engine: AsyncEngine, database_url: str, dynamodb_endpoint: str, schema: str
 ) -> AsyncIterator[Container]:
-    """Like `container`, with write-through on (the default of a real deployment)."""
+    """Like `container`, with write-through on (the default of a real deployment) and no relay
+    hold, so a test decides when the relay runs (`relay.drain()`) without waiting out a delay."""
     settings = settings_for(database_url, dynamodb_endpoint)
-    async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as built:
+    async with bootstrap(
+        settings, engine=engine, notify_channel=f"ch_{schema}", write_through_hold=timedelta(0)
+    ) as built:
         yield built
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from orderline.adapters.in_process import InProcessEventBus
 from orderline.adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from orderline.readmodel.projector import ProjectionResult
-from orderline.workers.bus import InProcessBus
 from orderline.workers.consumer import KafkaProjection
 
 POISON = "poison"
@@ -62,7 +62,7 @@ def events(orders: int, versions: int) -> list[dict[str, Any]]:
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     recorder = Recorder()
     if request.param == "in-process":
-        yield Harness("in-process", InProcessBus(recorder).publish, recorder)
+        yield Harness("in-process", InProcessEventBus(recorder).publish, recorder)
         return
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     topics = KafkaTopics(

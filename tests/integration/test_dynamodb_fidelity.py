@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.readmodel.projector import ABSENT, Projector, _put_newer
-from orderline.readmodel.views import FILL_CONDITION
+from orderline.readmodel.projector import ABSENT, counter_update, put_newer
+from orderline.readmodel.tiers import FILL_CONDITION
 
 Attr = dict[str, str]
 MAX_ITEM_BYTES = 400 * 1024  # attribute names + values, UTF-8
@@ -63,8 +63,7 @@ def order_ids(items: list[dict[str, Attr]]) -> list[str]:
 
 def add(prefix: str, pk: str, count: int, value: str = "0") -> dict[str, Any]:
     """The projector's own counter increment: UpdateItem ADD (totalValue only when non-zero)."""
-    write: dict[str, Any] = Projector(None, prefix)._add(pk, "T00", count, Decimal(value))
-    return write
+    return counter_update(f"{prefix}order-status-metrics", pk, "T00", count, Decimal(value))
 
 
 def log_put(table: str, order: str, sk: str = "001", **extra: Attr) -> dict[str, Any]:
@@ -80,8 +79,8 @@ async def test_cancelled_transaction_reasons(dynamodb: Any, tables: str) -> None
         log_put(log, "new"),
         log_put(log, "dup", note=s("changed")),  # a duplicate history entry
         add(tables, "counter", 1),
-        _put_newer(status, {"orderId": "o1", "version": 3}, 3),  # stale
-        _put_newer(status, {"orderId": "o2", "version": 1}, 1),
+        put_newer(status, {"orderId": "o1", "version": 3}, 3),  # stale
+        put_newer(status, {"orderId": "o2", "version": 1}, 1),
     ]
     response = await refused(dynamodb.transact_write_items, TransactItems=items)
     assert response["Error"]["Code"] == "TransactionCanceledException"

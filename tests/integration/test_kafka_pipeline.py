@@ -120,15 +120,32 @@ async def pipeline(
         line.stop_all()
 
 
-async def load(container: Container, orders: int, pace: float, ids: list[UUID]) -> None:
+@pytest.fixture
+def rng() -> random.Random:
+    """The randomness of a test, seeded: ORDERLINE_TEST_SEED replays a run, the seed is printed."""
+    seed = int(os.environ.get("ORDERLINE_TEST_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"\nrandom seed: {seed} (replay with ORDERLINE_TEST_SEED={seed})")
+    return random.Random(seed)
+
+
+def child(rng: random.Random) -> random.Random:
+    """A generator of its own for a concurrent task, so that its draws do not depend on timing."""
+    return random.Random(rng.getrandbits(64))
+
+
+async def load(
+    container: Container, orders: int, pace: float, ids: list[UUID], rng: random.Random
+) -> None:
     """Place `orders` orders (into `ids`) and move each through the lifecycle, interleaved."""
     for _ in range(orders):
-        placed = await container.bus.handle(place_command(customer_id=f"c-{random.randint(1, 40)}"))
+        placed = await container.commands.handle(
+            place_command(customer_id=f"c-{rng.randint(1, 40)}")
+        )
         ids.append(UUID(placed.document["id"]))
     steps = [(order_id, status) for status in LIFECYCLE for order_id in ids]
 
     async def change(order_id: UUID, status: OrderStatus) -> None:
-        await container.bus.handle(
+        await container.commands.handle(
             commands.ChangeStatus(
                 order_id=order_id,
                 status=status,
@@ -147,9 +164,10 @@ async def load(container: Container, orders: int, pace: float, ids: list[UUID]) 
 class Sampler:
     """Reads status items while the load runs; records any version that went backwards."""
 
-    def __init__(self, container: Container, ids: list[UUID]) -> None:
+    def __init__(self, container: Container, ids: list[UUID], rng: random.Random) -> None:
         self.container = container
         self.ids = ids
+        self.rng = rng
         self.highest: dict[str, int] = {}
         self.backwards: list[tuple[str, int, int]] = []
         self.reads = 0
@@ -160,7 +178,7 @@ class Sampler:
             if self.ids:
                 keys = [
                     {"orderId": {"S": str(i)}}
-                    for i in random.sample(self.ids, min(50, len(self.ids)))
+                    for i in self.rng.sample(self.ids, min(50, len(self.ids)))
                 ]
                 try:
                     response = await self.container.dynamodb.batch_get_item(
@@ -178,11 +196,11 @@ class Sampler:
             await asyncio.sleep(0.1)
 
 
-async def killer(line: Pipeline, kind: str, times: int, stop_at: float) -> None:
+async def killer(line: Pipeline, kind: str, times: int, stop_at: float, rng: random.Random) -> None:
     """Keep one `kind` process running; SIGKILL it `times` times at random moments."""
     process = line.start(kind)
     while line.kills[kind] < times:
-        await asyncio.sleep(random.uniform(0.8, 2.2))
+        await asyncio.sleep(rng.uniform(0.8, 2.2))
         line.kill(process, kind)
         process = line.start(kind)
         if time.monotonic() > stop_at:
@@ -255,18 +273,18 @@ async def count_events(container: Container) -> int:
 
 
 async def test_nothing_is_lost_or_doubled_when_workers_crash_and_the_broker_stalls(
-    pipeline: Pipeline,
+    pipeline: Pipeline, rng: random.Random
 ) -> None:
     async with bootstrap(pipeline.settings) as container:
-        sampler = Sampler(container, [])
+        sampler = Sampler(container, [], child(rng))
         stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(sampler.run(stop_sampling))
         kill_until = time.monotonic() + 60
         killers = [
-            asyncio.create_task(killer(pipeline, "relay", 10, kill_until)),
-            asyncio.create_task(killer(pipeline, "project", 10, kill_until)),
+            asyncio.create_task(killer(pipeline, "relay", 10, kill_until, child(rng))),
+            asyncio.create_task(killer(pipeline, "project", 10, kill_until, child(rng))),
         ]
-        loading = asyncio.create_task(load(container, 520, 0.12, sampler.ids))
+        loading = asyncio.create_task(load(container, 520, 0.12, sampler.ids, child(rng)))
         await asyncio.sleep(6)
         pipeline.broker.pause()
         await asyncio.sleep(4)
@@ -297,12 +315,14 @@ async def test_nothing_is_lost_or_doubled_when_workers_crash_and_the_broker_stal
     assert sampler.reads > 0 and sampler.backwards == []
 
 
-async def test_three_relays_and_two_projectors_share_the_work(pipeline: Pipeline) -> None:
+async def test_three_relays_and_two_projectors_share_the_work(
+    pipeline: Pipeline, rng: random.Random
+) -> None:
     async with bootstrap(pipeline.settings) as container:
         for kind, count in (("relay", 3), ("project", 2)):
             for _ in range(count):
                 pipeline.start(kind)
-        await load(container, 250, 0.02, [])
+        await load(container, 250, 0.02, [], rng)
         total = await count_events(container)
         await converge(container, total, time.monotonic() + 60)
         figures = await check_read_model(container)
@@ -347,7 +367,7 @@ async def test_a_poison_event_is_dead_lettered_without_holding_back_other_orders
 
 async def visible_after(container: Container) -> float:
     """Place an order; seconds until its status is in DynamoDB."""
-    placed = await container.bus.handle(place_command())
+    placed = await container.commands.handle(place_command())
     started = time.monotonic()
     table = f"{container.settings.table_prefix}order-status"
     key = {"orderId": {"S": placed.document["id"]}}

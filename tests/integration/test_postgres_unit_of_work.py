@@ -183,7 +183,7 @@ async def test_concurrent_updates_all_land_with_contiguous_versions(engine: Asyn
 
 
 async def test_concurrent_retries_with_one_key_create_one_order(engine: AsyncEngine) -> None:
-    async def attempt() -> handlers.PlacedOrder:
+    async def attempt() -> handlers.CommandResult:
         return await handlers.place_order(
             place_command(idempotency_key="retry-key", request_hash="same"),
             PostgresUnitOfWork(engine),

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.adapters.postgres.queries import OrderFilters
 from orderline.bootstrap import Container, bootstrap, build_projector, expiry_of
 from orderline.entrypoints.cli import app
+from orderline.readmodel.ports import OrderFilters
 from orderline.readmodel.rebuild import Reconciler, replay
 from orderline.service_layer import commands
 
@@ -24,7 +24,7 @@ async def some_orders(container: Container) -> list[Any]:
     ids = [await place(container) for _ in range(6)]
     for order_id in ids[:3]:
         await confirm(container, order_id)
-    await container.bus.handle(
+    await container.commands.handle(
         commands.DeleteOrder(order_id=ids[5], user_id="admin", expected_version=None)
     )
     assert container.relay is not None
@@ -47,7 +47,7 @@ async def test_replay_into_a_new_prefix_equals_the_live_read_model(container: Co
     await ensure_tables(container.dynamodb, target)
     seen: list[int] = []
     result = await replay(
-        container.engine,
+        container.events,
         build_projector(container.dynamodb, container.settings, target),
         progress=seen.append,
     )

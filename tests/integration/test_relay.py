@@ -14,7 +14,7 @@ from orderline.adapters.postgres import outbox
 from orderline.bootstrap import Container
 from orderline.domain.status import OrderStatus
 from orderline.service_layer import commands
-from orderline.service_layer.bus import BusUnavailable
+from orderline.service_layer.event_bus import BusUnavailable
 from orderline.workers.relay import Relay, RelayPolicy
 
 from ..unit.factories import place_command
@@ -22,12 +22,12 @@ from .conftest import scan
 
 
 async def place(container: Container, **overrides: object) -> UUID:
-    placed = await container.bus.handle(place_command(**overrides))
+    placed = await container.commands.handle(place_command(**overrides))
     return UUID(placed.document["id"])
 
 
 async def confirm(container: Container, order_id: UUID) -> None:
-    await container.bus.handle(
+    await container.commands.handle(
         commands.ChangeStatus(
             order_id=order_id,
             status=OrderStatus.CONFIRMED,
@@ -64,9 +64,11 @@ class FlakyBus:
     def __init__(self, poison: str) -> None:
         self.poison = poison
         self.seen: list[str] = []
+        self.handed = asyncio.Event()
 
     async def publish(self, envelopes: Sequence[dict[str, Any]]) -> dict[int, str]:
         self.seen += [envelope["eventId"] for envelope in envelopes]
+        self.handed.set()
         return {
             position: "cannot apply"
             for position, envelope in enumerate(envelopes)
@@ -140,12 +142,9 @@ async def test_notify_wakes_the_relay_long_before_its_poll(
     )
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
-    await asyncio.sleep(0.3)  # the first (empty) claim is done; now it waits up to 300 s
+    await asyncio.wait_for(relay.waiting.wait(), 5)  # first (empty) claim done; waits 300 s
     await place(container)
-    for _ in range(100):
-        if bus.seen:
-            break
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(bus.handed.wait(), 5)  # woken by NOTIFY, not by its poll
     stop.set()
     await asyncio.wait_for(task, 5)
     assert len(bus.seen) == 1

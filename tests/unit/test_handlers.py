@@ -80,9 +80,10 @@ async def test_update_then_delete_then_not_found() -> None:
     uow = FakeUnitOfWork()
     order_id = await place(uow)
     eta = T0 + timedelta(hours=2)
-    document = await handlers.update_order(
+    updated = await handlers.update_order(
         commands.UpdateOrder(order_id, estimated_delivery_time=eta), uow, TickingClock()
     )
+    document = updated.document
     assert document["estimatedDeliveryTime"] == "2026-01-15T15:00:00.000000Z"
     await handlers.delete_order(commands.DeleteOrder(order_id, "admin"), uow, TickingClock())
     assert [e["version"] for e in uow.published] == [1, 2, 3]

@@ -17,12 +17,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-from orderline.config import Settings
-from orderline.service_layer.bus import BusUnavailable
+from orderline.domain.events import Envelope
+from orderline.service_layer.event_bus import BusUnavailable
 from orderline.startup import StartupError
 
 log = logging.getLogger(__name__)
-Envelope = dict[str, Any]
 
 
 class KafkaUnavailable(BusUnavailable):
@@ -41,18 +40,6 @@ class KafkaTopics:
     @property
     def dead_letter_topic(self) -> str:
         return f"{self.topic}.dead-letter"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> KafkaTopics:
-        assert settings.kafka_bootstrap_servers is not None
-        return cls(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic=settings.kafka_topic,
-            partitions=settings.kafka_partitions,
-            replication_factor=settings.kafka_replication_factor,
-            group=settings.kafka_group,
-            idempotence=settings.kafka_idempotence,
-        )
 
 
 async def ensure_topics(topics: KafkaTopics) -> list[str]:

@@ -10,6 +10,8 @@ from uuid import UUID, uuid4
 from .instants import to_iso
 
 SCHEMA_VERSION = 1
+Envelope = dict[str, Any]
+"""An event as it travels (outbox row, bus, Kafka message): JSON-ready, DESIGN §5."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +25,7 @@ class Event:
     event_id: UUID = field(default_factory=uuid4)
     event_type: ClassVar[str] = "Event"
 
-    def envelope(self) -> dict[str, Any]:
+    def envelope(self) -> Envelope:
         """The JSON-ready envelope written to the outbox and carried by the bus."""
         return {
             "eventId": str(self.event_id),

@@ -71,9 +71,6 @@ class ReadCache(Generic[V]):
         while len(self._entries) > self._max_size:
             self._entries.popitem(last=False)
 
-    def forget(self, key: Hashable) -> None:
-        self._entries.pop(key, None)
-
     def clear(self) -> None:
         self._entries.clear()
 

@@ -149,8 +149,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [jsonable(inner) for inner in value]
     return value
-
-
-def history_key(version: int) -> str:
-    """Zero-padded so that the sort key orders as the version does."""
-    return f"{version:010d}"

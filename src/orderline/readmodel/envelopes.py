@@ -11,7 +11,7 @@ from uuid import UUID
 from orderline.domain.events import EVENT_TYPES, SCHEMA_VERSION
 from orderline.domain.status import OrderStatus
 
-from .documents import Document, parse_instant
+from .documents import HISTORY_FIELDS, Document, parse_instant
 
 STATUS_EVENTS = frozenset({"OrderPlaced", "OrderStatusChanged"})
 ORDER_FIELDS = (
@@ -70,22 +70,21 @@ class Envelope:
         return Decimal(self.order["totalAmount"])
 
     def history_entry(self) -> Document:
-        """The `order-status-log` entry of this event (without key and ttl)."""
-        order, payload = self.order, self.payload
-        return {
+        """The `order-status-log` entry of this event (without key and ttl).
+
+        Its fields are `documents.HISTORY_FIELDS`: those not named here come from the payload.
+        """
+        own = {
             "version": self.version,
             "eventId": self.event_id,
             "eventType": self.event_type,
-            "status": order["status"],
-            "statusId": order["statusId"],
-            "previousStatus": payload.get("previousStatus"),
-            "previousStatusId": payload.get("previousStatusId"),
-            "userId": payload.get("userId"),
-            "reason": payload.get("reason"),
-            "metadata": payload.get("metadata"),
-            "changedFields": payload.get("changedFields"),
+            "status": self.order["status"],
+            "statusId": self.order["statusId"],
             "totalAmount": self.total,
             "timestamp": self.raw["occurredAt"],
+        }
+        return {
+            name: own[name] if name in own else self.payload.get(name) for name in HISTORY_FIELDS
         }
 
 

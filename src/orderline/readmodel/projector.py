@@ -25,12 +25,8 @@ from botocore.exceptions import ClientError
 from orderline import metrics
 from orderline.adapters.dynamodb.codec import to_attribute, to_item
 from orderline.adapters.dynamodb.errors import is_transient
-from orderline.adapters.dynamodb.tables import (
-    ORDER_DETAILS,
-    ORDER_STATUS,
-    ORDER_STATUS_LOG,
-    ORDER_STATUS_METRICS,
-)
+from orderline.adapters.dynamodb.keys import counter_key, gauge_key, history_key, hour_bucket
+from orderline.adapters.dynamodb.tables import ReadModelTables
 
 from . import documents as docs
 from .envelopes import Envelope, InvalidEnvelope, parse
@@ -42,18 +38,6 @@ REMEMBERED_EVENTS = 10_000
 CONFLICT_RETRIES = 5
 NEWER_ONLY = "attribute_not_exists(orderId) OR #version < :version"
 ABSENT = "attribute_not_exists(orderId)"
-
-
-def counter_key(status: str, shard: int) -> str:
-    return f"{status}#{shard}"
-
-
-def gauge_key(shard: int) -> str:
-    return f"current#{shard}"
-
-
-def hour_bucket(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 @dataclass(frozen=True)
@@ -101,10 +85,7 @@ class Projector:
         self._expiry = expiry or docs.Expiry()
         self._shards = shards
         self._clock = clock
-        self._status = ORDER_STATUS.table_name(prefix)
-        self._details = ORDER_DETAILS.table_name(prefix)
-        self._log = ORDER_STATUS_LOG.table_name(prefix)
-        self._metrics = ORDER_STATUS_METRICS.table_name(prefix)
+        self._tables = ReadModelTables.under(prefix)
         # Events this instance already saw applied (write-through, then the relay): skipped
         # without a DynamoDB call. Only an optimisation; the conditions stay the guarantee.
         self._applied: OrderedDict[str, None] = OrderedDict()
@@ -229,8 +210,8 @@ class Projector:
         for order_id, event in chunk.newest.items():
             for kind, item in self._current_items(event):
                 if (kind, order_id) not in chunk.stale:
-                    table = self._status if kind == "status" else self._details
-                    writes.append(_Write(kind, order_id, _put_newer(table, item, event.version)))
+                    table = self._tables.status if kind == "status" else self._tables.details
+                    writes.append(_Write(kind, order_id, put_newer(table, item, event.version)))
         counters: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
         for event in chunk.events:
             writes.append(_Write("log", event.event_id, self._history_put(event)))
@@ -260,30 +241,20 @@ class Projector:
     def _history_put(self, event: Envelope) -> dict[str, Any]:
         entry = {
             "orderId": event.order_id,
-            "sk": docs.history_key(event.version),
+            "sk": history_key(event.version),
             **event.history_entry(),
             "ttl": self._expiry.history_ttl(event.occurred_at),
         }
         return {
-            "Put": {"TableName": self._log, "Item": to_item(entry), "ConditionExpression": ABSENT}
+            "Put": {
+                "TableName": self._tables.log,
+                "Item": to_item(entry),
+                "ConditionExpression": ABSENT,
+            }
         }
 
     def _add(self, pk: str, sk: str, count: int, value: Decimal) -> dict[str, Any]:
-        expression, values = "ADD #count :count", {":count": to_attribute(count)}
-        names = {"#count": "count"}
-        if value:
-            expression += ", #value :value"
-            values[":value"] = to_attribute(value)
-            names["#value"] = "totalValue"
-        return {
-            "Update": {
-                "TableName": self._metrics,
-                "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
-                "UpdateExpression": expression,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        }
+        return counter_update(self._tables.metrics, pk, sk, count, value)
 
     def _shard(self, order_id: str) -> int:
         return zlib.crc32(order_id.encode()) % self._shards
@@ -294,7 +265,27 @@ class Projector:
             metrics.PROJECTION_LAG.observe(max(0.0, (now - event.occurred_at).total_seconds()))
 
 
-def _put_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+def counter_update(table: str, pk: str, sk: str, count: int, value: Decimal) -> dict[str, Any]:
+    """A transaction's `ADD count, totalValue` on one counter item (totalValue when non-zero)."""
+    expression, values = "ADD #count :count", {":count": to_attribute(count)}
+    names = {"#count": "count"}
+    if value:
+        expression += ", #value :value"
+        values[":value"] = to_attribute(value)
+        names["#value"] = "totalValue"
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def put_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+    """A transaction's put that applies only over an older version (or no item)."""
     return {
         "Put": {
             "TableName": table,

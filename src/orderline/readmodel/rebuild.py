@@ -9,17 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from orderline.adapters.dynamodb.codec import from_item, to_item
-from orderline.adapters.dynamodb.tables import ORDER_DETAILS, ORDER_STATUS
-from orderline.adapters.postgres import outbox
-from orderline.adapters.postgres.queries import PostgresOrderQueries
+from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb.tables import ReadModelTables
 
 from . import documents as docs
+from .ports import EventLog, OrderQueries
 from .projector import Projector
-
-BATCH_GET_LIMIT = 100
 
 
 @dataclass
@@ -30,8 +25,12 @@ class ReplayResult:
     rejected: int = 0
 
 
+class ReadModelBusy(Exception):
+    """DynamoDB kept keys unprocessed past the retries: nothing can be concluded; run again."""
+
+
 async def replay(
-    engine: AsyncEngine,
+    events: EventLog,
     projector: Projector,
     *,
     progress: Callable[[int], None] | None = None,
@@ -39,7 +38,7 @@ async def replay(
 ) -> ReplayResult:
     """Project every event in the outbox, oldest first (duplicates are no-ops)."""
     result = ReplayResult()
-    async for batch in outbox.scan(engine, batch_size=batch_size):
+    async for batch in events.scan(batch_size=batch_size):
         projected = await projector.project(batch)
         result.events += len(batch)
         result.applied += projected.applied
@@ -74,7 +73,7 @@ class Reconciler:
 
     def __init__(
         self,
-        orders: PostgresOrderQueries,
+        orders: OrderQueries,
         client: Any,
         prefix: str,
         expiry: docs.Expiry,
@@ -82,10 +81,8 @@ class Reconciler:
     ) -> None:
         self._orders = orders
         self._client = client
-        self._tables = {
-            "status": ORDER_STATUS.table_name(prefix),
-            "details": ORDER_DETAILS.table_name(prefix),
-        }
+        tables = ReadModelTables.under(prefix)
+        self._tables = {"status": tables.status, "details": tables.details}
         self._expiry = expiry
         self._clock = clock
 
@@ -93,7 +90,7 @@ class Reconciler:
         self, *, repair: bool, progress: Callable[[int], None] | None = None
     ) -> ReconcileReport:
         report = ReconcileReport()
-        async for documents in self._orders.scan(batch_size=BATCH_GET_LIMIT):
+        async for documents in self._orders.scan(batch_size=requests.BATCH_GET_LIMIT):
             report.orders += len(documents)
             if progress is not None:
                 progress(len(documents))
@@ -147,20 +144,14 @@ class Reconciler:
             item = docs.status_item(document, ttl)
         else:
             item = docs.details_item(document, ttl)
-        await self._client.put_item(TableName=self._tables[table], Item=to_item(item))
+        await requests.put_item(self._client, self._tables[table], item)
 
     async def _batch_get(self, table: str, ids: list[str]) -> dict[str, docs.Document]:
-        name = self._tables[table]
-        request: dict[str, Any] = {
-            name: {"Keys": [{"orderId": {"S": order_id}} for order_id in ids]}
-        }
-        items: dict[str, docs.Document] = {}
-        while request:
-            response = await self._client.batch_get_item(RequestItems=request)
-            for raw in response.get("Responses", {}).get(name, []):
-                item = from_item(raw)
-                items[item["orderId"]] = item
-            request = response.get("UnprocessedKeys") or {}
-            if request:
-                await asyncio.sleep(0.05)
-        return items
+        """The items of `ids`; an unprocessed key would read as drift, so it stops the run."""
+        got = await requests.batch_get(self._client, self._tables[table], ids)
+        if got.unprocessed:
+            raise ReadModelBusy(
+                f"DynamoDB left {len(got.unprocessed)} keys of {self._tables[table]} unprocessed "
+                f"after {requests.UNPROCESSED_RETRIES} retries (throttled?); run again"
+            )
+        return got.items

@@ -1,4 +1,4 @@
-"""Command handlers: one function each, named after its effect."""
+"""Command handlers: one function each, named after its effect; each returns a CommandResult."""
 
 from __future__ import annotations
 
@@ -20,18 +20,15 @@ Document = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class PlacedOrder:
+class CommandResult:
+    """The order as the command left it, whether it changed, and whether it is a replay."""
+
     document: Document
-    replayed: bool = False
+    changed: bool = True
+    replayed: bool = False  # an Idempotency-Key seen before: the first response again
 
 
-@dataclass(frozen=True)
-class StatusChange:
-    document: Document
-    changed: bool
-
-
-async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -> PlacedOrder:
+async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
     async with uow:
         if cmd.idempotency_key is not None:
             replay = await _replay(uow, cmd.idempotency_key, cmd.request_hash or "")
@@ -53,10 +50,10 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -
         if cmd.idempotency_key is not None:
             await uow.idempotency.record(cmd.idempotency_key, 201, document)
         await uow.commit()
-    return PlacedOrder(document)
+    return CommandResult(document)
 
 
-async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Clock) -> StatusChange:
+async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Clock) -> CommandResult:
     async with uow:
         order = await _live_order(uow, cmd.order_id, cmd.expected_version)
         changed = order.change_status(
@@ -65,10 +62,10 @@ async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Cloc
         if changed:
             await uow.orders.save(order)
             await uow.commit()
-        return StatusChange(order.snapshot(), changed)
+        return CommandResult(order.snapshot(), changed)
 
 
-async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock) -> Document:
+async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
     async with uow:
         order = await _live_order(uow, cmd.order_id, cmd.expected_version)
         changed = order.update(
@@ -80,24 +77,25 @@ async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock)
         if changed:
             await uow.orders.save(order)
             await uow.commit()
-        return order.snapshot()
+        return CommandResult(order.snapshot(), bool(changed))
 
 
-async def delete_order(cmd: commands.DeleteOrder, uow: UnitOfWork, clock: Clock) -> None:
+async def delete_order(cmd: commands.DeleteOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
     async with uow:
         order = await _live_order(uow, cmd.order_id, cmd.expected_version)
         order.delete(user_id=cmd.user_id, now=clock())
         await uow.orders.save(order)
         await uow.commit()
+    return CommandResult(order.snapshot())
 
 
-async def _replay(uow: UnitOfWork, key: str, request_hash: str) -> PlacedOrder | None:
+async def _replay(uow: UnitOfWork, key: str, request_hash: str) -> CommandResult | None:
     stored = await uow.idempotency.claim(key, request_hash)
     if stored is None:
         return None
     if stored.request_hash != request_hash:
         raise IdempotencyKeyReused(key)
-    return PlacedOrder(stored.body, replayed=True)
+    return CommandResult(stored.body, changed=False, replayed=True)
 
 
 async def _live_order(uow: UnitOfWork, order_id: UUID, expected_version: int | None) -> Order:

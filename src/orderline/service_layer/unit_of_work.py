@@ -66,8 +66,10 @@ class UnitOfWork(abc.ABC):
 
     def __init__(self) -> None:
         self.committed_events: list[Event] = []
+        """The events the latest transaction committed (for after-commit hooks)."""
 
     async def __aenter__(self) -> Self:
+        self.committed_events = []
         await self._begin()
         return self
 

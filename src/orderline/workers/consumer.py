@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -21,9 +21,9 @@ from orderline import metrics
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.kafka import KafkaPublisher, KafkaUnavailable, decode
 from orderline.readmodel.projector import ProjectsEvents
+from orderline.service_layer.event_bus import Observer
 
 log = logging.getLogger(__name__)
-Observer = Callable[[Sequence[dict[str, Any]]], None]
 OUTAGE_PAUSE_MAX = 5.0
 
 
@@ -82,7 +82,7 @@ class KafkaProjection:
                 if not (is_transient(exc) or isinstance(exc, KafkaUnavailable)):
                     raise
                 failures += 1
-                metrics.OUTBOX_FAILURES.labels("batch").inc()
+                metrics.PROJECTOR_OUTAGES.inc()
                 log.warning("projector: DynamoDB unavailable (%s); retrying", exc)
                 pause = min(self._backoff * 2**failures, OUTAGE_PAUSE_MAX)
                 try:

@@ -24,11 +24,12 @@ from orderline import metrics
 from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.outbox import OutboxRow
 from orderline.adapters.postgres.unit_of_work import DEFAULT_CHANNEL
-from orderline.service_layer.bus import BusUnavailable
+from orderline.domain.events import Envelope
+from orderline.service_layer.event_bus import BusUnavailable
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[Sequence[dict[str, Any]]], Awaitable[dict[int, str]]]
+Publish = Callable[[Sequence[Envelope]], Awaitable[dict[int, str]]]
 STATS_EVERY_SECONDS = 2.0
 
 
@@ -67,6 +68,8 @@ class Relay:
         self._channel = channel
         self._wake = asyncio.Event()
         self._stats_due = 0.0
+        self.waiting = asyncio.Event()
+        """Set while `run` has nothing due and waits for a notification or its poll."""
 
     async def run_once(self) -> int:
         """Claim, publish and settle one batch; return how many rows it held."""
@@ -101,7 +104,9 @@ class Relay:
                     continue
                 await self._refresh_stats()
                 if handled < self._policy.batch_size:
+                    self.waiting.set()
                     await _wait_any(stop, self._wake, self._policy.poll_seconds)
+                    self.waiting.clear()
                     self._wake.clear()
         finally:
             if listener is not None:

@@ -27,3 +27,11 @@ def is_transient(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error.get("Code") in TRANSIENT_CODES or status >= 500
     return isinstance(exc, UNAVAILABLE)
+
+
+def is_condition_failed(exc: BaseException) -> bool:
+    """A conditional write DynamoDB refused because its condition did not hold."""
+    return (
+        isinstance(exc, ClientError)
+        and exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    )

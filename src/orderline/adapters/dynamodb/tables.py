@@ -91,3 +91,22 @@ TABLES: tuple[TableSpec, ...] = (
     ORDER_STATUS_LOG,
     ORDER_STATUS_METRICS,
 )
+
+
+@dataclass(frozen=True)
+class ReadModelTables:
+    """The names of the four read-model tables under one prefix."""
+
+    status: str
+    details: str
+    log: str
+    metrics: str
+
+    @classmethod
+    def under(cls, prefix: str) -> ReadModelTables:
+        return cls(
+            status=ORDER_STATUS.table_name(prefix),
+            details=ORDER_DETAILS.table_name(prefix),
+            log=ORDER_STATUS_LOG.table_name(prefix),
+            metrics=ORDER_STATUS_METRICS.table_name(prefix),
+        )

@@ -11,10 +11,10 @@ from uuid import UUID
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from orderline.domain.events import Envelope
+
 from .tables import outbox
 from .unit_of_work import DEFAULT_CHANNEL
-
-Envelope = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -132,3 +132,22 @@ async def scan(engine: AsyncEngine, *, batch_size: int = 500) -> AsyncIterator[l
 async def count(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(outbox))).scalar_one())
+
+
+class PostgresEventLog:
+    """The read side's `EventLog` port: the outbox as the log of every committed event."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def events_of(
+        self, order_id: UUID, *, before_version: int | None, limit: int
+    ) -> list[Envelope]:
+        return await events_of(self._engine, order_id, before_version=before_version, limit=limit)
+
+    async def scan(self, *, batch_size: int = 500) -> AsyncIterator[list[Envelope]]:
+        async for batch in scan(self._engine, batch_size=batch_size):
+            yield batch
+
+    async def count(self) -> int:
+        return await count(self._engine)

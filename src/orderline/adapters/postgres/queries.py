@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orderline.readmodel.ports import OrderFilters, OrderPage, Position
 
 from . import mapping
 from .tables import order_items, orders
@@ -17,34 +18,15 @@ from .tables import order_items, orders
 Document = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class OrderFilters:
-    customer_id: str | None = None
-    restaurant_id: str | None = None
-    status: str | None = None
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a page ends: the (created_at, id) of its last order."""
-
-    created_at: datetime
-    order_id: UUID
-
-
-@dataclass(frozen=True)
-class OrderPage:
-    documents: list[Document]
-    next_position: Position | None
-
-
 class PostgresOrderQueries:
+    """The read side's `OrderQueries` port on PostgreSQL."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def get(self, order_id: UUID, *, include_deleted: bool = False) -> Document | None:
         query = select(orders).where(orders.c.id == order_id)

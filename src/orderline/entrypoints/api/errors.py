@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from orderline.domain import errors as domain
-from orderline.readmodel.views import ReadModelUnavailable
+from orderline.readmodel.tiers import ReadModelUnavailable
 
 from .responses import JSONResponse
 
@@ -32,18 +32,27 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def problem(
-    status: int, title: str, detail: str, request: Request | None = None, **extra: Any
-) -> JSONResponse:
+def problem_body(
+    status: int, title: str, detail: str, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The RFC 9457 document; the one definition for handlers and middleware."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title,
         "status": status,
         "detail": detail,
     }
-    if request is not None:
-        body["instance"] = request.url.path
+    if instance is not None:
+        body["instance"] = instance
     body.update(extra)
+    return body
+
+
+def problem(
+    status: int, title: str, detail: str, request: Request | None = None, **extra: Any
+) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    body = problem_body(status, title, detail, instance, **extra)
     headers = {"Retry-After": "1"} if status == 503 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 

@@ -10,6 +10,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderline.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
+from .errors import PROBLEM, problem_body
+
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -125,21 +127,13 @@ def _is_json(content_type: bytes) -> bool:
 
 
 async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str) -> None:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": scope.get("path", ""),
-        }
-    ).encode()
+    body = json.dumps(problem_body(status, title, detail, scope.get("path", ""))).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/problem+json"),
+                (b"content-type", PROBLEM.encode()),
                 (b"content-length", str(len(body)).encode()),
             ],
         }

@@ -202,6 +202,11 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that answers these codes with a problem."""
+    return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
+
+
 class StatusOut(BaseModel):
     """An order's current status, as the read model holds it."""
 

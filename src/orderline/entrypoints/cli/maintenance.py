@@ -15,7 +15,7 @@ from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.adapters.postgres.queries import PostgresOrderQueries
-from orderline.bootstrap import build_projector, expiry_of
+from orderline.bootstrap import build_projector, build_reconciler
 from orderline.config import Settings
 from orderline.readmodel import rebuild
 from orderline.readmodel.rebuild import ReplayResult
@@ -136,7 +136,8 @@ async def _replay(settings: Settings, prefix: str) -> ReplayResult:
             projector = build_projector(client, settings, prefix)
             total = await outbox.count(engine)
             with progress_bar("replaying events", total) as advance:
-                return await rebuild.replay(engine, projector, progress=advance)
+                events = outbox.PostgresEventLog(engine)
+                return await rebuild.replay(events, projector, progress=advance)
     finally:
         await engine.dispose()
 
@@ -144,12 +145,10 @@ async def _replay(settings: Settings, prefix: str) -> ReplayResult:
 async def _reconcile(settings: Settings, repair: bool) -> rebuild.ReconcileReport:
     engine = build_engine(_url(settings), pool_size=2)
     try:
-        orders = PostgresOrderQueries(engine)
+        total = await PostgresOrderQueries(engine).count()
         async with dynamodb_client(settings) as client:
-            reconciler = rebuild.Reconciler(
-                orders, client, settings.table_prefix, expiry_of(settings)
-            )
-            with progress_bar("checking orders", await orders.count()) as advance:
+            reconciler = build_reconciler(settings, engine, client)
+            with progress_bar("checking orders", total) as advance:
                 return await reconciler.run(repair=repair, progress=advance)
     finally:
         await engine.dispose()

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from orderline.bootstrap import with_replay_default
 from orderline.config import Settings
 from orderline.embedded import embedded_services
 from orderline.service_registry import RunningServices, registered
@@ -47,8 +48,7 @@ def serve(
     listener = listen(settings.host, settings.port)
     with embedded_services(settings) as resolved:
         log.info("PostgreSQL: %s; DynamoDB: %s", *_describe(settings, resolved))
-        if resolved.replay_on_start is None:  # the emulator starts empty: rebuild from the outbox
-            resolved = resolved.with_overrides(replay_on_start=settings.embedded_dynamodb)
+        resolved = with_replay_default(settings, resolved)
         with registered(settings.data_dir, _embedded_of(settings, resolved)):
             started = run_service(serve_api(resolved, listener))
     if not started:

@@ -11,7 +11,8 @@ from typing import Annotated
 import prometheus_client
 import typer
 
-from orderline.adapters.kafka import KafkaTopics, replay_dead_letters
+from orderline.adapters.kafka import replay_dead_letters
+from orderline.bootstrap import kafka_topics
 from orderline.config import Settings
 from orderline.workers.runner import run_until_stopped
 
@@ -62,7 +63,7 @@ def replay_dead_letters_command(
     settings = load_settings()
     if settings.kafka_bootstrap_servers is None:
         fail("set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
-    topics = KafkaTopics.from_settings(settings)
+    topics = kafka_topics(settings)
     done = asyncio.run(replay_dead_letters(topics, from_offset=from_offset))
     typer.echo(
         f"{done.moved} dead-lettered events put back on {topics.topic}; "

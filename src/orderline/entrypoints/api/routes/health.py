@@ -9,9 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-
-from orderline.bootstrap import Container
 
 from ..deps import ContainerDep
 from ..responses import JSONResponse
@@ -28,9 +25,7 @@ async def health() -> dict[str, str]:
 @router.get("/health/ready", summary="Readiness of each dependency")
 async def ready(container: ContainerDep) -> JSONResponse:
     """503 when PostgreSQL is down. DynamoDB down is `degraded`: writes still land in the outbox."""
-    checks = {"postgres": await _check(lambda: _ping_postgres(container))}
-    if container.dynamodb is not None:
-        checks["dynamodb"] = await _check(lambda: _ping_dynamodb(container))
+    checks = {name: await _check(probe) for name, probe in container.readiness_probes().items()}
     if checks["postgres"]["status"] != "up":
         overall, code = "down", 503
     elif any(check["status"] != "up" for check in checks.values()):
@@ -57,13 +52,3 @@ async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
 
 def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
-
-
-async def _ping_postgres(container: Container) -> None:
-    async with container.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-
-
-async def _ping_dynamodb(container: Container) -> None:
-    assert container.dynamodb is not None
-    await container.dynamodb.list_tables(Limit=1)

@@ -3,71 +3,68 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from orderline.bootstrap import Container
 from orderline.domain.status import OrderStatus
+from orderline.readmodel.listings import Party
 
+from ..cursors import CursorCodec
 from ..deps import ContainerDep, CursorsDep, decode_cursor
 from ..errors import ApiError
 from ..responses import JSONResponse
-from ..schemas import ID_PATTERN, Problem, StatusCountsOut, StatusPageOut
+from ..schemas import ID_PATTERN, StatusCountsOut, StatusPageOut, problem_responses
 
 router = APIRouter(prefix="/api", tags=["queries"])
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 422, 503)
-}
-PartyId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+PROBLEMS = problem_responses(400, 422, 503)
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
 Cursor = Annotated[str | None, Query(max_length=1024)]
 MAX_RANGE = timedelta(days=31)
 DEFAULT_RANGE = timedelta(hours=24)
 HOUR = timedelta(hours=1)
+PARTIES: dict[Party, tuple[str, str]] = {  # party -> (path segment, index)
+    "customer": ("customers", "CustomerStatusIndex"),
+    "restaurant": ("restaurants", "RestaurantStatusIndex"),
+}
 
 
-@router.get(
-    "/customers/{customer_id}/orders",
-    response_model=StatusPageOut,
-    responses=PROBLEMS,
-    summary="A customer's orders",
-)
-async def customer_orders(
-    customer_id: PartyId,
-    container: ContainerDep,
-    cursors: CursorsDep,
-    status: OrderStatus | None = None,
-    limit: Limit = 20,
-    cursor: Cursor = None,
-) -> JSONResponse:
-    """Most recently changed first (CustomerStatusIndex); `status` filters."""
-    return await _listing("customer", customer_id, container, cursors, status, limit, cursor)
+def _add_listing(party: Party) -> None:
+    """`GET /api/{customers|restaurants}/{id}/orders`: the same route for either party."""
+    segment, index = PARTIES[party]
 
+    async def listing(
+        party_id: str,
+        container: ContainerDep,
+        cursors: CursorsDep,
+        status: OrderStatus | None = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> JSONResponse:
+        return await _listing(party, party_id, container, cursors, status, limit, cursor)
 
-@router.get(
-    "/restaurants/{restaurant_id}/orders",
-    response_model=StatusPageOut,
-    responses=PROBLEMS,
-    summary="A restaurant's orders",
-)
-async def restaurant_orders(
-    restaurant_id: PartyId,
-    container: ContainerDep,
-    cursors: CursorsDep,
-    status: OrderStatus | None = None,
-    limit: Limit = 20,
-    cursor: Cursor = None,
-) -> JSONResponse:
-    """Most recently changed first (RestaurantStatusIndex); `status` filters."""
-    return await _listing("restaurant", restaurant_id, container, cursors, status, limit, cursor)
+    listing.__doc__ = f"Most recently changed first ({index}); `status` filters."
+    # the path names the id after the party (`customer_id`), as the OpenAPI document shows it
+    listing.__annotations__["party_id"] = Annotated[
+        str, Path(alias=f"{party}_id", min_length=1, max_length=64, pattern=ID_PATTERN)
+    ]
+    router.add_api_route(
+        f"/{segment}/{{{party}_id}}/orders",
+        listing,
+        methods=["GET"],
+        name=f"{party}_orders",
+        response_model=StatusPageOut,
+        responses=PROBLEMS,
+        summary=f"A {party}'s orders",
+    )
 
 
 async def _listing(
-    party: Literal["customer", "restaurant"],
+    party: Party,
     party_id: str,
-    container: Any,
-    cursors: Any,
+    container: Container,
+    cursors: CursorCodec,
     status: OrderStatus | None,
     limit: int,
     cursor: str | None,
@@ -87,6 +84,10 @@ async def _listing(
     return JSONResponse(
         {"items": page.items, "nextCursor": next_cursor}, headers={"X-Read-Source": "dynamodb"}
     )
+
+
+for _party in PARTIES:
+    _add_listing(_party)
 
 
 @router.get(

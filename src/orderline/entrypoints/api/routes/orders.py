@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from orderline.adapters.postgres.queries import OrderFilters, Position
+from orderline.bootstrap import Container
 from orderline.domain.errors import OrderNotFound
 from orderline.domain.status import OrderStatus
-from orderline.readmodel.views import Read
+from orderline.readmodel.ports import OrderFilters, Position
 from orderline.service_layer import commands
 
 from ..deps import ContainerDep, CursorsDep, ExpectedVersion, IdempotencyKey, decode_cursor, etag
@@ -26,17 +25,14 @@ from ..schemas import (
     OrderOut,
     OrderPageOut,
     PlaceOrderIn,
-    Problem,
     StatusOut,
     UpdateOrderIn,
+    problem_responses,
 )
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 404, 409, 412, 413, 415, 422, 503)
-}
+PROBLEMS = problem_responses(400, 404, 409, 412, 413, 415, 422, 503)
 FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 
@@ -54,7 +50,7 @@ async def place_order(
 ) -> JSONResponse:
     """Totals are computed by the server. Send `Idempotency-Key` to make retries safe."""
     request_hash = hashlib.sha256(body.fingerprint().encode()).hexdigest()
-    placed = await container.bus.handle(body.to_command(key, request_hash))
+    placed = await container.commands.handle(body.to_command(key, request_hash))
     response = _order_response(placed.document, 201)
     response.headers["Location"] = str(request.url_for("get_order", order_id=placed.document["id"]))
     if placed.replayed:
@@ -76,23 +72,15 @@ async def list_orders(
 ) -> JSONResponse:
     """Newest first. Follow `nextCursor` to page; a cursor is valid only for the same filters."""
     filters = OrderFilters(customerId, restaurantId, status.value if status else None)
-    query = f"orders|{filters.customer_id}|{filters.restaurant_id}|{filters.status}"
+    query = filters.query_key()
     after = None
     if cursor is not None:
-        after = decode_cursor(
-            cursors,
-            query,
-            cursor,
-            lambda p: Position(datetime.fromisoformat(p["t"]), UUID(p["i"])),
-        )
+        after = decode_cursor(cursors, query, cursor, Position.from_cursor)
     page_size = min(limit, container.settings.max_page_size)
     page = await container.orders.page(filters, limit=page_size, after=after)
     next_cursor = None
     if page.next_position is not None:
-        next_cursor = cursors.encode(
-            query,
-            {"t": page.next_position.created_at.isoformat(), "i": str(page.next_position.order_id)},
-        )
+        next_cursor = cursors.encode(query, page.next_position.to_cursor())
     return JSONResponse({"items": page.documents, "nextCursor": next_cursor})
 
 
@@ -109,7 +97,14 @@ HistoryLimit = Annotated[int, Query(ge=1, le=1000, description="Page size (cappe
 MAX_BATCH_IDS = 100
 
 
-def _read_response(read: Read, order_id: UUID) -> JSONResponse:
+async def _read(
+    view: Literal["status", "details"],
+    order_id: UUID,
+    container: Container,
+    min_version: int | None,
+) -> JSONResponse:
+    """One order's status or details through the read path, with the tier that answered."""
+    read = await container.views.read(view, order_id, min_version)
     if read.document is None:
         raise OrderNotFound(order_id)
     response = _order_response(read.document)
@@ -165,7 +160,7 @@ async def get_order(
     order_id: UUID, container: ContainerDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """Read path: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return _read_response(await container.views.details(order_id, minVersion), order_id)
+    return await _read("details", order_id, container, minVersion)
 
 
 @router.get(
@@ -178,7 +173,7 @@ async def get_status(
     order_id: UUID, container: ContainerDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """The fast read: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return _read_response(await container.views.status(order_id, minVersion), order_id)
+    return await _read("status", order_id, container, minVersion)
 
 
 @router.get(
@@ -229,7 +224,7 @@ async def update_order(
         estimated_delivery_time=body.estimatedDeliveryTime,
         expected_version=version,
     )
-    return _order_response(await container.bus.handle(command))
+    return _order_response((await container.commands.handle(command)).document)
 
 
 @router.delete("/{order_id}", status_code=204, responses=PROBLEMS, summary="Delete an order")
@@ -240,7 +235,7 @@ async def delete_order(
     userId: FilterId = None,
 ) -> Response:
     """Soft delete: the order disappears from reads; the event log keeps its history."""
-    await container.bus.handle(
+    await container.commands.handle(
         commands.DeleteOrder(order_id=order_id, user_id=userId, expected_version=version)
     )
     return Response(status_code=204)
@@ -256,7 +251,7 @@ async def change_status(
     order_id: UUID, body: ChangeStatusIn, container: ContainerDep, version: ExpectedVersion
 ) -> JSONResponse:
     """409 lists the allowed next statuses; the current status again is a no-op 200."""
-    result = await container.bus.handle(
+    result = await container.commands.handle(
         commands.ChangeStatus(
             order_id=order_id,
             status=body.status,

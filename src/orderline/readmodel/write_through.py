@@ -1,4 +1,4 @@
-"""Write-through without the wait: committed events are projected right after the response.
+"""Write-through: committed events are projected right after the response, without the wait.
 
 The request only hands its envelopes over (and refreshes the process's cache); one background
 task projects whatever has piled up, in batches, so a burst of writes costs a few DynamoDB
@@ -11,19 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from orderline import metrics
-from orderline.domain.events import Event
+from orderline.domain.events import Envelope, Event
+from orderline.service_layer.event_bus import Observer
 
 from .projector import ProjectsEvents
 
 log = logging.getLogger(__name__)
-Observer = Callable[[Sequence[dict[str, Any]]], None]
 
 
-class WriteBehind:
+class WriteThrough:
     def __init__(
         self,
         projector: ProjectsEvents,
@@ -36,13 +35,13 @@ class WriteBehind:
         self._observers = observers
         self._capacity = capacity
         self._batch_size = batch_size
-        self._pending: deque[dict[str, Any]] = deque()
+        self._pending: deque[Envelope] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
     async def offer(self, events: list[Event]) -> None:
-        """The message bus's after-commit hook: queue the events, never wait, never fail."""
+        """The command dispatcher's after-commit hook: queue the events, never wait, never fail."""
         envelopes = [event.envelope() for event in events]
         for observe in self._observers:
             observe(envelopes)
@@ -78,7 +77,7 @@ class WriteBehind:
         await stop.wait()
         self._wake.set()
 
-    async def _project(self, batch: list[dict[str, Any]]) -> None:
+    async def _project(self, batch: list[Envelope]) -> None:
         try:
             result = await self._projector.project(batch)
         except Exception as exc:

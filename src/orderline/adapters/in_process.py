@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from orderline.adapters.dynamodb.errors import is_transient
+from orderline.domain.events import Envelope
 from orderline.readmodel.projector import ProjectsEvents
-from orderline.service_layer.bus import BusUnavailable
-
-Observer = Callable[[Sequence[dict[str, Any]]], None]
+from orderline.service_layer.event_bus import BusUnavailable, Observer
 
 
-class InProcessBus:
+class InProcessEventBus:
     """Publishing is projecting: DynamoDB being down is the bus being unavailable."""
 
     def __init__(self, projector: ProjectsEvents, observers: Sequence[Observer] = ()) -> None:
         self._projector = projector
         self._observers = list(observers)
 
-    async def publish(self, envelopes: Sequence[dict[str, Any]]) -> dict[int, str]:
+    async def publish(self, envelopes: Sequence[Envelope]) -> dict[int, str]:
         """Project the batch; return the positions of events that can never be applied."""
         try:
             result = await self._projector.project(envelopes)

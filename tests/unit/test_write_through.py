@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from orderline.readmodel.projector import ProjectionResult
-from orderline.readmodel.write_behind import WriteBehind
+from orderline.readmodel.write_through import WriteThrough
 from orderline.workers.runner import in_background
 
 from .factories import placed_order
@@ -41,52 +41,52 @@ def skipped() -> float:
 async def test_events_offered_while_a_batch_is_written_go_together_in_the_next() -> None:
     projector = RecordingProjector()
     seen: list[str] = []
-    write_behind = WriteBehind(
+    write_through = WriteThrough(
         projector, observers=[lambda envelopes: seen.extend(e["eventId"] for e in envelopes)]
     )
     first, *rest = placed_events(6)
-    async with in_background([write_behind.run]):
+    async with in_background([write_through.run]):
         projector.release.clear()
-        await write_behind.offer([first])
+        await write_through.offer([first])
         await asyncio.sleep(0)  # the task takes the first event and waits on DynamoDB
         for event in rest:
-            await write_behind.offer([event])
+            await write_through.offer([event])
         assert len(seen) == 6  # observers (the cache) saw every event before any projection
         projector.release.set()
-        await write_behind.idle()
+        await write_through.idle()
     assert projector.batches == [[str(first.event_id)], [str(e.event_id) for e in rest]]
 
 
 async def test_a_full_queue_leaves_events_to_the_relay() -> None:
     projector = RecordingProjector()
-    write_behind = WriteBehind(projector, capacity=3, batch_size=2)
+    write_through = WriteThrough(projector, capacity=3, batch_size=2)
     before = skipped()
     events = placed_events(5)
-    await write_behind.offer(events[:3])
-    await write_behind.offer(events[3:])  # over capacity: counted, not queued
+    await write_through.offer(events[:3])
+    await write_through.offer(events[3:])  # over capacity: counted, not queued
     assert skipped() == before + 2
-    async with in_background([write_behind.run]):
-        await write_behind.idle()
+    async with in_background([write_through.run]):
+        await write_through.idle()
     assert projector.batches == [[str(e.event_id) for e in events[:2]], [str(events[2].event_id)]]
 
 
 async def test_a_failed_projection_is_counted_and_the_next_batch_still_runs() -> None:
     projector = RecordingProjector(fail=True)
-    write_behind = WriteBehind(projector)
+    write_through = WriteThrough(projector)
     before = REGISTRY.get_sample_value("orderline_write_through_errors_total") or 0.0
-    async with in_background([write_behind.run]):
-        await write_behind.offer(placed_events(1))
-        await write_behind.idle()
-        await write_behind.offer(placed_events(1))
-        await write_behind.idle()
+    async with in_background([write_through.run]):
+        await write_through.offer(placed_events(1))
+        await write_through.idle()
+        await write_through.offer(placed_events(1))
+        await write_through.idle()
     assert len(projector.batches) == 2
     assert REGISTRY.get_sample_value("orderline_write_through_errors_total") == before + 2
 
 
 async def test_stopping_projects_what_is_still_queued() -> None:
     projector = RecordingProjector()
-    write_behind = WriteBehind(projector, batch_size=1)
-    async with in_background([write_behind.run]) as stop:
-        await write_behind.offer(placed_events(3))
+    write_through = WriteThrough(projector, batch_size=1)
+    async with in_background([write_through.run]) as stop:
+        await write_through.offer(placed_events(3))
         stop.set()
     assert len(projector.batches) == 3

@@ -1,0 +1,26 @@
+"""Key shapes of the read-model tables, beside their specs (`tables.py`): one definition for
+the projector that writes them and the queries that read them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def counter_key(status: str, shard: int) -> str:
+    """`order-status-metrics` partition of the hourly entries into a status (one shard)."""
+    return f"{status}#{shard}"
+
+
+def gauge_key(shard: int) -> str:
+    """`order-status-metrics` partition of the orders now in each status (one shard)."""
+    return f"current#{shard}"
+
+
+def hour_bucket(moment: datetime) -> str:
+    """`order-status-metrics` sort key of an hourly counter: `YYYY-MM-DDTHH` in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def history_key(version: int) -> str:
+    """`order-status-log` sort key: zero-padded so that it orders as the version does."""
+    return f"{version:010d}"

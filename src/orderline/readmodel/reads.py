@@ -1,0 +1,92 @@
+"""Single reads: one order's status or details, from the first tier that has it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from orderline import metrics
+from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb.errors import is_transient
+
+from . import documents as docs
+from .cache import MISSING
+from .tiers import Source, Tiers, View
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Read:
+    document: docs.Document | None
+    source: Source
+
+
+class SingleReads:
+    def __init__(self, tiers: Tiers) -> None:
+        self._tiers = tiers
+
+    async def read(self, view: View, order_id: UUID, min_version: int | None = None) -> Read:
+        """Cache, then DynamoDB (consistent with `min_version`), then PostgreSQL."""
+        cache = self._tiers.cache
+        key = (view, str(order_id))
+        cached = cache.get(key)
+        if cached is not MISSING and _satisfies(cached, min_version):
+            metrics.READS.labels(view, "cache", "hit").inc()
+            return Read(cached, "cache")
+        if cache.enabled:
+            metrics.READS.labels(view, "cache", "miss").inc()
+        if min_version is None:
+            document, source = await cache.single_flight(
+                key, lambda: self._load(view, order_id, None)
+            )
+            return Read(document, source)
+        document, source = await self._load(view, order_id, min_version)
+        return Read(document, source)
+
+    async def _load(
+        self, view: View, order_id: UUID, min_version: int | None
+    ) -> tuple[docs.Document | None, Source]:
+        tiers = self._tiers
+        reason = "unavailable"
+        if tiers.client is not None:
+            try:
+                item = await requests.get_item(
+                    tiers.client,
+                    tiers.table_of(view),
+                    "orderId",
+                    str(order_id),
+                    consistent=min_version is not None,
+                )
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.debug("DynamoDB read failed: %s", exc)
+            else:
+                found, reason = tiers.from_dynamodb(view, item, min_version)
+                if reason == "hit":
+                    return found, "dynamodb"
+            metrics.READS.labels(view, "dynamodb", "miss").inc()
+        metrics.READ_FALLBACKS.labels(view, reason).inc()
+        return await self._from_postgres(view, order_id, fill=reason != "unavailable")
+
+    async def _from_postgres(
+        self, view: View, order_id: UUID, *, fill: bool
+    ) -> tuple[docs.Document | None, Source]:
+        tiers = self._tiers
+        document = await tiers.orders.get(order_id)
+        metrics.READS.labels(view, "postgres", "hit" if document else "miss").inc()
+        if document is None:
+            tiers.cache.put((view, str(order_id)), None)
+            return None, "postgres"
+        tiers.remember(document)
+        if fill:
+            await tiers.fill([document])
+        return (docs.status_view(document) if view == "status" else document), "postgres"
+
+
+def _satisfies(cached: docs.Document | None, min_version: int | None) -> bool:
+    if min_version is None:
+        return True
+    return cached is not None and int(cached["version"]) >= min_version

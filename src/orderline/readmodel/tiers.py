@@ -1,0 +1,145 @@
+"""The tiers every read goes through (cache -> DynamoDB -> PostgreSQL) and their upkeep.
+
+Upkeep: the cache is refreshed from projected events (`observe`) and warmed at start (`warm`);
+what PostgreSQL answers is remembered in the cache and filled into DynamoDB (`fill`), never
+over a newer version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from orderline import metrics
+from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb.errors import is_condition_failed
+from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.domain.events import Envelope
+
+from . import documents as docs
+from .cache import ReadCache
+from .envelopes import InvalidEnvelope, parse
+from .ports import OrderQueries
+
+log = logging.getLogger(__name__)
+
+Source = Literal["cache", "dynamodb", "postgres"]
+View = Literal["status", "details"]
+SOURCES: tuple[Source, ...] = ("cache", "dynamodb", "postgres")  # shallowest first
+FILL_CONDITION = "attribute_not_exists(orderId) OR #version < :version OR #ttl < :now"
+
+
+class ReadModelUnavailable(Exception):
+    """DynamoDB cannot answer a query that only the read model can answer."""
+
+
+@dataclass
+class Tiers:
+    """What the query families share; `client` is None when the read model is switched off."""
+
+    orders: OrderQueries
+    client: Any | None
+    tables: ReadModelTables
+    cache: ReadCache[docs.Document]
+    expiry: docs.Expiry
+    clock: Callable[[], datetime]
+
+    def read_model(self) -> Any:
+        """The DynamoDB client of a query only the read model answers."""
+        if self.client is None:
+            raise ReadModelUnavailable("the read model is switched off")
+        return self.client
+
+    def table_of(self, view: View) -> str:
+        return self.tables.status if view == "status" else self.tables.details
+
+    def from_dynamodb(
+        self, view: View, item: docs.Document | None, min_version: int | None
+    ) -> tuple[docs.Document | None, str]:
+        """(document, "hit") when DynamoDB answers, else (None, why it did not)."""
+        if item is None:
+            return None, "miss"
+        if not docs.is_live(item, self.clock()):
+            return None, "expired"
+        key = (view, item["orderId"])
+        version = int(item["version"])
+        if docs.is_tombstone(item):
+            metrics.READS.labels(view, "dynamodb", "hit").inc()
+            self.cache.put(key, None, version)
+            return None, "hit"
+        if min_version is not None and version < min_version:
+            return None, "min_version"
+        document = docs.status_from_item(item) if view == "status" else docs.details_from_item(item)
+        metrics.READS.labels(view, "dynamodb", "hit").inc()
+        self.cache.put(key, document, version)
+        return document, "hit"
+
+    def remember(self, document: docs.Document) -> None:
+        version = int(document["version"])
+        self.cache.put(("status", document["id"]), docs.status_view(document), version)
+        self.cache.put(("details", document["id"]), document, version)
+
+    def observe(self, envelopes: Sequence[Envelope]) -> None:
+        """Update the cache from projected events (the in-process projector and write-through)."""
+        if not self.cache.enabled:
+            return
+        for raw in envelopes:
+            try:
+                event = parse(raw)
+            except InvalidEnvelope:
+                continue
+            if event.deleted:
+                for view in ("status", "details"):
+                    self.cache.put((view, event.order_id), None, event.version)
+            else:
+                self.remember(event.order)
+
+    async def warm(self, orders: int) -> int:
+        """Cache the status of the `orders` most recently updated orders; how many it cached."""
+        if not (self.cache.enabled and orders):
+            return 0
+        warmed = 0
+        async for documents in self.orders.recent(orders):
+            for document in documents:
+                version = int(document["version"])
+                self.cache.put(("status", document["id"]), docs.status_view(document), version)
+            warmed += len(documents)
+        return warmed
+
+    async def fill(self, documents: Sequence[docs.Document]) -> None:
+        """Write what PostgreSQL answered into DynamoDB, never over a newer version."""
+        if self.client is None:
+            return
+        now = self.clock()
+        ttl = self.expiry.status_ttl(now)
+        puts = []
+        for document in documents:
+            puts.append(self._fill_put("status", docs.status_item(document, ttl), now))
+            puts.append(self._fill_put("details", docs.details_item(document, ttl), now))
+        for outcome in await asyncio.gather(*puts, return_exceptions=True):
+            if isinstance(outcome, BaseException) and not is_condition_failed(outcome):
+                metrics.FILL_ERRORS.inc()
+                log.debug("read-model fill failed: %s", outcome)
+
+    async def _fill_put(self, view: View, item: docs.Document, now: datetime) -> None:
+        await requests.put_item(
+            self.client,
+            self.table_of(view),
+            item,
+            condition=FILL_CONDITION,
+            names={"#version": "version", "#ttl": "ttl"},
+            values={
+                ":version": {"N": str(item["version"])},
+                ":now": {"N": str(docs.epoch(now))},
+            },
+        )
+
+
+def deepest(sources: dict[str, int]) -> Source:
+    """The slowest tier that answered any part of a batch."""
+    found: list[Source] = [source for source in SOURCES if sources.get(source)]
+    return found[-1] if found else "cache"
