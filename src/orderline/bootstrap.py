@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -26,6 +26,10 @@ from .adapters.postgres.migrate import upgrade
 from .adapters.postgres.outbox import PostgresEventLog
 from .adapters.postgres.queries import PostgresOrderQueries
 from .adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
+from .auth.authenticator import Authenticator
+from .auth.dev import DevSigner
+from .auth.limits import RateLimiter
+from .auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from .config import Settings
 from .readmodel.cache import ReadCache
 from .readmodel.documents import Expiry
@@ -33,6 +37,7 @@ from .readmodel.projector import Projector
 from .readmodel.rebuild import Reconciler, replay
 from .readmodel.views import OrderViews
 from .readmodel.write_through import WriteThrough
+from .secrets_store import local_secret, random_secret
 from .service_layer.dispatcher import CommandDispatcher
 from .service_layer.event_bus import EventBus
 from .service_layer.handlers import HANDLERS, Clock
@@ -67,6 +72,7 @@ class Container:
     relay: Relay | None = None
     publisher: KafkaPublisher | None = None
     write_through: WriteThrough | None = None
+    auth: Authenticator = field(default_factory=lambda: Authenticator(None))
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops this process should run: the relay, and with Kafka the projector."""
@@ -139,6 +145,41 @@ def with_replay_default(configured: Settings, resolved: Settings) -> Settings:
     if resolved.replay_on_start is not None:
         return resolved
     return resolved.with_overrides(replay_on_start=configured.embedded_dynamodb)
+
+
+def dev_signer(settings: Settings) -> DevSigner:
+    """The data dir's signing key (embedded/dev deployments without a JWKS URL)."""
+    return DevSigner(settings.data_dir, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+
+def build_auth(settings: Settings) -> Authenticator:
+    """Token verification (JWKS, or the dev key) and per-principal rate limits."""
+    if not settings.auth:
+        log.warning(
+            "AUTHENTICATION IS OFF (ORDERLINE_AUTH=false): anyone who reaches the API "
+            "may read and change every order"
+        )
+        return Authenticator(None)
+    keys: KeySource = (
+        JwksKeys(settings.jwt_jwks_url)
+        if settings.jwt_jwks_url
+        else StaticKey(dev_signer(settings).public_key)
+    )
+    verifier = TokenVerifier(
+        keys,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway=settings.jwt_leeway_seconds,
+    )
+    rate = settings.rate_limit_per_second
+    return Authenticator(verifier, RateLimiter(rate, settings.rate_limit_burst) if rate else None)
+
+
+def cursor_secret(settings: Settings) -> bytes:
+    """The key that signs cursors: configured, or generated once into the data dir."""
+    if settings.cursor_secret is not None:
+        return settings.cursor_secret.get_secret_value().encode()
+    return local_secret(settings.data_dir / "cursor-secret", random_secret())
 
 
 # -- builders -----------------------------------------------------------------------------------
@@ -310,6 +351,7 @@ async def _compose(
     )
     return Container(
         settings=settings,
+        auth=build_auth(settings),
         engine=engine,
         commands=commands,
         orders=orders,

@@ -132,9 +132,46 @@ class Settings(BaseSettings):
         description="Rebuild the read model from the outbox when serve starts. "
         "Unset: only with the embedded (in-memory) DynamoDB.",
     )
-    cursor_secret: SecretStr = Field(
-        SecretStr("orderline-dev-cursor-secret"),
-        description="Key that signs pagination cursors; set it in production.",
+    cursor_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs pagination cursors. Unset: a random key generated once "
+        "into the data dir (set one shared by every API process in production).",
+    )
+    auth: bool = Field(
+        True,
+        description="Require a bearer JWT on every API call; false: no authentication (trusted "
+        "networks and benchmarks only; logged as a warning at every start).",
+    )
+    jwt_jwks_url: str | None = Field(
+        None,
+        description="JWKS URL of the identity provider whose tokens the API accepts. Unset: "
+        "tokens signed with the data dir's key (`orderline token issue`).",
+    )
+    jwt_issuer: str = Field("orderline", min_length=1, description="Required `iss` of tokens.")
+    jwt_audience: str = Field(
+        "orderline-api", min_length=1, description="Required `aud` of tokens."
+    )
+    jwt_leeway_seconds: float = Field(
+        30.0, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
+    )
+    rate_limit_per_second: float = Field(
+        100.0,
+        ge=0,
+        le=1_000_000,
+        description="Requests per second each principal may make on average; 0: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        200, ge=1, le=1_000_000, description="Requests a principal may make at once."
+    )
+    docs_access: Literal["loopback", "open", "off"] = Field(
+        "loopback",
+        description="Who gets /docs and /openapi.json: requests from this machine only, anyone, "
+        "or no one.",
+    )
+    metrics_access: Literal["loopback", "open", "token"] = Field(
+        "loopback",
+        description="Who gets /metrics: requests from this machine (or with a token holding "
+        "metrics:read), anyone, or only tokens with metrics:read.",
     )
     max_page_size: int = Field(100, ge=1, le=1000, description="Largest page a listing returns.")
     bench_endpoints: bool = Field(

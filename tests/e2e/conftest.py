@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -16,8 +17,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from orderline.adapters.postgres.engine import build_engine
-from orderline.bootstrap import bootstrap
+from orderline.bootstrap import bootstrap, dev_signer
 from orderline.config import Settings
+from orderline.domain.access import Role
 from orderline.entrypoints.api.app import create_app
 
 from ..dynamodb import delete_tables_of
@@ -28,6 +30,31 @@ class RunningServer:
     base_url: str
     schema: str
     settings: Settings
+
+    def token(
+        self,
+        role: Role,
+        subject: str,
+        *,
+        restaurant: str | None = None,
+        scopes: tuple[str, ...] = (),
+        ttl_seconds: int = 3600,
+    ) -> str:
+        """A bearer token this server accepts (signed with its data dir's key)."""
+        return dev_signer(self.settings).issue(
+            subject, role, restaurant_id=restaurant, scopes=scopes, ttl_seconds=ttl_seconds
+        )
+
+    def headers(self, role: Role = Role.STAFF, subject: str = "staff-1", **claims: Any) -> Headers:
+        return {"Authorization": f"Bearer {self.token(role, subject, **claims)}"}
+
+    def admin_headers(self) -> Headers:
+        """Staff with every scope: what the tests that are not about authorization use."""
+        return self.headers(scopes=ADMIN_SCOPES)
+
+
+Headers = dict[str, str]
+ADMIN_SCOPES = ("orders:admin", "analytics:read", "metrics:read")
 
 
 def serve_in_thread(app: FastAPI) -> Iterator[str]:
@@ -54,7 +81,9 @@ def _run(coro: object) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, dynamodb_endpoint: str) -> Iterator[RunningServer]:
+def server(
+    database_url: str, dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     schema = f"e2e_{uuid.uuid4().hex[:12]}"
 
     async def ddl(statement: str) -> None:
@@ -69,6 +98,8 @@ def server(database_url: str, dynamodb_endpoint: str) -> Iterator[RunningServer]
         dynamodb_endpoint=dynamodb_endpoint,
         table_prefix=f"{schema}-",
         max_page_size=50,
+        data_dir=tmp_path_factory.mktemp("e2e-data"),  # its signing key and cursor secret
+        rate_limit_per_second=0,  # the tests are one principal sending bursts
     )
     try:
         app = create_app(settings, lambda: bootstrap(settings, schema=schema))
@@ -81,5 +112,8 @@ def server(database_url: str, dynamodb_endpoint: str) -> Iterator[RunningServer]
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+    """A client acting as staff with every scope (authorization has tests of its own)."""
+    async with httpx.AsyncClient(
+        base_url=server.base_url, timeout=30, headers=server.admin_headers()
+    ) as client:
         yield client

@@ -38,6 +38,8 @@ def test_serve_without_workers_plus_relay_and_projector_processes(
         "ORDERLINE_KAFKA_IDEMPOTENCE": "false",
         "ORDERLINE_WRITE_THROUGH": "false",  # so only the Kafka path can project
         "ORDERLINE_PORT": str(port),
+        "ORDERLINE_DATA_DIR": str(tmp_path),
+        "ORDERLINE_AUTH": "false",  # about the deployment, not about authorization
     }
     processes = []
     try:
@@ -57,7 +59,7 @@ def test_serve_without_workers_plus_relay_and_projector_processes(
         order_id = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10).json()["id"]
         changed = httpx.post(
             f"{base}/api/orders/{order_id}/status",
-            json={"status": "CONFIRMED", "userId": "k"},
+            json={"status": "CONFIRMED"},
             timeout=10,
         )
         assert changed.status_code == 200

@@ -124,14 +124,27 @@ def operations_commands_find_the_running_services(clone: Path, port: int) -> Non
     assert "of the running `orderline serve`" in status.stderr
 
 
+def staff_headers(clone: Path) -> dict[str, str]:
+    """A token from `orderline token issue`, as the README shows (signed with the data dir's
+    key, so it stays valid across restarts)."""
+    issued = orderline(
+        clone, 0, "token", "issue", "--role", "staff", "--sub", "smoke",
+        "--scope", "orders:admin", "--scope", "analytics:read",
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    return {"Authorization": f"Bearer {issued.stdout.strip()}"}
+
+
 def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tuple) -> None:  # type: ignore[type-arg]
     process, base = running
-    created = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10)
+    headers = staff_headers(clone)
+    created = httpx.post(f"{base}/api/orders", json=ORDER, headers=headers, timeout=10)
     assert created.status_code == 201
     order_id = created.json()["id"]
     confirmed = httpx.post(
         f"{base}/api/orders/{order_id}/status",
-        json={"status": "CONFIRMED", "userId": "smoke"},
+        json={"status": "CONFIRMED"},
+        headers=headers,
         timeout=10,
     )
     assert confirmed.status_code == 200
@@ -163,15 +176,20 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
         wait_ready(
             second, base, what="make run", log=lambda: run_log(clone), seconds=600
         )  # the first run installs
-        assert httpx.get(f"{base}/api/orders/{order_id}", timeout=10).status_code == 200
+        assert (
+            httpx.get(f"{base}/api/orders/{order_id}", headers=headers, timeout=10).status_code
+            == 200
+        )
         # The emulator started empty; serve rebuilt the read model from the outbox.
-        status = httpx.get(f"{base}/api/orders/{order_id}/status", timeout=10)
+        status = httpx.get(f"{base}/api/orders/{order_id}/status", headers=headers, timeout=10)
         assert status.headers["x-read-source"] in ("cache", "dynamodb"), status.headers
         assert status.json()["status"] == "CONFIRMED"
-        history = httpx.get(f"{base}/api/orders/{order_id}/history", timeout=10)
+        history = httpx.get(f"{base}/api/orders/{order_id}/history", headers=headers, timeout=10)
         assert history.headers["x-read-source"] == "dynamodb"
         assert [entry["status"] for entry in history.json()["items"]] == ["CONFIRMED", "PENDING"]
-        counts = httpx.get(f"{base}/api/analytics/status-counts", timeout=10).json()
+        counts = httpx.get(
+            f"{base}/api/analytics/status-counts", headers=headers, timeout=10
+        ).json()
         assert counts["totals"]["CONFIRMED"]["count"] >= 1
 
         clash = subprocess.run(

@@ -14,9 +14,7 @@ from .test_orders_api import assert_problem, create
 
 async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> None:
     for status in statuses:
-        response = await client.post(
-            f"/api/orders/{order_id}/status", json={"status": status, "userId": "staff-1"}
-        )
+        response = await client.post(f"/api/orders/{order_id}/status", json={"status": status})
         assert response.status_code == 200, response.text
     await projected(client)
 

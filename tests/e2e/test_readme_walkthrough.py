@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -23,11 +24,18 @@ def test_walkthrough_runs_as_written(server: RunningServer) -> None:
     assert script.startswith("BASE=http://127.0.0.1:8000\n")
     script = script.replace("BASE=http://127.0.0.1:8000", f"BASE={server.base_url}", 1)
     done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=README.parent,  # where .venv/bin/orderline is
+        env={**os.environ, "ORDERLINE_DATA_DIR": str(server.settings.data_dir)},
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert re.search(r"placed [0-9a-f-]{36}", out)
+    assert "401\n404\n" in out  # no token; another customer's order
+    assert '"userId":"chef-17"' in out  # the actor is the token's subject
     assert '"totalAmount":"31.98"' in out
     assert '"status":"PROCESSING"' in out
     assert '"allowedNext":["SHIPPED","CANCELLED"]' in out

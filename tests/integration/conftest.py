@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from orderline.config import Settings
 from ..dynamodb import new_prefix
 
 __all__ = ["new_prefix", "scan", "settings_for"]
+DATA_DIR = Path(tempfile.mkdtemp(prefix="orderline-test-data-"))
 
 
 @pytest.fixture
@@ -40,6 +43,7 @@ def settings_for(database_url: str, dynamodb_endpoint: str, **overrides: Any) ->
         "dynamodb_endpoint": dynamodb_endpoint,
         "table_prefix": new_prefix(),
         "relay_backoff_seconds": 0.01,
+        "data_dir": DATA_DIR,  # the signing key and cursor secret of test containers
     }
     values.update(overrides)
     return Settings(**values)

@@ -34,6 +34,7 @@ from orderline.domain.status import OrderStatus
 from orderline.entrypoints.cli import app
 from orderline.service_layer import commands
 
+from ..actors import admin
 from ..broker import Broker, running_broker
 from ..unit.factories import place_command
 from .conftest import new_prefix, scan
@@ -149,7 +150,7 @@ async def load(
             commands.ChangeStatus(
                 order_id=order_id,
                 status=status,
-                user_id="load",
+                actor=admin("load"),
                 reason=None,
                 metadata=None,
                 expected_version=None,

@@ -21,6 +21,7 @@ from orderline.domain.errors import DomainError, InvalidTransition
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer import commands, handlers
 
+from ..actors import admin
 from ..unit.factories import place_command
 
 
@@ -39,12 +40,18 @@ async def place(engine: AsyncEngine, **overrides: object) -> UUID:
 async def test_every_accepted_write_leaves_exactly_one_outbox_row(engine: AsyncEngine) -> None:
     order_id = await place(engine)
     uow = lambda: PostgresUnitOfWork(engine)  # noqa: E731
-    await handlers.change_status(commands.ChangeStatus(order_id, S.CONFIRMED, "u"), uow(), utc_now)
-    await handlers.change_status(commands.ChangeStatus(order_id, S.CONFIRMED, "u"), uow(), utc_now)
-    await handlers.update_order(
-        commands.UpdateOrder(order_id, estimated_delivery_time=datetime.now(UTC)), uow(), utc_now
+    await handlers.change_status(
+        commands.ChangeStatus(order_id, S.CONFIRMED, actor=admin("u")), uow(), utc_now
     )
-    await handlers.delete_order(commands.DeleteOrder(order_id), uow(), utc_now)
+    await handlers.change_status(
+        commands.ChangeStatus(order_id, S.CONFIRMED, actor=admin("u")), uow(), utc_now
+    )
+    await handlers.update_order(
+        commands.UpdateOrder(order_id, actor=admin(), estimated_delivery_time=datetime.now(UTC)),
+        uow(),
+        utc_now,
+    )
+    await handlers.delete_order(commands.DeleteOrder(order_id, actor=admin()), uow(), utc_now)
 
     outbox = await rows(engine, "SELECT event_type, order_version, payload FROM outbox ORDER BY id")
     assert [(r.event_type, r.order_version) for r in outbox] == [
@@ -80,7 +87,9 @@ async def test_a_failed_transaction_leaves_neither_order_nor_event(engine: Async
     order_id = await place(engine)
     with pytest.raises(InvalidTransition):
         await handlers.change_status(
-            commands.ChangeStatus(order_id, S.DELIVERED, "u"), PostgresUnitOfWork(engine), utc_now
+            commands.ChangeStatus(order_id, S.DELIVERED, actor=admin("u")),
+            PostgresUnitOfWork(engine),
+            utc_now,
         )
 
     class Boom(Exception):
@@ -120,7 +129,7 @@ async def test_notify_is_delivered_only_on_commit(
         assert await asyncio.wait_for(heard.get(), 5) == channel
         with pytest.raises(DomainError):
             await handlers.change_status(
-                commands.ChangeStatus(UUID(int=0), S.CONFIRMED, "u"),
+                commands.ChangeStatus(UUID(int=0), S.CONFIRMED, actor=admin("u")),
                 PostgresUnitOfWork(engine, channel),
                 utc_now,
             )
@@ -137,7 +146,9 @@ async def test_concurrent_status_changes_lose_nothing(engine: AsyncEngine) -> No
     async def change(target: S) -> bool:
         try:
             result = await handlers.change_status(
-                commands.ChangeStatus(order_id, target, "u"), PostgresUnitOfWork(engine), utc_now
+                commands.ChangeStatus(order_id, target, actor=admin("u")),
+                PostgresUnitOfWork(engine),
+                utc_now,
             )
         except InvalidTransition:
             return False
@@ -170,7 +181,7 @@ async def test_concurrent_updates_all_land_with_contiguous_versions(engine: Asyn
     async def update(minutes: int) -> None:
         await handlers.update_order(
             commands.UpdateOrder(
-                order_id, estimated_delivery_time=base + timedelta(minutes=minutes)
+                order_id, actor=admin(), estimated_delivery_time=base + timedelta(minutes=minutes)
             ),
             PostgresUnitOfWork(engine),
             utc_now,

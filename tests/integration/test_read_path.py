@@ -16,7 +16,9 @@ from orderline.adapters.postgres import outbox
 from orderline.bootstrap import Container, bootstrap
 from orderline.readmodel.cache import ReadCache
 from orderline.readmodel.views import OrderViews
+from orderline.service_layer import commands
 
+from ..actors import admin
 from ..unit.factories import place_command
 from .conftest import scan, settings_for
 from .test_relay import confirm, place
@@ -108,11 +110,9 @@ async def test_concurrent_misses_of_one_order_load_it_once(container: Container)
 
 
 async def test_a_deleted_order_reads_as_not_found_from_its_tombstone(container: Container) -> None:
-    from orderline.service_layer import commands
-
     order_id = await place(container)
     await container.commands.handle(
-        commands.DeleteOrder(order_id=order_id, user_id="admin", expected_version=None)
+        commands.DeleteOrder(order_id=order_id, actor=admin("admin"), expected_version=None)
     )
     assert container.relay is not None
     await container.relay.drain()

@@ -16,6 +16,7 @@ from orderline.readmodel.ports import OrderFilters
 from orderline.readmodel.rebuild import Reconciler, replay
 from orderline.service_layer import commands
 
+from ..actors import admin
 from .conftest import new_prefix, scan, settings_for
 from .test_relay import confirm, place
 
@@ -25,7 +26,7 @@ async def some_orders(container: Container) -> list[Any]:
     for order_id in ids[:3]:
         await confirm(container, order_id)
     await container.commands.handle(
-        commands.DeleteOrder(order_id=ids[5], user_id="admin", expected_version=None)
+        commands.DeleteOrder(order_id=ids[5], actor=admin("admin"), expected_version=None)
     )
     assert container.relay is not None
     await container.relay.drain()

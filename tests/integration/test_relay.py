@@ -17,6 +17,7 @@ from orderline.service_layer import commands
 from orderline.service_layer.event_bus import BusUnavailable
 from orderline.workers.relay import Relay, RelayPolicy
 
+from ..actors import admin
 from ..unit.factories import place_command
 from .conftest import scan
 
@@ -31,7 +32,7 @@ async def confirm(container: Container, order_id: UUID) -> None:
         commands.ChangeStatus(
             order_id=order_id,
             status=OrderStatus.CONFIRMED,
-            user_id="staff",
+            actor=admin("staff"),
             reason=None,
             metadata=None,
             expected_version=None,

@@ -10,6 +10,8 @@ from orderline.domain.money import Money
 from orderline.domain.order import DeliveryLocation, Order, OrderItem
 from orderline.service_layer import commands
 
+from ..actors import admin
+
 T0 = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
 
 
@@ -42,6 +44,7 @@ def place_command(**overrides: object) -> commands.PlaceOrder:
         "currency": "USD",
         "items": [commands.ItemLine("pizza", "Pizza", 2, Decimal("15.99"))],
         "address": commands.Address("123 Main St", "New York", "10001", 40.7, -74.0),
+        "actor": admin(),
     }
     values.update(overrides)
     return commands.PlaceOrder(**values)  # type: ignore[arg-type]

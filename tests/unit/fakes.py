@@ -6,6 +6,7 @@ import copy
 from typing import Any
 from uuid import UUID
 
+from orderline.domain.access import Ownership
 from orderline.domain.events import Event
 from orderline.domain.order import Order
 from orderline.service_layer.unit_of_work import OrderRepository, StoredResponse, UnitOfWork
@@ -19,9 +20,11 @@ class FakeRepository(OrderRepository):
     async def _add(self, order: Order) -> None:
         self._store(order)
 
-    async def _get(self, order_id: UUID) -> Order | None:
+    async def _get(self, order_id: UUID, ownership: Ownership) -> Order | None:
         order = self._rows.get(order_id)
         if order is None or order.deleted_at is not None:
+            return None
+        if not ownership.admits(order.snapshot()):
             return None
         return copy.deepcopy(order)
 

@@ -9,6 +9,7 @@ from orderline.domain.errors import IdempotencyKeyReused, OrderNotFound, Version
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer import commands, handlers
 
+from ..actors import admin
 from .factories import T0, TickingClock, place_command
 from .fakes import FakeUnitOfWork
 
@@ -55,7 +56,7 @@ async def test_same_key_with_another_body_is_refused() -> None:
 async def test_change_status_publishes_and_no_op_does_not_commit() -> None:
     uow = FakeUnitOfWork()
     order_id = await place(uow)
-    change = commands.ChangeStatus(order_id, S.CONFIRMED, "u1")
+    change = commands.ChangeStatus(order_id, S.CONFIRMED, actor=admin("u1"))
     result = await handlers.change_status(change, uow, TickingClock())
     assert result.changed and result.document["version"] == 2
     again = await handlers.change_status(change, uow, TickingClock())
@@ -69,7 +70,7 @@ async def test_stale_expected_version_changes_nothing() -> None:
     order_id = await place(uow)
     with pytest.raises(VersionConflict):
         await handlers.change_status(
-            commands.ChangeStatus(order_id, S.CONFIRMED, "u1", expected_version=7),
+            commands.ChangeStatus(order_id, S.CONFIRMED, actor=admin("u1"), expected_version=7),
             uow,
             TickingClock(),
         )
@@ -81,18 +82,24 @@ async def test_update_then_delete_then_not_found() -> None:
     order_id = await place(uow)
     eta = T0 + timedelta(hours=2)
     updated = await handlers.update_order(
-        commands.UpdateOrder(order_id, estimated_delivery_time=eta), uow, TickingClock()
+        commands.UpdateOrder(order_id, actor=admin(), estimated_delivery_time=eta),
+        uow,
+        TickingClock(),
     )
     document = updated.document
     assert document["estimatedDeliveryTime"] == "2026-01-15T15:00:00.000000Z"
-    await handlers.delete_order(commands.DeleteOrder(order_id, "admin"), uow, TickingClock())
+    await handlers.delete_order(
+        commands.DeleteOrder(order_id, actor=admin("admin")), uow, TickingClock()
+    )
     assert [e["version"] for e in uow.published] == [1, 2, 3]
     with pytest.raises(OrderNotFound):
         await handlers.change_status(
-            commands.ChangeStatus(order_id, S.CONFIRMED, "u1"), uow, TickingClock()
+            commands.ChangeStatus(order_id, S.CONFIRMED, actor=admin("u1")), uow, TickingClock()
         )
 
 
 async def test_unknown_order() -> None:
     with pytest.raises(OrderNotFound):
-        await handlers.delete_order(commands.DeleteOrder(uuid4()), FakeUnitOfWork(), TickingClock())
+        await handlers.delete_order(
+            commands.DeleteOrder(uuid4(), actor=admin()), FakeUnitOfWork(), TickingClock()
+        )

@@ -9,6 +9,7 @@ from uuid import UUID
 from orderline import metrics
 from orderline.adapters.dynamodb import requests
 from orderline.adapters.dynamodb.errors import is_transient
+from orderline.domain.access import EVERYTHING, Ownership
 
 from . import documents as docs
 from .cache import MISSING
@@ -33,6 +34,13 @@ class _Answers:
         default_factory=lambda: {"cache": 0, "dynamodb": 0, "postgres": 0}
     )
 
+    def hide_unless(self, ownership: Ownership) -> None:
+        """Orders another principal owns answer exactly like missing ones."""
+        for order_id, document in list(self.found.items()):
+            if not ownership.admits(document):
+                del self.found[order_id]
+                self.gone.add(order_id)
+
     def answer(self, order_id: str, document: docs.Document | None, source: str) -> None:
         """A tier answered for one id: its status, or that the order does not exist."""
         self.sources[source] += 1
@@ -46,14 +54,16 @@ class BatchStatus:
     def __init__(self, tiers: Tiers) -> None:
         self._tiers = tiers
 
-    async def read(self, order_ids: Sequence[UUID]) -> BatchRead:
-        """Duplicate ids are asked once (DynamoDB refuses duplicate keys in one request)."""
+    async def read(self, order_ids: Sequence[UUID], ownership: Ownership = EVERYTHING) -> BatchRead:
+        """Duplicate ids are asked once (DynamoDB refuses duplicate keys in one request); orders
+        `ownership` does not admit are reported not found."""
         wanted = list(dict.fromkeys(str(order_id) for order_id in order_ids))
         answers = _Answers()
         todo = self._from_cache(wanted, answers)
         todo = await self._from_dynamodb(todo, answers)
         if todo:
             await self._from_postgres(todo, answers)
+        answers.hide_unless(ownership)
         return BatchRead(
             items=[answers.found[order_id] for order_id in wanted if order_id in answers.found],
             not_found=[order_id for order_id in wanted if order_id in answers.gone],

@@ -31,11 +31,14 @@ class StatusCounts:
         self._shards = shards
         self._generation = 0  # bumped whenever this process projects counter changes
 
-    async def read(self, start: datetime, end: datetime) -> docs.Document:
-        """Counts over [start, end), whole hours (the API rounds them)."""
+    async def read(
+        self, start: datetime, end: datetime, restaurant: str | None = None
+    ) -> docs.Document:
+        """Counts over [start, end), whole hours (the API rounds them), of every restaurant or
+        of one."""
         self._tiers.read_model()
         first, last = hour_bucket(start), hour_bucket(end - timedelta(hours=1))
-        key = ("counts", first, last)
+        key = ("counts", first, last, restaurant or "")
         cached = self._cache.get(key)
         if cached is not MISSING and cached is not None:
             return cached
@@ -48,26 +51,26 @@ class StatusCounts:
         self._generation += 1
         self._cache.clear()
 
-    async def _counted(self, key: tuple[str, str, str]) -> tuple[docs.Document, None]:
+    async def _counted(self, key: tuple[str, str, str, str]) -> tuple[docs.Document, None]:
         generation = self._generation
-        counts = await self._count(key[1], key[2])
+        counts = await self._count(key[1], key[2], key[3] or None)
         if generation == self._generation:  # nothing was projected while it was read
             self._cache.put(key, counts)
         return counts, None
 
-    async def _count(self, first: str, last: str) -> docs.Document:
+    async def _count(self, first: str, last: str, restaurant: str | None) -> docs.Document:
         statuses = [status.value for status in OrderStatus]
         shards = range(self._shards)
         try:
             counter_items, gauge_items = await asyncio.gather(
                 asyncio.gather(
                     *(
-                        self._query(counter_key(status, shard), (first, last))
+                        self._query(counter_key(status, shard, restaurant), (first, last))
                         for status in statuses
                         for shard in shards
                     )
                 ),
-                asyncio.gather(*(self._query(gauge_key(shard)) for shard in shards)),
+                asyncio.gather(*(self._query(gauge_key(shard, restaurant)) for shard in shards)),
             )
         except Exception as exc:
             if is_transient(exc):

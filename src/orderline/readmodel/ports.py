@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.events import Envelope
 
 Document = dict[str, Any]
@@ -67,8 +68,15 @@ class OrderQueries(Protocol):
         ...
 
     async def page(
-        self, filters: OrderFilters, *, limit: int, after: Position | None = None
-    ) -> OrderPage: ...
+        self,
+        filters: OrderFilters,
+        *,
+        limit: int,
+        after: Position | None = None,
+        ownership: Ownership = EVERYTHING,
+    ) -> OrderPage:
+        """Live orders matching `filters` among those `ownership` admits, newest first."""
+        ...
 
     async def ping(self) -> None:
         """Raise unless PostgreSQL answers (readiness)."""

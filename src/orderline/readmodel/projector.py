@@ -216,12 +216,15 @@ class Projector:
         for event in chunk.events:
             writes.append(_Write("log", event.event_id, self._history_put(event)))
             shard = self._shard(event.order_id)
-            if event.enters_status:
-                entry = counters[(counter_key(event.status, shard), hour_bucket(event.occurred_at))]
-                entry[0] += 1
-                entry[1] += event.total
-            for status, delta in _gauge_deltas(event):
-                counters[(gauge_key(shard), status)][0] += delta
+            # every event counts twice: for all restaurants, and for its own restaurant
+            for restaurant in (None, event.order.get("restaurantId")):
+                if event.enters_status:
+                    pk = counter_key(event.status, shard, restaurant)
+                    entry = counters[(pk, hour_bucket(event.occurred_at))]
+                    entry[0] += 1
+                    entry[1] += event.total
+                for status, delta in _gauge_deltas(event):
+                    counters[(gauge_key(shard, restaurant), status)][0] += delta
         for (pk, sk), (count, value) in counters.items():
             # a zero sum is still written, so the items are the same however events were batched
             writes.append(_Write("counter", f"{pk}|{sk}", self._add(pk, sk, count, value)))

@@ -9,6 +9,7 @@ from uuid import UUID
 from orderline import metrics
 from orderline.adapters.dynamodb import requests
 from orderline.adapters.dynamodb.errors import is_transient
+from orderline.domain.access import EVERYTHING, Ownership
 
 from . import documents as docs
 from .cache import MISSING
@@ -27,23 +28,30 @@ class SingleReads:
     def __init__(self, tiers: Tiers) -> None:
         self._tiers = tiers
 
-    async def read(self, view: View, order_id: UUID, min_version: int | None = None) -> Read:
-        """Cache, then DynamoDB (consistent with `min_version`), then PostgreSQL."""
+    async def read(
+        self,
+        view: View,
+        order_id: UUID,
+        min_version: int | None = None,
+        ownership: Ownership = EVERYTHING,
+    ) -> Read:
+        """Cache, then DynamoDB (consistent with `min_version`), then PostgreSQL; an order
+        `ownership` does not admit reads as missing, whichever tier answers."""
         cache = self._tiers.cache
         key = (view, str(order_id))
         cached = cache.get(key)
         if cached is not MISSING and _satisfies(cached, min_version):
             metrics.READS.labels(view, "cache", "hit").inc()
-            return Read(cached, "cache")
+            return _visible(cached, "cache", ownership)
         if cache.enabled:
             metrics.READS.labels(view, "cache", "miss").inc()
         if min_version is None:
             document, source = await cache.single_flight(
                 key, lambda: self._load(view, order_id, None)
             )
-            return Read(document, source)
+            return _visible(document, source, ownership)
         document, source = await self._load(view, order_id, min_version)
-        return Read(document, source)
+        return _visible(document, source, ownership)
 
     async def _load(
         self, view: View, order_id: UUID, min_version: int | None
@@ -84,6 +92,14 @@ class SingleReads:
         if fill:
             await tiers.fill([document])
         return (docs.status_view(document) if view == "status" else document), "postgres"
+
+
+def _visible(document: docs.Document | None, source: Source, ownership: Ownership) -> Read:
+    """The tiers are shared by every principal (one principal's miss must not hide an order
+    from its owner), so what a tier answers is checked against the caller's ownership here."""
+    if document is not None and not ownership.admits(document):
+        return Read(None, source)
+    return Read(document, source)
 
 
 def _satisfies(cached: docs.Document | None, min_version: int | None) -> bool:

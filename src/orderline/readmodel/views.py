@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.domain.access import EVERYTHING, Ownership
 
 from . import documents as docs
 from .batch_status import BatchRead, BatchStatus
@@ -64,6 +65,21 @@ class OrderViews:
         self.counts_changed = counts.changed
         self.observe = self.tiers.observe
         self.warm = self.tiers.warm
+
+    async def history_of(
+        self,
+        order_id: UUID,
+        *,
+        limit: int,
+        before: int | None = None,
+        ownership: Ownership = EVERYTHING,
+    ) -> HistoryPage | None:
+        """The history of an order `ownership` admits (None: unknown, or another's order)."""
+        if not ownership.everything:
+            owned = await self.read("status", order_id, None, ownership)
+            if owned.document is None:
+                return None
+        return await self.history(order_id, limit=limit, before=before)
 
     async def status(self, order_id: UUID, min_version: int | None = None) -> Read:
         return await self.read("status", order_id, min_version)

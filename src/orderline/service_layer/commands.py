@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from orderline.domain.access import Actor
 from orderline.domain.status import OrderStatus
 
 
@@ -30,7 +31,9 @@ class Address:
 
 @dataclass(frozen=True)
 class Command:
-    """Base of every command."""
+    """Base of every command: who asks (the token's principal; it is recorded as the actor)."""
+
+    actor: Actor = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,6 @@ class PlaceOrder(Command):
 class ChangeStatus(Command):
     order_id: UUID
     status: OrderStatus
-    user_id: str
     reason: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     expected_version: int | None = None
@@ -64,9 +66,17 @@ class UpdateOrder(Command):
     estimated_delivery_time: datetime | None = None
     expected_version: int | None = None
 
+    def fields(self) -> set[str]:
+        """The API names of the fields this update changes."""
+        given = {
+            "items": self.items,
+            "deliveryAddress": self.address,
+            "estimatedDeliveryTime": self.estimated_delivery_time,
+        }
+        return {name for name, value in given.items() if value is not None}
+
 
 @dataclass(frozen=True)
 class DeleteOrder(Command):
     order_id: UUID
-    user_id: str | None = None
     expected_version: int | None = None

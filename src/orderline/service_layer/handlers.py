@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
+from orderline.domain.access import Scope
 from orderline.domain.errors import IdempotencyKeyReused, OrderNotFound
 from orderline.domain.money import Money
 from orderline.domain.order import DeliveryLocation, Order, OrderItem
@@ -29,6 +30,7 @@ class CommandResult:
 
 
 async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
+    cmd.actor.check_places_for(cmd.customer_id)
     async with uow:
         if cmd.idempotency_key is not None:
             replay = await _replay(uow, cmd.idempotency_key, cmd.request_hash or "")
@@ -55,9 +57,14 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -
 
 async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Clock) -> CommandResult:
     async with uow:
-        order = await _live_order(uow, cmd.order_id, cmd.expected_version)
+        order = await _live_order(uow, cmd)
+        cmd.actor.check_status_change(cmd.status)
         changed = order.change_status(
-            cmd.status, user_id=cmd.user_id, reason=cmd.reason, metadata=cmd.metadata, now=clock()
+            cmd.status,
+            user_id=cmd.actor.subject,
+            reason=cmd.reason,
+            metadata=cmd.metadata,
+            now=clock(),
         )
         if changed:
             await uow.orders.save(order)
@@ -67,7 +74,8 @@ async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Cloc
 
 async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
     async with uow:
-        order = await _live_order(uow, cmd.order_id, cmd.expected_version)
+        order = await _live_order(uow, cmd)
+        cmd.actor.check_edits(cmd.fields())
         changed = order.update(
             items=_items(cmd.items, order.currency) if cmd.items is not None else None,
             delivery=_location(cmd.address) if cmd.address is not None else None,
@@ -81,9 +89,10 @@ async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock)
 
 
 async def delete_order(cmd: commands.DeleteOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
+    cmd.actor.check_scope(Scope.ORDERS_ADMIN)
     async with uow:
-        order = await _live_order(uow, cmd.order_id, cmd.expected_version)
-        order.delete(user_id=cmd.user_id, now=clock())
+        order = await _live_order(uow, cmd)
+        order.delete(user_id=cmd.actor.subject, now=clock())
         await uow.orders.save(order)
         await uow.commit()
     return CommandResult(order.snapshot())
@@ -98,11 +107,15 @@ async def _replay(uow: UnitOfWork, key: str, request_hash: str) -> CommandResult
     return CommandResult(stored.body, changed=False, replayed=True)
 
 
-async def _live_order(uow: UnitOfWork, order_id: UUID, expected_version: int | None) -> Order:
-    order = await uow.orders.get(order_id)
+async def _live_order(
+    uow: UnitOfWork, cmd: commands.ChangeStatus | commands.UpdateOrder | commands.DeleteOrder
+) -> Order:
+    """The order the command is about, if the actor may see it (else not found, like a missing
+    one), at the version the command expects."""
+    order = await uow.orders.get(cmd.order_id, cmd.actor.ownership())
     if order is None:
-        raise OrderNotFound(order_id)
-    order.expect_version(expected_version)
+        raise OrderNotFound(cmd.order_id)
+    order.expect_version(cmd.expected_version)
     return order
 
 

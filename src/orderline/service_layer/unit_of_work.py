@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.events import Event
 from orderline.domain.order import Order
 
@@ -22,9 +23,9 @@ class OrderRepository(abc.ABC):
         await self._add(order)
         self.seen.append(order)
 
-    async def get(self, order_id: UUID) -> Order | None:
-        """The live (not deleted) order, locked against concurrent changes until commit."""
-        order = await self._get(order_id)
+    async def get(self, order_id: UUID, ownership: Ownership = EVERYTHING) -> Order | None:
+        """The live (not deleted) order, if `ownership` admits it, locked until commit."""
+        order = await self._get(order_id, ownership)
         if order is not None:
             self.seen.append(order)
         return order
@@ -33,7 +34,7 @@ class OrderRepository(abc.ABC):
     async def _add(self, order: Order) -> None: ...
 
     @abc.abstractmethod
-    async def _get(self, order_id: UUID) -> Order | None: ...
+    async def _get(self, order_id: UUID, ownership: Ownership) -> Order | None: ...
 
     @abc.abstractmethod
     async def save(self, order: Order) -> None:

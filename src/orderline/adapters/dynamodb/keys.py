@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
-def counter_key(status: str, shard: int) -> str:
-    """`order-status-metrics` partition of the hourly entries into a status (one shard)."""
-    return f"{status}#{shard}"
+def counter_key(status: str, shard: int, restaurant: str | None = None) -> str:
+    """`order-status-metrics` partition of the hourly entries into a status (one shard), of
+    every restaurant or of one (ids never contain `#`)."""
+    return f"{status}#{shard}" if restaurant is None else f"{status}#{shard}#{restaurant}"
 
 
-def gauge_key(shard: int) -> str:
+def gauge_key(shard: int, restaurant: str | None = None) -> str:
     """`order-status-metrics` partition of the orders now in each status (one shard)."""
-    return f"current#{shard}"
+    return f"current#{shard}" if restaurant is None else f"current#{shard}#{restaurant}"
 
 
 def hour_bucket(moment: datetime) -> str:

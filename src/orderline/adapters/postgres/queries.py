@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orderline.domain.access import EVERYTHING, Ownership
 from orderline.readmodel.ports import OrderFilters, OrderPage, Position
 
 from . import mapping
@@ -81,13 +82,21 @@ class PostgresOrderQueries:
             after = (datetime.fromisoformat(documents[-1]["updatedAt"]), UUID(documents[-1]["id"]))
 
     async def page(
-        self, filters: OrderFilters, *, limit: int, after: Position | None = None
+        self,
+        filters: OrderFilters,
+        *,
+        limit: int,
+        after: Position | None = None,
+        ownership: Ownership = EVERYTHING,
     ) -> OrderPage:
         query = select(orders).where(orders.c.deleted_at.is_(None))
         for column, value in (
             (orders.c.customer_id, filters.customer_id),
             (orders.c.restaurant_id, filters.restaurant_id),
             (orders.c.status, filters.status),
+            # ownership in the WHERE clause: other principals' orders are never selected
+            (orders.c.customer_id, ownership.customer_id),
+            (orders.c.restaurant_id, ownership.restaurant_id),
         ):
             if value is not None:
                 query = query.where(column == value)

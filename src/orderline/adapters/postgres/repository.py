@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import (
     JSON,
     Interval,
+    String,
     Text,
     bindparam,
     cast,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     type_coerce,
     update,
@@ -24,6 +26,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orderline.domain.access import Ownership
 from orderline.domain.events import Event
 from orderline.domain.order import Order
 from orderline.service_layer.unit_of_work import OrderRepository, StoredResponse
@@ -57,9 +60,17 @@ _ITEMS = (
     .where(order_items.c.order_id == orders.c.id)
     .scalar_subquery()
 )
+_CUSTOMER = bindparam("customer_id", type_=String)
+_RESTAURANT = bindparam("restaurant_id", type_=String)
 LOCK_ORDER = (
     select(orders, type_coerce(_ITEMS, JSON).label("items"))
-    .where(orders.c.id == bindparam("order_id"), orders.c.deleted_at.is_(None))
+    .where(
+        orders.c.id == bindparam("order_id"),
+        orders.c.deleted_at.is_(None),
+        # ownership in the query itself: another principal's order is not found
+        or_(_CUSTOMER.is_(None), orders.c.customer_id == _CUSTOMER),
+        or_(_RESTAURANT.is_(None), orders.c.restaurant_id == _RESTAURANT),
+    )
     .with_for_update(of=orders)
 )
 UPDATE_ORDER = (
@@ -87,8 +98,13 @@ class PostgresOrderRepository(OrderRepository):
         await self._conn.execute(insert(orders), [mapping.order_row(order)])
         await self._conn.execute(insert(order_items), mapping.item_rows(order))
 
-    async def _get(self, order_id: UUID) -> Order | None:
-        row = (await self._conn.execute(LOCK_ORDER, {"order_id": order_id})).mappings().first()
+    async def _get(self, order_id: UUID, ownership: Ownership) -> Order | None:
+        values = {
+            "order_id": order_id,
+            "customer_id": ownership.customer_id,
+            "restaurant_id": ownership.restaurant_id,
+        }
+        row = (await self._conn.execute(LOCK_ORDER, values)).mappings().first()
         if row is None:
             return None
         order = mapping.to_order(row, row["items"])

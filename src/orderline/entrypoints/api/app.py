@@ -9,13 +9,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from orderline import __version__
-from orderline.bootstrap import Container, bootstrap
+from orderline.bootstrap import Container, bootstrap, cursor_secret
 from orderline.config import Settings
 from orderline.workers.runner import in_background
 
 from . import errors
 from .cursors import CursorCodec
-from .middleware import MetricsMiddleware, RequestGuardMiddleware
+from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
 from .routes import health, listings, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
@@ -25,6 +25,12 @@ Orders are written to PostgreSQL together with an outbox event in one transactio
 projects the events into DynamoDB, and reads go cache → DynamoDB → PostgreSQL
 (`X-Read-Source` says which tier answered).
 Errors are `application/problem+json`. Money is a decimal string; timestamps are UTC ISO-8601.
+
+Every `/api` call needs `Authorization: Bearer <JWT>` (in development `orderline token issue`
+prints one; **Authorize** above takes it). Customers see and cancel their own orders,
+restaurants work their own orders, staff act through scopes (`orders:admin`, `analytics:read`).
+Another principal's order answers 404 exactly like a missing one; no or a bad token 401; a
+missing right 403 naming the scope.
 """
 
 
@@ -45,14 +51,24 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
             async with in_background(loops):
                 yield
 
+    docs = settings.docs_access != "off"
     app = FastAPI(
-        title="Orderline", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="Orderline",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+        swagger_ui_parameters={"persistAuthorization": True},
     )
-    app.state.cursors = CursorCodec(settings.cursor_secret.get_secret_value().encode())
+    app.state.cursors = CursorCodec(cursor_secret(settings))
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(listings.router)
     app.include_router(health.router)
     app.add_middleware(RequestGuardMiddleware)
+    if settings.docs_access == "loopback":
+        app.add_middleware(LoopbackDocsMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app

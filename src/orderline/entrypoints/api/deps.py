@@ -6,16 +6,22 @@ thread, a hop that cost more than the whole cached read.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from orderline.auth.limits import retry_after
+from orderline.auth.tokens import InvalidToken, TokenVerifier
 from orderline.bootstrap import Container
+from orderline.domain.access import ANONYMOUS_ADMIN, Actor
 
 from .cursors import CursorCodec, InvalidCursor
-from .errors import ApiError
+from .errors import ApiError, unauthorized
 
 T = TypeVar("T")
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
@@ -34,6 +40,58 @@ async def get_cursors(request: Request) -> CursorCodec:
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 CursorsDep = Annotated[CursorCodec, Depends(get_cursors)]
+bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="A JWT from the identity provider (in development: `orderline token issue`).",
+)
+
+
+async def current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Actor:
+    """The request's principal: its verified token (each token is verified once), rate limited."""
+    auth = request.app.state.container.auth
+    if auth.verifier is None:
+        return ANONYMOUS_ADMIN
+    if credentials is None:
+        raise unauthorized("this endpoint needs a bearer token (Authorization: Bearer <JWT>)")
+    actor = await _verified(auth.verifier, credentials.credentials)
+    if auth.limiter is not None:
+        wait = auth.limiter.take(actor.subject)
+        if wait is not None:
+            raise ApiError(
+                429,
+                "Too many requests",
+                f"more than {auth.limiter.rate:g} requests per second; retry after "
+                f"{retry_after(wait)} s",
+                headers={"Retry-After": retry_after(wait)},
+            )
+    return actor
+
+
+async def _verified(verifier: TokenVerifier, token: str) -> Actor:
+    actor = verifier.cached(token)
+    if actor is not None:
+        return actor
+    try:  # the first sight of a token may fetch the JWKS: off the event loop
+        return await asyncio.to_thread(verifier.verify, token)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc), error="invalid_token") from None
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def is_loopback(request: Request) -> bool:
+    """Whether the request comes from this machine (the socket's peer, not a header)."""
+    if request.client is None:
+        return False
+    try:
+        return ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
 
 
 async def expected_version(

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
+from orderline.domain import access
 from orderline.domain import errors as domain
 from orderline.readmodel.tiers import ReadModelUnavailable
 
@@ -24,12 +25,30 @@ PROBLEM = "application/problem+json"
 class ApiError(Exception):
     """An error an entry point raises itself (bad header, bad cursor, ...)."""
 
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.headers = headers
         self.extra = extra
+
+
+def unauthorized(detail: str, error: str | None = None) -> ApiError:
+    """401 with the `WWW-Authenticate: Bearer` challenge (RFC 6750)."""
+    challenge = 'Bearer realm="orderline"'
+    if error is not None:
+        description = detail.replace('"', "'")
+        challenge += f', error="{error}", error_description="{description}"'
+    return ApiError(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
 def problem_body(
@@ -99,7 +118,10 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return problem(exc.status, exc.title, exc.detail, request, **exc.extra)
+    response = problem(exc.status, exc.title, exc.detail, request, **exc.extra)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -130,6 +152,8 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
             return problem(412, "Version mismatch", detail, request, currentVersion=exc.actual)
         case domain.IdempotencyKeyReused():
             return problem(422, "Idempotency key reused", detail, request)
+        case access.Forbidden():
+            return problem(403, "Forbidden", detail, request, requiredScope=exc.scope)
         case _:
             return problem(422, "Invalid order", detail, request)
 

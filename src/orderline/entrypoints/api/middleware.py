@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 
@@ -124,6 +125,32 @@ def _content_length(scope: Scope) -> int | None:
 def _is_json(content_type: bytes) -> bool:
     media_type = content_type.split(b";", 1)[0].strip().lower()
     return media_type == b"application/json" or media_type.endswith(b"+json")
+
+
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
+class LoopbackDocsMiddleware:
+    """The API documentation for requests from this machine only (ORDERLINE_DOCS_ACCESS)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in DOCS_PATHS:
+            client = scope.get("client")
+            if not client or not _loopback(client[0]):
+                detail = f"no route matches {scope['method']} {scope['path']}"
+                await _send_problem(send, scope, 404, "Not Found", detail)
+                return
+        await self.app(scope, receive, send)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orderline.domain.access import Actor
 from orderline.domain.order import MAX_ITEMS
 from orderline.domain.status import OrderStatus
 from orderline.service_layer import commands
@@ -88,8 +89,11 @@ class PlaceOrderIn(Strict):
         }
     )
 
-    def to_command(self, idempotency_key: str | None, request_hash: str) -> commands.PlaceOrder:
+    def to_command(
+        self, actor: Actor, idempotency_key: str | None, request_hash: str
+    ) -> commands.PlaceOrder:
         return commands.PlaceOrder(
+            actor=actor,
             customer_id=self.customerId,
             restaurant_id=self.restaurantId,
             channel_id=self.channelId,
@@ -126,17 +130,14 @@ class UpdateOrderIn(Strict):
 
 
 class ChangeStatusIn(Strict):
+    """Who changed it is the token's subject; the old `userId` field is no longer accepted."""
+
     status: OrderStatus
-    userId: ExternalId
     reason: Annotated[str, Field(max_length=500)] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"status": "CONFIRMED", "userId": "staff-17", "reason": "kitchen accepted"}
-            ]
-        }
+        json_schema_extra={"examples": [{"status": "CONFIRMED", "reason": "kitchen accepted"}]}
     )
 
     @field_validator("metadata")

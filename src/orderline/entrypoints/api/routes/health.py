@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import ContainerDep
+from orderline.domain.access import Scope
+
+from ..deps import ContainerDep, bearer, current_actor, is_loopback
 from ..responses import JSONResponse
+from ..schemas import problem_responses
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -35,8 +39,23 @@ async def ready(container: ContainerDep) -> JSONResponse:
     return JSONResponse({"status": overall, "checks": checks}, status_code=code)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses=problem_responses(401, 403),
+)
+async def metrics(
+    request: Request,
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Response:
+    """Open to this machine by default (ORDERLINE_METRICS_ACCESS); elsewhere a bearer token
+    with metrics:read."""
+    access = container.settings.metrics_access
+    if access != "open" and not (access == "loopback" and is_loopback(request)):
+        actor = await current_actor(request, credentials)
+        actor.check_scope(Scope.METRICS_READ)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

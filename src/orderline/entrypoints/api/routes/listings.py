@@ -8,19 +8,31 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from orderline.bootstrap import Container
+from orderline.domain.access import Actor, Scope
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.listings import Party
 
 from ..cursors import CursorCodec
-from ..deps import ContainerDep, CursorsDep, decode_cursor
+from ..deps import ActorDep, ContainerDep, CursorsDep, decode_cursor
 from ..errors import ApiError
 from ..responses import JSONResponse
 from ..schemas import ID_PATTERN, StatusCountsOut, StatusPageOut, problem_responses
 
 router = APIRouter(prefix="/api", tags=["queries"])
-PROBLEMS = problem_responses(400, 422, 503)
+PROBLEMS = problem_responses(400, 401, 403, 404, 422, 429, 503)
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
 Cursor = Annotated[str | None, Query(max_length=1024)]
+FromTime = Annotated[
+    datetime | None,
+    Query(
+        alias="from",
+        description="Start (inclusive, rounded down to the hour). Default: 24 hours before `to`.",
+    ),
+]
+ToTime = Annotated[
+    datetime | None,
+    Query(description="End (exclusive, rounded up to the hour). Default: now."),
+]
 MAX_RANGE = timedelta(days=31)
 DEFAULT_RANGE = timedelta(hours=24)
 HOUR = timedelta(hours=1)
@@ -38,13 +50,18 @@ def _add_listing(party: Party) -> None:
         party_id: str,
         container: ContainerDep,
         cursors: CursorsDep,
+        actor: ActorDep,
         status: OrderStatus | None = None,
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> JSONResponse:
+        _check_party(actor, party, party_id)
         return await _listing(party, party_id, container, cursors, status, limit, cursor)
 
-    listing.__doc__ = f"Most recently changed first ({index}); `status` filters."
+    listing.__doc__ = (
+        f"Most recently changed first ({index}); `status` filters. A {party} lists only its "
+        "own orders (another's answers 404); orders:admin lists any."
+    )
     # the path names the id after the party (`customer_id`), as the OpenAPI document shows it
     listing.__annotations__["party_id"] = Annotated[
         str, Path(alias=f"{party}_id", min_length=1, max_length=64, pattern=ID_PATTERN)
@@ -58,6 +75,15 @@ def _add_listing(party: Party) -> None:
         responses=PROBLEMS,
         summary=f"A {party}'s orders",
     )
+
+
+def _check_party(actor: Actor, party: Party, party_id: str) -> None:
+    """The listing is the key condition of the index query: only one's own key may be asked."""
+    ownership = actor.ownership()
+    own = ownership.customer_id if party == "customer" else ownership.restaurant_id
+    if ownership.everything or own == party_id:
+        return
+    raise ApiError(404, "Not found", f"no {party} {party_id} among the orders you may see")
 
 
 async def _listing(
@@ -98,28 +124,46 @@ for _party in PARTIES:
 )
 async def status_counts(
     container: ContainerDep,
-    from_: Annotated[
-        datetime | None,
-        Query(
-            alias="from",
-            description="Start (inclusive, rounded down to the hour). "
-            "Default: 24 hours before `to`.",
-        ),
-    ] = None,
-    to: Annotated[
-        datetime | None,
-        Query(description="End (exclusive, rounded up to the hour). Default: now."),
-    ] = None,
+    actor: ActorDep,
+    from_: FromTime = None,
+    to: ToTime = None,
 ) -> JSONResponse:
-    """From the sharded hourly counters; the range is at most 31 days."""
+    """From the sharded hourly counters; the range is at most 31 days. Needs analytics:read."""
+    actor.check_scope(Scope.ANALYTICS_READ)
+    start, end = _range(from_, to)
+    counts = await container.views.status_counts(start, end)
+    return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
+
+
+@router.get(
+    "/restaurants/{restaurant_id}/status-counts",
+    response_model=StatusCountsOut,
+    responses=PROBLEMS,
+    summary="One restaurant's entries into each status per hour, and its orders in each now",
+)
+async def restaurant_status_counts(
+    container: ContainerDep,
+    actor: ActorDep,
+    restaurant_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
+    from_: FromTime = None,
+    to: ToTime = None,
+) -> JSONResponse:
+    """The restaurant's own counters (its staff, or analytics:read); at most 31 days."""
+    if Scope.ANALYTICS_READ not in actor.scopes:
+        _check_party(actor, "restaurant", restaurant_id)
+    start, end = _range(from_, to)
+    counts = await container.views.status_counts(start, end, restaurant_id)
+    return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
+
+
+def _range(from_: datetime | None, to: datetime | None) -> tuple[datetime, datetime]:
     end = _ceil_hour(_aware(to, "to") if to else datetime.now(UTC))
     start = _floor_hour(_aware(from_, "from")) if from_ else end - DEFAULT_RANGE
     if start >= end:
         raise _invalid_range("from", "`from` must be before `to`")
     if end - start > MAX_RANGE:
         raise _invalid_range("to", f"the range is at most {MAX_RANGE.days} days")
-    counts = await container.views.status_counts(start, end)
-    return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
+    return start, end
 
 
 def _aware(moment: datetime, name: str) -> datetime:

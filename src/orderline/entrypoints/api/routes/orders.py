@@ -9,12 +9,21 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 
 from orderline.bootstrap import Container
+from orderline.domain.access import Actor
 from orderline.domain.errors import OrderNotFound
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.ports import OrderFilters, Position
 from orderline.service_layer import commands
 
-from ..deps import ContainerDep, CursorsDep, ExpectedVersion, IdempotencyKey, decode_cursor, etag
+from ..deps import (
+    ActorDep,
+    ContainerDep,
+    CursorsDep,
+    ExpectedVersion,
+    IdempotencyKey,
+    decode_cursor,
+    etag,
+)
 from ..errors import ApiError
 from ..responses import JSONResponse
 from ..schemas import (
@@ -32,7 +41,7 @@ from ..schemas import (
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
-PROBLEMS = problem_responses(400, 404, 409, 412, 413, 415, 422, 503)
+PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 
@@ -46,11 +55,16 @@ def _order_response(document: dict[str, Any], status_code: int = 200) -> JSONRes
     "", status_code=201, response_model=OrderOut, responses=PROBLEMS, summary="Place an order"
 )
 async def place_order(
-    body: PlaceOrderIn, request: Request, container: ContainerDep, key: IdempotencyKey
+    body: PlaceOrderIn,
+    request: Request,
+    container: ContainerDep,
+    actor: ActorDep,
+    key: IdempotencyKey,
 ) -> JSONResponse:
-    """Totals are computed by the server. Send `Idempotency-Key` to make retries safe."""
+    """Totals are computed by the server. Send `Idempotency-Key` to make retries safe.
+    A customer places orders only for itself (`customerId` = its subject)."""
     request_hash = hashlib.sha256(body.fingerprint().encode()).hexdigest()
-    placed = await container.commands.handle(body.to_command(key, request_hash))
+    placed = await container.commands.handle(body.to_command(actor, key, request_hash))
     response = _order_response(placed.document, 201)
     response.headers["Location"] = str(request.url_for("get_order", order_id=placed.document["id"]))
     if placed.replayed:
@@ -62,6 +76,7 @@ async def place_order(
 async def list_orders(
     container: ContainerDep,
     cursors: CursorsDep,
+    actor: ActorDep,
     customerId: FilterId = None,
     restaurantId: FilterId = None,
     status: OrderStatus | None = None,
@@ -70,14 +85,17 @@ async def list_orders(
     ] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> JSONResponse:
-    """Newest first. Follow `nextCursor` to page; a cursor is valid only for the same filters."""
+    """Newest first. Follow `nextCursor` to page; a cursor is valid only for the same filters.
+    Customers and restaurants see only their own orders, whatever the filters say."""
     filters = OrderFilters(customerId, restaurantId, status.value if status else None)
     query = filters.query_key()
     after = None
     if cursor is not None:
         after = decode_cursor(cursors, query, cursor, Position.from_cursor)
     page_size = min(limit, container.settings.max_page_size)
-    page = await container.orders.page(filters, limit=page_size, after=after)
+    page = await container.orders.page(
+        filters, limit=page_size, after=after, ownership=actor.ownership()
+    )
     next_cursor = None
     if page.next_position is not None:
         next_cursor = cursors.encode(query, page.next_position.to_cursor())
@@ -101,10 +119,12 @@ async def _read(
     view: Literal["status", "details"],
     order_id: UUID,
     container: Container,
+    actor: Actor,
     min_version: int | None,
 ) -> JSONResponse:
-    """One order's status or details through the read path, with the tier that answered."""
-    read = await container.views.read(view, order_id, min_version)
+    """One order's status or details through the read path, with the tier that answered;
+    another principal's order is not found, exactly like a missing one."""
+    read = await container.views.read(view, order_id, min_version, actor.ownership())
     if read.document is None:
         raise OrderNotFound(order_id)
     response = _order_response(read.document)
@@ -120,6 +140,7 @@ async def _read(
 )
 async def batch_status(
     container: ContainerDep,
+    actor: ActorDep,
     ids: Annotated[
         str,
         Query(
@@ -130,7 +151,7 @@ async def batch_status(
     ],
 ) -> JSONResponse:
     """Cache first, then one DynamoDB BatchGetItem, then one PostgreSQL query for the rest."""
-    read = await container.views.statuses(_parse_ids(ids))
+    read = await container.views.statuses(_parse_ids(ids), actor.ownership())
     return JSONResponse(
         {"items": read.items, "notFound": read.not_found, "sources": read.sources},
         headers={"X-Read-Source": read.source},
@@ -157,10 +178,10 @@ def _invalid_ids(message: str) -> ApiError:
 
 @router.get("/{order_id}", response_model=OrderOut, responses=PROBLEMS, summary="Get an order")
 async def get_order(
-    order_id: UUID, container: ContainerDep, minVersion: MinVersion = None
+    order_id: UUID, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """Read path: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("details", order_id, container, minVersion)
+    return await _read("details", order_id, container, actor, minVersion)
 
 
 @router.get(
@@ -170,10 +191,10 @@ async def get_order(
     summary="An order's current status",
 )
 async def get_status(
-    order_id: UUID, container: ContainerDep, minVersion: MinVersion = None
+    order_id: UUID, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """The fast read: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("status", order_id, container, minVersion)
+    return await _read("status", order_id, container, actor, minVersion)
 
 
 @router.get(
@@ -186,6 +207,7 @@ async def get_history(
     order_id: UUID,
     container: ContainerDep,
     cursors: CursorsDep,
+    actor: ActorDep,
     limit: HistoryLimit = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> JSONResponse:
@@ -195,7 +217,9 @@ async def get_history(
     if cursor is not None:
         before = decode_cursor(cursors, query, cursor, lambda p: int(p["before"]))
     page_size = min(limit, container.settings.max_page_size)
-    page = await container.views.history(order_id, limit=page_size, before=before)
+    page = await container.views.history_of(
+        order_id, limit=page_size, before=before, ownership=actor.ownership()
+    )
     if page is None:
         raise OrderNotFound(order_id)
     next_cursor = None
@@ -214,10 +238,16 @@ async def get_history(
     summary="Change items, delivery address or estimated delivery time",
 )
 async def update_order(
-    order_id: UUID, body: UpdateOrderIn, container: ContainerDep, version: ExpectedVersion
+    order_id: UUID,
+    body: UpdateOrderIn,
+    container: ContainerDep,
+    actor: ActorDep,
+    version: ExpectedVersion,
 ) -> JSONResponse:
-    """Items and address change only while PENDING or CONFIRMED; the estimate until final."""
+    """Items and address change only while PENDING or CONFIRMED; the estimate until final.
+    Customers change items and address, restaurants the estimate, orders:admin anything."""
     command = commands.UpdateOrder(
+        actor=actor,
         order_id=order_id,
         items=[item.to_line() for item in body.items] if body.items is not None else None,
         address=body.deliveryAddress.to_address() if body.deliveryAddress else None,
@@ -229,14 +259,12 @@ async def update_order(
 
 @router.delete("/{order_id}", status_code=204, responses=PROBLEMS, summary="Delete an order")
 async def delete_order(
-    order_id: UUID,
-    container: ContainerDep,
-    version: ExpectedVersion,
-    userId: FilterId = None,
+    order_id: UUID, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
-    """Soft delete: the order disappears from reads; the event log keeps its history."""
+    """Soft delete (orders:admin): the order disappears from reads; the event log keeps its
+    history."""
     await container.commands.handle(
-        commands.DeleteOrder(order_id=order_id, user_id=userId, expected_version=version)
+        commands.DeleteOrder(order_id=order_id, actor=actor, expected_version=version)
     )
     return Response(status_code=204)
 
@@ -248,14 +276,19 @@ async def delete_order(
     summary="Change an order's status",
 )
 async def change_status(
-    order_id: UUID, body: ChangeStatusIn, container: ContainerDep, version: ExpectedVersion
+    order_id: UUID,
+    body: ChangeStatusIn,
+    container: ContainerDep,
+    actor: ActorDep,
+    version: ExpectedVersion,
 ) -> JSONResponse:
-    """409 lists the allowed next statuses; the current status again is a no-op 200."""
+    """409 lists the allowed next statuses; the current status again is a no-op 200. Restaurants
+    move their orders to CONFIRMED, PROCESSING, SHIPPED or CANCELLED, customers may cancel."""
     result = await container.commands.handle(
         commands.ChangeStatus(
+            actor=actor,
             order_id=order_id,
             status=body.status,
-            user_id=body.userId,
             reason=body.reason,
             metadata=body.metadata,
             expected_version=version,

@@ -1,0 +1,1 @@
+"""Authentication: bearer tokens (JWT) to principals, the dev signing key, request rate limits."""

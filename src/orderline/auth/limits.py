@@ -1,0 +1,47 @@
+"""Per-principal request rate limits: a token bucket per subject (OWASP API4)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """`rate` requests per second on average, bursts of up to `burst`, per key."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 100_000,
+    ) -> None:
+        self.rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
+
+    def take(self, key: str) -> float | None:
+        """None when the request may go ahead; else the seconds until it could."""
+        now = self._clock()
+        tokens, then = self._buckets.pop(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - then) * self.rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            self._evict()
+            return None
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+    def _evict(self) -> None:
+        while len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+
+
+def retry_after(seconds: float) -> str:
+    """A Retry-After value: whole seconds, at least 1."""
+    return str(max(1, math.ceil(seconds)))
