@@ -25,8 +25,9 @@ SWITCH_INTERVAL = 0.0002  # the clock thread gets the GIL within 0.2 ms, not the
 GRACE_SECONDS = 5.0  # how long queued requests may still be sent after the schedule ends
 
 
-def get(path: str, host: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+def get(path: str, host: str, headers: dict[str, str] | None = None) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
 
 
 def post(path: str, host: str, body: bytes) -> bytes:

@@ -66,6 +66,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "| measure | emulator | value |", "|---|---|---|"]
     for emulator, found in results["emulators"].items():
         lines += measures(emulator, found)
+    lines += auth_lines(results["scenarios"])
     lines += zipf_lines(results["zipf"])
     return "\n".join(lines) + "\n"
 
@@ -98,6 +99,19 @@ def measures(emulator: str, found: dict[str, Any]) -> list[str]:
         f"{emulator} | {s['drain_cpu_ms_per_event']} ms |",
         f"| 6 raw GetItem (aiobotocore, sequential) | {emulator} | p50 {raw['p50_ms']} ms, "
         f"p99 {raw['p99_ms']} ms, client CPU {raw['client_cpu_ms_per_call']} ms per call |",
+    ]
+
+
+def auth_lines(scenarios: dict[str, Any]) -> list[str]:
+    """Cached status reads with authentication on, against the same with it off."""
+    on = scenarios.get("1e status, cache hit, authentication on", {}).get("saturation")
+    off = scenarios.get("1a status, cache hit", {}).get("saturation")
+    if not on or not off:
+        return []
+    ratio = on["rate"] / off["rate"] if off["rate"] else float("nan")
+    return [
+        f"| 1e/1a cached status saturation, authentication on / off | moto (not on the path) | "
+        f"{on['rate']} / {off['rate']} req/s = {ratio:.1%} |"
     ]
 
 

@@ -19,6 +19,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -35,7 +36,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from orderline import dynamodb_local
 from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.postgres.repository import APPEND_ONE, LOCK_ORDER, UPDATE_ORDER
+from orderline.auth.dev import DevSigner
 from orderline.config import Settings
+from orderline.domain.access import Role
 
 from . import loadgen, report, wrk
 from .loadgen import Result, closed_loop, get, open_loop, post
@@ -234,10 +237,12 @@ def status_reads(ids: list[str]) -> list[Request]:
     return [("GET", f"/api/orders/{order_id}/status", b"") for order_id in ids]
 
 
-def cycling(requests: list[Request]) -> loadgen.RequestFactory:
+def cycling(
+    requests: list[Request], headers: dict[str, str] | None = None
+) -> loadgen.RequestFactory:
     """The generator's view of a request list: request `n` is item `n` modulo its length."""
     encoded = [
-        post(path, HOST, body) if method == "POST" else get(path, HOST)
+        post(path, HOST, body) if method == "POST" else get(path, HOST, headers)
         for method, path, body in requests
     ]
     return lambda n: encoded[n % len(encoded)]
@@ -252,24 +257,30 @@ def shuffled(ids: list[str], seed: int) -> list[str]:
 # -- scenarios -------------------------------------------------------------------------------
 
 
-def measure(server: Server, requests: list[Request]) -> dict[str, Any]:
+def measure(
+    server: Server, requests: list[Request], authorization: str | None = None
+) -> dict[str, Any]:
     """The fixed rates (open loop), then saturation (wrk, or the Python closed loop)."""
-    make = cycling(requests)
+    headers = {"Authorization": authorization} if authorization else None
+    make = cycling(requests, headers)
     runs: dict[str, Any] = {}
     for rate in RATES:
         runs[str(rate)] = loadgen.run(
             open_loop(HOST, server.port, make, rate=rate, seconds=RUN_SECONDS)
         ).summary()
     if wrk.available():
-        runs["saturation"] = wrk.saturate(server.base, requests, seconds=RUN_SECONDS)
+        runs["saturation"] = wrk.saturate(
+            server.base, requests, seconds=RUN_SECONDS, authorization=authorization
+        )
     else:
         closed = loadgen.run(closed_loop(HOST, server.port, make, seconds=RUN_SECONDS))
         runs["saturation"] = closed.summary() | {"tool": "python"}
     return runs
 
 
-def warm(server: Server, ids: list[str]) -> None:
-    asyncio.run(closed_loop_once(server.port, [get(f"/api/orders/{i}/status", HOST) for i in ids]))
+def warm(server: Server, ids: list[str], headers: dict[str, str] | None = None) -> None:
+    requests = [get(f"/api/orders/{i}/status", HOST, headers) for i in ids]
+    asyncio.run(closed_loop_once(server.port, requests))
 
 
 async def closed_loop_once(port: int, requests: list[bytes], connections: int = 16) -> Result:
@@ -441,6 +452,7 @@ def main() -> None:
             "ORDERLINE_DATABASE_URL": url,
             "ORDERLINE_LOG_LEVEL": "warning",
             "ORDERLINE_BENCH_ENDPOINTS": "true",
+            "ORDERLINE_AUTH": "false",  # the scenarios measure the pipeline; 1e measures auth
         }
         prefix = f"bench{uuid.uuid4().hex[:6]}-"
         ids = asyncio.run(seed_after_migrations(env, url, prefix))
@@ -532,12 +544,33 @@ def other_scenarios(env: dict[str, str], prefix: str, order: list[str]) -> dict[
         scenarios["1d floor, bare ASGI (generator floor)"] = measure(
             server, [("GET", "/bench/asgi", b"")]
         )
+    scenarios["1e status, cache hit, authentication on"] = authenticated_reads(env, prefix, order)
     with Server(env, table_prefix=prefix, read_model="false") as server:
         log("1c: PostgreSQL only")
         scenarios["1c status, PostgreSQL only (read model off)"] = measure(
             server, status_reads(order)
         )
     return scenarios
+
+
+def authenticated_reads(env: dict[str, str], prefix: str, order: list[str]) -> dict[str, Any]:
+    """1e: 1a with authentication on: a bearer token per request, verified once and then
+    served from the verified-token cache; the rate limiter on (at a limit never reached)."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        auth = {
+            "auth": "true",
+            "data_dir": data_dir,
+            "rate_limit_per_second": 1_000_000,
+            "rate_limit_burst": 1_000_000,
+        }
+        token = DevSigner(Path(data_dir), issuer="orderline", audience="orderline-api").issue(
+            "bench", Role.STAFF, scopes=("orders:admin",), ttl_seconds=3600
+        )
+        bearer = f"Bearer {token}"
+        with Server(env, table_prefix=prefix, cache_ttl_seconds=3600, **auth) as server:
+            warm(server, order, {"Authorization": bearer})
+            log("1e: cache hit, authentication on")
+            return measure(server, status_reads(order), bearer)
 
 
 def batches_of_ten(order: list[str]) -> list[Request]:

@@ -20,6 +20,7 @@ function init(args)
   for line in io.lines(args[1]) do
     local method, path, body = line:match("^(%u+)\t([^\t]+)\t?(.*)$")
     local headers = {}
+    if args[2] then headers["Authorization"] = args[2] end
     if body ~= "" then headers["Content-Type"] = "application/json" else body = nil end
     requests[#requests + 1] = wrk.format(method, path, headers, body)
   end
@@ -46,7 +47,12 @@ def available() -> bool:
 
 
 def saturate(
-    base: str, requests: list[Request], *, seconds: float, connections: int = 32
+    base: str,
+    requests: list[Request],
+    *,
+    seconds: float,
+    connections: int = 32,
+    authorization: str | None = None,
 ) -> dict[str, float]:
     """Run wrk against `base`, cycling through `requests`; a summary like `Result.summary`."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -58,7 +64,10 @@ def saturate(
         duration = f"-d{max(1, round(seconds))}s"
         command = ["wrk", "-t1", f"-c{connections}", duration, "-s", str(script)]
         output = subprocess.run(
-            [*command, base, "--", str(listing)], capture_output=True, text=True, check=True
+            [*command, base, "--", str(listing), *([authorization] if authorization else [])],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     found = re.search(r"^\{.*\}$", output, re.MULTILINE)
     if found is None:

@@ -12,7 +12,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +21,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from orderline.auth.dev import DevSigner
+from orderline.bootstrap import bootstrap
 from orderline.domain.access import Role
 from orderline.entrypoints.api.app import create_app
 
-from .conftest import RunningServer
+from .conftest import RunningServer, serve_in_thread
 from .test_orders_api import order
 
 CUSTOMER_A, CUSTOMER_B = "cust-a", "cust-b"
@@ -281,3 +282,25 @@ async def test_another_customers_orders_never_appear_on_any_page(server: Running
                     break
             assert set(seen) <= mine, (path, params)
             assert set(seen) == (set() if params.get("customerId") == b else mine), path
+
+
+@pytest.fixture(scope="module")
+def limited_server(server: RunningServer) -> Iterator[RunningServer]:
+    """The same deployment with a tight per-principal limit: 1 request/s, bursts of 3."""
+    settings = server.settings.with_overrides(rate_limit_per_second=1, rate_limit_burst=3)
+    app = create_app(settings, lambda: bootstrap(settings, schema=server.schema))
+    for base_url in serve_in_thread(app):
+        yield RunningServer(base_url, server.schema, settings)
+
+
+async def test_each_principal_has_its_own_rate_limit(limited_server: RunningServer) -> None:
+    a = limited_server.headers(Role.CUSTOMER, "limit-a")
+    b = limited_server.headers(Role.CUSTOMER, "limit-b")
+    async with httpx.AsyncClient(base_url=limited_server.base_url) as http:
+        answers = [(await http.get("/api/orders", headers=a)).status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+        refused = await http.get("/api/orders", headers=a)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert (await http.get("/api/orders", headers=b)).status_code == 200
+        assert (await http.get("/health")).status_code == 200  # open routes are not limited
