@@ -36,3 +36,11 @@ def delete_tables_of(endpoint: str, prefixes: Iterable[str]) -> list[str]:
     for name in names:
         client.delete_table(TableName=name)
     return names
+
+
+def counter_scope(pk: str) -> tuple[str, str | None]:
+    """(status or "current", restaurant) of an `order-status-metrics` partition key: every
+    event is counted for all restaurants (`STATUS#shard`) and for its own
+    (`STATUS#shard#restaurantId`)."""
+    parts = pk.split("#")
+    return parts[0], parts[2] if len(parts) > 2 else None

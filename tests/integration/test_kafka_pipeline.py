@@ -36,6 +36,7 @@ from orderline.service_layer import commands
 
 from ..actors import admin
 from ..broker import Broker, running_broker
+from ..dynamodb import counter_scope
 from ..unit.factories import place_command
 from .conftest import new_prefix, scan
 
@@ -239,8 +240,8 @@ async def check_read_model(container: Container) -> dict[str, Any]:
     expected = {(str(order_id), version) for order_id, version, _ in events}
     counters: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
     for item in await scan(container.dynamodb, f"{prefix}order-status-metrics"):
-        status = item["pk"].split("#")[0]
-        if status != "current" and item["count"]:
+        status, restaurant = counter_scope(item["pk"])
+        if status != "current" and restaurant is None and item["count"]:
             counters[(status, item["sk"])][0] += item["count"]
             counters[(status, item["sk"])][1] += Decimal(item.get("totalValue", 0))
     statuses = {

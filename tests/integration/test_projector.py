@@ -21,6 +21,7 @@ from orderline.domain.order import Order
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.projector import Projector
 
+from ..dynamodb import counter_scope
 from ..unit.factories import item, location
 from .conftest import new_prefix, scan
 
@@ -102,16 +103,21 @@ async def test_duplicated_shuffled_batches_end_in_the_in_order_read_model(
 
     assert shuffled == in_order
     assert len(shuffled["order-status-log"]) == len(events)  # one entry per event
-    assert await counters(shuffled["order-status-metrics"]) == await sql_ground_truth(
-        engine, events
-    )
+    truth = await sql_ground_truth(engine, events)
+    assert await counters(shuffled["order-status-metrics"]) == truth
+    assert await counters(shuffled["order-status-metrics"], per_restaurant=True) == truth
 
 
-async def counters(items: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[int, Decimal]]:
-    """Hourly counters summed over their shards."""
+async def counters(
+    items: list[dict[str, Any]], per_restaurant: bool = False
+) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    """Hourly counters summed over their shards: the all-restaurant ones, or the sum of the
+    per-restaurant ones (which must come to the same)."""
     summed: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
     for entry in items:
-        status = entry["pk"].split("#")[0]
+        status, restaurant = counter_scope(entry["pk"])
+        if (restaurant is not None) != per_restaurant:
+            continue
         if status != "current" and entry["count"]:
             summed[(status, entry["sk"])][0] += entry["count"]
             summed[(status, entry["sk"])][1] += Decimal(entry.get("totalValue", 0))
@@ -148,7 +154,7 @@ async def test_current_gauge_follows_each_orders_latest_status(dynamodb: Any, ta
     await projector.project(events)  # all duplicates: nothing moves
     gauge: dict[str, int] = defaultdict(int)
     for entry in await scan(dynamodb, f"{tables}order-status-metrics"):
-        if entry["pk"].startswith("current#"):
+        if counter_scope(entry["pk"]) == ("current", None):
             gauge[entry["sk"]] += entry["count"]
     assert {status: n for status, n in gauge.items() if n} == {"PROCESSING": 1, "CANCELLED": 1}
 

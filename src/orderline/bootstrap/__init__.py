@@ -16,35 +16,52 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .adapters.dynamodb import requests
-from .adapters.dynamodb.admin import ensure_tables
-from .adapters.dynamodb.client import dynamodb_client
-from .adapters.in_process import InProcessEventBus
-from .adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
-from .adapters.postgres.engine import build_engine
-from .adapters.postgres.migrate import upgrade
-from .adapters.postgres.outbox import PostgresEventLog
-from .adapters.postgres.queries import PostgresOrderQueries
-from .adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
-from .auth.authenticator import Authenticator
-from .auth.dev import DevSigner
-from .auth.limits import RateLimiter
-from .auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
-from .config import Settings
-from .readmodel.cache import ReadCache
-from .readmodel.documents import Expiry
-from .readmodel.projector import Projector
-from .readmodel.rebuild import Reconciler, replay
-from .readmodel.views import OrderViews
-from .readmodel.write_through import WriteThrough
-from .secrets_store import local_secret, random_secret
-from .service_layer.dispatcher import CommandDispatcher
-from .service_layer.event_bus import EventBus
-from .service_layer.handlers import HANDLERS, Clock
-from .workers.consumer import KafkaProjection
-from .workers.relay import Relay, RelayPolicy
-from .workers.runner import Loop, in_background
+from ..adapters.dynamodb import requests
+from ..adapters.dynamodb.admin import ensure_tables
+from ..adapters.dynamodb.client import dynamodb_client
+from ..adapters.in_process import InProcessEventBus
+from ..adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
+from ..adapters.postgres.engine import build_engine
+from ..adapters.postgres.migrate import upgrade
+from ..adapters.postgres.outbox import PostgresEventLog
+from ..adapters.postgres.queries import PostgresOrderQueries
+from ..adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
+from ..auth.authenticator import Authenticator
+from ..config import Settings
+from ..readmodel.cache import ReadCache
+from ..readmodel.projector import Projector
+from ..readmodel.rebuild import Reconciler, replay
+from ..readmodel.views import OrderViews
+from ..readmodel.write_through import WriteThrough
+from ..service_layer.dispatcher import CommandDispatcher
+from ..service_layer.event_bus import EventBus
+from ..service_layer.handlers import HANDLERS, Clock
+from ..workers.consumer import KafkaProjection
+from ..workers.relay import Relay
+from ..workers.runner import Loop, in_background
+from .settings_map import (
+    build_auth,
+    cursor_secret,
+    dev_signer,
+    expiry_of,
+    kafka_topics,
+    relay_policy,
+    with_replay_default,
+)
 
+__all__ = [
+    "Container",
+    "bootstrap",
+    "build_auth",
+    "build_projector",
+    "build_reconciler",
+    "cursor_secret",
+    "dev_signer",
+    "expiry_of",
+    "kafka_topics",
+    "relay_policy",
+    "with_replay_default",
+]
 log = logging.getLogger(__name__)
 # With write-through, the relay leaves a new row alone this long: the API is projecting it.
 WRITE_THROUGH_HOLD = timedelta(milliseconds=250)
@@ -103,83 +120,6 @@ class Container:
         if self.dynamodb is not None:
             probes["dynamodb"] = partial(requests.ping, self.dynamodb)
         return probes
-
-
-# -- Settings -> configuration ------------------------------------------------------------------
-
-
-def expiry_of(settings: Settings) -> Expiry:
-    return Expiry(
-        status_hours=settings.read_model_ttl_hours, history_days=settings.history_ttl_days
-    )
-
-
-def relay_policy(settings: Settings) -> RelayPolicy:
-    return RelayPolicy(
-        batch_size=settings.relay_batch_size,
-        poll_seconds=settings.relay_poll_seconds,
-        max_attempts=settings.relay_max_attempts,
-        backoff_seconds=settings.relay_backoff_seconds,
-        backoff_max_seconds=settings.relay_backoff_max_seconds,
-    )
-
-
-def kafka_topics(settings: Settings) -> KafkaTopics:
-    if settings.kafka_bootstrap_servers is None:
-        raise ValueError("Kafka is not configured: set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
-    return KafkaTopics(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=settings.kafka_topic,
-        partitions=settings.kafka_partitions,
-        replication_factor=settings.kafka_replication_factor,
-        group=settings.kafka_group,
-        idempotence=settings.kafka_idempotence,
-    )
-
-
-def with_replay_default(configured: Settings, resolved: Settings) -> Settings:
-    """`replay_on_start` unset: on only with the embedded emulator, which starts empty.
-
-    `configured` is what the user set, `resolved` the same after embedded services started.
-    """
-    if resolved.replay_on_start is not None:
-        return resolved
-    return resolved.with_overrides(replay_on_start=configured.embedded_dynamodb)
-
-
-def dev_signer(settings: Settings) -> DevSigner:
-    """The data dir's signing key (embedded/dev deployments without a JWKS URL)."""
-    return DevSigner(settings.data_dir, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-
-
-def build_auth(settings: Settings) -> Authenticator:
-    """Token verification (JWKS, or the dev key) and per-principal rate limits."""
-    if not settings.auth:
-        log.warning(
-            "AUTHENTICATION IS OFF (ORDERLINE_AUTH=false): anyone who reaches the API "
-            "may read and change every order"
-        )
-        return Authenticator(None)
-    keys: KeySource = (
-        JwksKeys(settings.jwt_jwks_url)
-        if settings.jwt_jwks_url
-        else StaticKey(dev_signer(settings).public_key)
-    )
-    verifier = TokenVerifier(
-        keys,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        leeway=settings.jwt_leeway_seconds,
-    )
-    rate = settings.rate_limit_per_second
-    return Authenticator(verifier, RateLimiter(rate, settings.rate_limit_burst) if rate else None)
-
-
-def cursor_secret(settings: Settings) -> bytes:
-    """The key that signs cursors: configured, or generated once into the data dir."""
-    if settings.cursor_secret is not None:
-        return settings.cursor_secret.get_secret_value().encode()
-    return local_secret(settings.data_dir / "cursor-secret", random_secret())
 
 
 # -- builders -----------------------------------------------------------------------------------
