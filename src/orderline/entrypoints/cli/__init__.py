@@ -1,6 +1,6 @@
-"""The `orderline` command, split by topic: serve, workers, tables, maintenance."""
+"""The `orderline` command, split by topic: serve, workers, tables, maintenance, provisioning."""
 
-from . import maintenance, serve, tables, workers
+from . import maintenance, provision, serve, tables, workers
 from .app import app
 
-__all__ = ["app", "maintenance", "serve", "tables", "workers"]
+__all__ = ["app", "maintenance", "provision", "serve", "tables", "workers"]
