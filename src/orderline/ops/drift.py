@@ -1,10 +1,10 @@
 """Live tables against their specs: keys, indexes, billing, stream, TTL and (optionally) PITR.
 
-The emulators differ from AWS in what they report, and each difference is handled here, not
-skipped: a table without `BillingModeSummary` (DynamoDB Local and moto for on-demand tables at
-times) is on-demand when its provisioned throughput is zero; an endpoint that does not implement
-DescribeContinuousBackups (DynamoDB Local) yields a note saying PITR could not be checked, which
-is not drift but is printed.
+What an endpoint does not report is handled here, never skipped: a DescribeTable without
+`BillingModeSummary` (AWS omits it for a table created provisioned and never switched) is read
+from its provisioned throughput (zero: on-demand); DynamoDB Local does not implement
+DescribeContinuousBackups (UnknownOperationException), so PITR there is a printed note per
+table ("not checked"), not drift. moto implements it (PITR off unless enabled).
 """
 
 from __future__ import annotations
