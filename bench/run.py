@@ -309,7 +309,7 @@ def lifecycle_changes(ids: list[str]) -> list[bytes]:
         post(
             f"/api/orders/{order_id}/status",
             HOST,
-            json.dumps({"status": status, "userId": "bench"}).encode(),
+            json.dumps({"status": status}).encode(),
         )
         for status in LIFECYCLE
         for order_id in ids
@@ -668,7 +668,7 @@ def zipf(env: dict[str, str], prefix: str, ids: list[str]) -> dict[str, Any]:
         step = progress.get(ids[i], 0)
         if step < len(LIFECYCLE):
             progress[ids[i]] = step + 1
-            body = json.dumps({"status": LIFECYCLE[step], "userId": "bench"}).encode()
+            body = json.dumps({"status": LIFECYCLE[step]}).encode()
             change_requests.append(post(f"/api/orders/{ids[i]}/status", HOST, body))
     with Server(
         env, table_prefix=prefix, cache_ttl_seconds=3600, cache_warm_orders=len(ids)

@@ -1,0 +1,160 @@
+"""Provisioning on AWS from the table specs: CloudFormation, IAM policies, drift, cost."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.config import Settings
+from orderline.ops import cost, drift, iam
+from orderline.ops.alarms import with_overrides
+from orderline.ops.cloudformation import Capacity, ExportOptions, render
+
+from .app import app, tables_app
+from .common import fail, load_settings, services
+
+
+class Format(StrEnum):
+    cloudformation = "cloudformation"
+
+
+class Billing(StrEnum):
+    on_demand = "on-demand"
+    provisioned = "provisioned"
+
+
+Role = StrEnum("Role", {name: name for name in iam.ROLES})  # type: ignore[misc]
+
+
+@tables_app.command("export")
+def tables_export(
+    format_: Annotated[Format, typer.Option("--format", help="Only cloudformation.")],
+    env: Annotated[str, typer.Option("--env", help="Environment: tag, prefix default.")] = "",
+    replica_regions: Annotated[
+        str, typer.Option(help="Comma-separated: global tables with these replicas.")
+    ] = "",
+    pitr: Annotated[bool, typer.Option("--pitr", help="Point-in-time recovery.")] = False,
+    deletion_protection: Annotated[bool, typer.Option("--deletion-protection")] = False,
+    billing: Annotated[Billing, typer.Option(help="on-demand or provisioned.")] = Billing.on_demand,
+    alarms: Annotated[bool, typer.Option("--alarms", help="Add CloudWatch alarms.")] = False,
+    alarm_threshold: Annotated[
+        list[str] | None,
+        typer.Option(help="METRIC=VALUE over the seeds' default (repeatable)."),
+    ] = None,
+    min_capacity: Annotated[int, typer.Option(help="Provisioned: lowest units.")] = 5,
+    max_capacity: Annotated[int, typer.Option(help="Provisioned: highest units.")] = 100,
+) -> None:
+    """Print a CloudFormation template (YAML) for every read-model table; no DynamoDB needed.
+
+    Example: orderline tables export --format cloudformation --env prod --pitr --alarms
+    """
+    try:
+        thresholds = with_overrides(alarm_threshold or [])
+    except ValueError as exc:
+        fail(str(exc))
+    if min_capacity < 1 or max_capacity < min_capacity:
+        fail("--min-capacity must be at least 1 and at most --max-capacity")
+    options = ExportOptions(
+        environment=env,
+        replica_regions=tuple(r.strip() for r in replica_regions.split(",") if r.strip()),
+        pitr=pitr,
+        deletion_protection=deletion_protection,
+        billing="provisioned" if billing is Billing.provisioned else "on-demand",
+        alarms=alarms,
+        thresholds=thresholds,
+        capacity=Capacity(minimum=min_capacity, maximum=max_capacity),
+    )
+    typer.echo(render(options), nl=False)
+
+
+@tables_app.command("diff")
+def tables_diff(
+    pitr: Annotated[
+        bool | None,
+        typer.Option("--pitr/--no-pitr", help="Also expect PITR on (or off); unchecked if unset."),
+    ] = None,
+) -> None:
+    """Compare the live tables with the specs; exit 1 on drift, 0 when none.
+
+    Example: ORDERLINE_DYNAMODB_ENDPOINT=http://localhost:8001 orderline tables diff
+    """
+    with services(load_settings(), postgres=False, dynamodb=True) as settings:
+        report = asyncio.run(_diff(settings, pitr))
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    for difference in report.drifts:
+        typer.echo(difference)
+    if report.drifted:
+        raise typer.Exit(1)
+    typer.echo(f"no drift: {report.checked} tables match the spec")
+
+
+async def _diff(settings: Settings, pitr: bool | None) -> drift.DriftReport:
+    async with dynamodb_client(settings) as client:
+        return await drift.diff_tables(client, settings.table_prefix, pitr=pitr)
+
+
+@app.command("iam-policy")
+def iam_policy(
+    role: Annotated[Role, typer.Option(help="The process the policy is for.")],
+    account: Annotated[str, typer.Option(help="Account id.")] = "${AWS::AccountId}",
+    region: Annotated[str, typer.Option(help="Region.")] = "${AWS::Region}",
+    prefix: Annotated[
+        str | None, typer.Option(help="Table prefix [default: ORDERLINE_TABLE_PREFIX].")
+    ] = None,
+) -> None:
+    """Print the least-privilege IAM policy (JSON) of one process's DynamoDB calls.
+
+    Example: orderline iam-policy --role api --account 123456789012 --region eu-west-1
+    """
+    table_prefix = prefix if prefix is not None else load_settings().table_prefix
+    target = iam.Target(account=account, region=region, prefix=table_prefix)
+    typer.echo(iam.render(str(role.value), target), nl=False)
+
+
+@app.command("cost")
+def cost_command(
+    orders_per_month: Annotated[int, typer.Option(min=0)] = 10_000_000,
+    reads_per_order: Annotated[float, typer.Option(min=0)] = 3.0,
+    status_changes_per_order: Annotated[int, typer.Option(min=0, max=4)] = 4,
+    cache_hit_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.80,
+    replica_regions: Annotated[int, typer.Option(min=0, help="Replicas (global tables).")] = 0,
+    price_write_per_million: Annotated[float, typer.Option(min=0)] = 0.625,
+    price_read_per_million: Annotated[float, typer.Option(min=0)] = 0.125,
+    price_storage_gb_month: Annotated[float, typer.Option(min=0)] = 0.25,
+) -> None:
+    """Estimate the monthly DynamoDB on-demand bill from the items Orderline really writes.
+
+    Example: orderline cost --orders-per-month 10000000 --reads-per-order 3
+    """
+    workload = cost.Workload(
+        orders_per_month=orders_per_month,
+        reads_per_order=reads_per_order,
+        status_changes_per_order=status_changes_per_order,
+        cache_hit_rate=cache_hit_rate,
+        replica_regions=replica_regions,
+        counter_shards=load_settings().counter_shards,
+    )
+    prices = cost.Prices(price_write_per_million, price_read_per_million, price_storage_gb_month)
+    for line in _cost_lines(cost.estimate(workload, prices), workload):
+        typer.echo(line)
+
+
+def _cost_lines(estimate: cost.Estimate, workload: cost.Workload) -> list[str]:
+    sizes = ", ".join(f"{table} {size} B" for table, size in estimate.sizes.items())
+    seed: dict[str, Any] = cost.SEED_001
+    return [
+        f"per order: {estimate.items_per_order} item writes ({sizes})",
+        f"writes   {estimate.write_units / 1e6:>12,.1f} M WRU     ${estimate.write_cost:>10,.2f}",
+        f"reads    {estimate.read_units / 1e6:>12,.1f} M RRU     ${estimate.read_cost:>10,.2f}"
+        f"  ({workload.cache_hit_rate:.0%} from the cache)",
+        f"storage  {estimate.storage_gb:>12,.1f} GB        ${estimate.storage_cost:>10,.2f}"
+        "  (history kept a year)",
+        f"total                          ${estimate.total:>10,.2f} per month",
+        f"seed 001 (10 M orders): ${seed['reads'] + seed['writes'] + seed['storage']:.2f} "
+        f"DynamoDB + ${seed['dax']:.2f} DAX; docs/deployment.md explains the difference",
+    ]

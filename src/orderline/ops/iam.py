@@ -1,0 +1,157 @@
+"""Least-privilege IAM policies per process, from one table of what each role's code calls.
+
+`ROLES` is the whole mapping: which DynamoDB operations each process issues, on which tables,
+and whether on their indexes. `tests/integration/test_iam_operations.py` runs each role's code
+paths and fails when an operation observed in `orderline_dynamodb_calls_total` is missing here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orderline.adapters.dynamodb.tables import (
+    ORDER_DETAILS,
+    ORDER_STATUS,
+    ORDER_STATUS_LOG,
+    ORDER_STATUS_METRICS,
+    TABLES,
+    TableSpec,
+)
+
+ALL_TABLES: tuple[str, ...] = ("*",)  # every table of the spec list the policy is built for
+NO_TABLE: tuple[str, ...] = ()  # an operation on no table (ListTables): Resource "*"
+
+# IAM has no TransactWriteItems action: a transaction is authorised item by item. The
+# projector's transactions hold Put and Update items only (asserted by a unit test).
+OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
+    "TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "TransactGetItems": ("dynamodb:GetItem",),
+}
+INDEX_OPERATIONS = frozenset({"Query", "Scan"})  # the only operations that address an index
+STREAM_OPERATIONS = ("DescribeStream", "GetRecords", "GetShardIterator")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Operations on some tables (spec names), and whether on their indexes and streams too."""
+
+    tables: tuple[str, ...]
+    operations: tuple[str, ...]
+    indexes: bool = False
+    streams: bool = False
+
+
+START_UP = Grant(ALL_TABLES, ("DescribeTable", "DescribeTimeToLive"))  # ensure_tables' check
+PROJECTION = Grant(ALL_TABLES, ("TransactWriteItems",))  # projector: all four tables
+READINESS = Grant(NO_TABLE, ("ListTables",))  # requests.ping
+READ_PATH = (
+    Grant((ORDER_STATUS.name,), ("GetItem", "BatchGetItem", "PutItem", "Query"), indexes=True),
+    Grant((ORDER_DETAILS.name,), ("GetItem", "PutItem")),  # PutItem: filled from PostgreSQL
+    Grant((ORDER_STATUS_LOG.name, ORDER_STATUS_METRICS.name), ("Query",)),
+)
+ADMIN = Grant(
+    ALL_TABLES,
+    (
+        "CreateTable",
+        "DeleteTable",
+        "DescribeTable",
+        "DescribeTimeToLive",
+        "UpdateTimeToLive",
+        "DescribeContinuousBackups",
+    ),
+)
+RECONCILE = Grant((ORDER_STATUS.name, ORDER_DETAILS.name), ("BatchGetItem", "PutItem"))
+
+# role -> what its process calls. One row per role; the forum adds its row with its own specs.
+ROLES: dict[str, tuple[Grant, ...]] = {
+    # `orderline serve`: reads, fills, write-through projection, start-up check, readiness
+    "api": (START_UP, *READ_PATH, PROJECTION, READINESS),
+    # `orderline relay` with the in-process bus projects what it relays (Kafka: no DynamoDB)
+    "relay": (START_UP, PROJECTION),
+    # `orderline project`: the Kafka projector
+    "projector": (START_UP, PROJECTION),
+    # `orderline tables …`, `replay`, `reconcile --repair`
+    "ops": (ADMIN, PROJECTION, RECONCILE),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the policy applies: placeholders by default, for `Fn::Sub` or hand substitution."""
+
+    account: str = "${AWS::AccountId}"
+    region: str = "${AWS::Region}"
+    prefix: str = "orderline-"
+    partition: str = "aws"
+
+    def table_arn(self, name: str) -> str:
+        base = f"arn:{self.partition}:dynamodb:{self.region}:{self.account}"
+        return f"{base}:table/{self.prefix}{name}"
+
+
+def actions(operation: str) -> tuple[str, ...]:
+    """The IAM actions one DynamoDB API operation needs."""
+    return OPERATION_ACTIONS.get(operation, (f"dynamodb:{operation}",))
+
+
+def granted(role: str, specs: Sequence[TableSpec] = TABLES) -> dict[str, set[str]]:
+    """Operations allowed per table name (without prefix); `""` holds table-less operations."""
+    allowed: dict[str, set[str]] = {}
+    for grant in ROLES[role]:
+        for name in _names(grant, specs) or [""]:
+            allowed.setdefault(name, set()).update(grant.operations)
+    return allowed
+
+
+def policy(role: str, target: Target, specs: Sequence[TableSpec] = TABLES) -> dict[str, object]:
+    """The policy document for a role."""
+    if role not in ROLES:
+        raise KeyError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    tables: dict[tuple[str, ...], list[str]] = {}
+    indexes: dict[tuple[str, ...], list[str]] = {}
+    streams: list[str] = []
+    for name, operations in sorted(granted(role, specs).items()):
+        if not name:
+            continue
+        arn = target.table_arn(name)
+        tables.setdefault(_actions_of(operations), []).append(arn)
+        if name in _names_where(role, specs, "indexes"):
+            index_actions = _actions_of(operations & INDEX_OPERATIONS)
+            indexes.setdefault(index_actions, []).append(f"{arn}/index/*")
+        if name in _names_where(role, specs, "streams"):
+            streams.append(f"{arn}/stream/*")
+    statements = [_statement("Tables", a, r) for a, r in tables.items()]
+    statements += [_statement("Indexes", a, r) for a, r in indexes.items()]
+    if streams:
+        statements.append(_statement("Streams", _actions_of(set(STREAM_OPERATIONS)), streams))
+    if "" in granted(role, specs):
+        statements.append(_statement("NoTable", _actions_of(granted(role, specs)[""]), ["*"]))
+    for number, statement in enumerate(statements):
+        statement["Sid"] = f"{role.capitalize()}{statement['Sid']}{number}"
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render(role: str, target: Target, specs: Sequence[TableSpec] = TABLES) -> str:
+    return json.dumps(policy(role, target, specs), indent=2) + "\n"
+
+
+def _names(grant: Grant, specs: Sequence[TableSpec]) -> list[str]:
+    if grant.tables == ALL_TABLES:
+        return [spec.name for spec in specs]
+    known = {spec.name for spec in specs}
+    return [name for name in grant.tables if name in known]
+
+
+def _names_where(role: str, specs: Sequence[TableSpec], flag: str) -> set[str]:
+    return {name for grant in ROLES[role] if getattr(grant, flag) for name in _names(grant, specs)}
+
+
+def _actions_of(operations: set[str]) -> tuple[str, ...]:
+    return tuple(sorted({action for operation in operations for action in actions(operation)}))
+
+
+def _statement(sid: str, action: tuple[str, ...], resources: list[str]) -> dict[str, object]:
+    resource: str | list[str] = resources[0] if resources == ["*"] else sorted(resources)
+    return {"Sid": sid, "Effect": "Allow", "Action": list(action), "Resource": resource}

@@ -1,0 +1,80 @@
+"""`orderline tables diff`: live tables against the specs, on moto and on DynamoDB Local."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from orderline.adapters.dynamodb.admin import ensure_tables
+from orderline.adapters.dynamodb.tables import ORDER_STATUS, ORDER_STATUS_LOG, TABLES
+from orderline.entrypoints.cli import app
+from orderline.ops.drift import diff_tables
+
+from .conftest import new_prefix
+
+runner = CliRunner()
+
+
+async def test_fresh_tables_have_no_drift(dynamodb: Any, tables: str) -> None:
+    report = await diff_tables(dynamodb, tables)
+    assert report.drifts == [] and report.checked == len(TABLES)
+
+
+async def test_a_removed_ttl_and_a_missing_index_are_drift(dynamodb: Any) -> None:
+    prefix = new_prefix()
+    modified = tuple(
+        replace(spec, indexes=spec.indexes[:1])
+        if spec is ORDER_STATUS
+        else replace(spec, ttl=False)
+        if spec is ORDER_STATUS_LOG
+        else spec
+        for spec in TABLES
+    )
+    await ensure_tables(dynamodb, prefix, modified)
+    report = await diff_tables(dynamodb, prefix)
+    assert sorted(report.drifts) == [
+        f"{prefix}order-status-log: ttl disabled, spec: on ttl",
+        f"{prefix}order-status: index RestaurantStatusIndex missing",
+    ]
+
+
+async def test_a_missing_table_is_drift(dynamodb: Any) -> None:
+    prefix = new_prefix()
+    await ensure_tables(dynamodb, prefix, TABLES[1:])
+    report = await diff_tables(dynamodb, prefix)
+    assert report.drifts == [f"{prefix}order-status: missing"]
+
+
+async def test_pitr_is_checked_where_the_endpoint_reports_it(
+    dynamodb: Any, tables: str, request: pytest.FixtureRequest
+) -> None:
+    """moto implements DescribeContinuousBackups (PITR off by default): expecting it on is
+    drift. DynamoDB Local answers UnknownOperationException: a note per table, not drift."""
+    report = await diff_tables(dynamodb, tables, pitr=True)
+    if request.node.callspec.params["dynamodb_endpoint"] == "dynamodb-local":
+        assert report.drifts == [] and len(report.notes) == len(TABLES)
+        assert all("UnknownOperationException" in note for note in report.notes)
+    else:
+        assert report.notes == [] and len(report.drifts) == len(TABLES)
+        assert all("point-in-time recovery off, expected on" in d for d in report.drifts)
+        assert (await diff_tables(dynamodb, tables, pitr=False)).drifts == []
+
+
+async def test_the_command_exits_1_on_drift_and_0_without(
+    dynamodb: Any, tables: str, dynamodb_endpoint: str
+) -> None:
+    env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_TABLE_PREFIX": tables}
+    clean = await asyncio.to_thread(runner.invoke, app, ["tables", "diff"], env=env)
+    assert clean.exit_code == 0, clean.output
+    assert f"no drift: {len(TABLES)} tables match the spec" in clean.output
+    await dynamodb.update_time_to_live(
+        TableName=f"{tables}order-details",
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"},
+    )
+    drifted = await asyncio.to_thread(runner.invoke, app, ["tables", "diff"], env=env)
+    assert drifted.exit_code == 1, drifted.output
+    assert f"{tables}order-details: ttl" in drifted.output
