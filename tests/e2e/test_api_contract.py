@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from schemathesis.engine import from_schema
-from schemathesis.engine.events import EngineEvent, FatalError, NonFatalError, ScenarioFinished
+from schemathesis.engine.events import (
+    EngineEvent,
+    FatalError,
+    NonFatalError,
+    PhaseFinished,
+    PhaseStarted,
+    ScenarioFinished,
+)
 
-from orderline.entrypoints.api.contract import ETAG_PATTERN
+from orderline.entrypoints.api import contract
 
 from .conftest import RunningServer
 
-ETAG = re.compile(ETAG_PATTERN)
+ETAG = re.compile(contract.ETAG_PATTERN)
 KEYS = itertools.count()
 
 SEED = 20260115
@@ -143,10 +151,17 @@ def test_schemathesis_finds_nothing(server: RunningServer) -> None:
     )
     schema.hook("map_case")(_positive_headers)
     findings: list[str] = []
+    phases: dict[str, str] = {}
     for event in from_schema(schema).execute():
         findings.extend(_findings(event))
+        if isinstance(event, PhaseFinished):
+            phases[event.phase.name.value] = event.status.value
+        if isinstance(event, PhaseStarted) and event.payload is not None:
+            phases["stateful transitions"] = str(event.payload.transitions_selected)
     unique = sorted(set(findings))
     assert not unique, f"{len(unique)} schemathesis findings:\n" + "\n\n".join(unique)
+    assert all(phases.get(phase) == "success" for phase in PHASES), phases
+    assert int(phases["stateful transitions"]) > 0, phases
 
 
 @pytest.fixture
@@ -155,3 +170,85 @@ def document(server: RunningServer) -> dict[str, Any]:
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
+
+
+def _parameter(document: dict[str, Any], method: str, path: str, name: str) -> dict[str, Any]:
+    operation = document["paths"][path][method]
+    found: dict[str, Any] = next(p for p in operation["parameters"] if p["name"] == name)
+    return found
+
+
+def test_the_document_declares_what_the_server_enforces(document: dict[str, Any]) -> None:
+    order_id = _parameter(document, "get", "/api/orders/{order_id}", "order_id")["schema"]
+    assert order_id["format"] == "uuid" and order_id["pattern"] == contract.UUID_PATTERN
+    item = document["components"]["schemas"]["ItemIn"]["properties"]
+    assert item["unitPrice"]["type"] == "string"
+    assert item["unitPrice"]["pattern"] == contract.MONEY_IN_PATTERN
+    order_out = document["components"]["schemas"]["OrderOut"]["properties"]
+    assert order_out["totalAmount"]["pattern"] == contract.MONEY_OUT_PATTERN
+    if_match = _parameter(document, "patch", "/api/orders/{order_id}", "if-match")["schema"]
+    assert if_match["pattern"] == contract.ETAG_PATTERN and "anyOf" not in if_match
+    key = _parameter(document, "post", "/api/orders", "Idempotency-Key")["schema"]
+    assert key["pattern"] == contract.IDEMPOTENCY_KEY_PATTERN
+    for method, path in (("get", "/api/orders"), ("get", "/api/orders/{order_id}/history")):
+        assert _parameter(document, method, path, "cursor")["schema"]["pattern"] == (
+            contract.CURSOR_PATTERN
+        )
+    ids = _parameter(document, "get", "/api/orders/status", "ids")["schema"]
+    assert ids["pattern"] == contract.IDS_PATTERN
+    assert (
+        _parameter(document, "get", "/api/orders/{order_id}", "minVersion")["schema"]["minimum"]
+        == 1
+    )
+    counts = "/api/analytics/status-counts"
+    to = _parameter(document, "get", counts, "to")["schema"]
+    assert to["format"] == "date-time" and to["pattern"] == contract.DATE_TIME_PATTERN
+    assert "31 days" in _parameter(document, "get", counts, "from")["description"]
+
+
+def test_every_operation_names_who_may_call_it(document: dict[str, Any]) -> None:
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if not operation.get("security"):
+                assert path.startswith("/health"), (method, path)
+                continue
+            assert "x-required-scopes" in operation, (method, path)
+            assert "**Access:**" in operation["description"], (method, path)
+            assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
+    delete = document["paths"]["/api/orders/{order_id}"]["delete"]
+    assert delete["x-required-scopes"] == ["orders:admin"] and delete["x-roles"] == []
+    counts = document["paths"]["/api/analytics/status-counts"]["get"]
+    assert counts["security"] == [{"HTTPBearer": ["analytics:read"]}]
+    metrics = document["paths"]["/metrics"]["get"]
+    assert metrics["security"] == [{}, {"HTTPBearer": ["metrics:read"]}]
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+async def test_the_server_refuses_what_the_document_refuses(client: httpx.AsyncClient) -> None:
+    counts = "/api/analytics/status-counts"
+    for to in ("0.5", "0", "1700000000", "2026-11-22T10:00:00"):
+        response = await client.get(counts, params={"to": to})
+        assert response.status_code == 422, (to, response.text)
+        assert response.json()["errors"][0]["field"] == "query.to"
+    assert (await client.get(counts, params={"to": "2026-11-22T10:00:00Z"})).status_code == 200
+    for order_id in ("123e4567e89b12d3a456426614174000", "{123e4567-e89b-12d3-a456-426614174000}"):
+        assert (await client.get(f"/api/orders/{order_id}")).status_code == 422, order_id
+    ids = "urn:uuid:123e4567-e89b-12d3-a456-426614174000"
+    assert (await client.get("/api/orders/status", params={"ids": ids})).status_code == 422
+
+
+async def test_undeclared_methods_are_405_with_allow(client: httpx.AsyncClient) -> None:
+    cases = [
+        ("OPTIONS", "/api/orders", "GET, POST"),
+        ("PUT", "/api/orders", "GET, POST"),
+        ("HEAD", "/api/orders", "GET, POST"),
+        ("OPTIONS", f"/api/orders/{uuid.uuid4()}", "DELETE, GET, PATCH"),
+        ("PATCH", "/api/orders/status", "GET"),
+        ("DELETE", "/health", "GET"),
+    ]
+    for method, path, allow in cases:
+        response = await client.request(method, path)
+        assert response.status_code == 405, (method, path, response.text)
+        assert response.headers["allow"] == allow, (method, path)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert (await client.request("OPTIONS", "/api/nowhere")).status_code == 404

@@ -38,6 +38,7 @@ NO_NUL_PATTERN = r"^[^\x00]*$"
 
 _MONEY = re.compile(MONEY_IN_PATTERN)
 _DATE_TIME = re.compile(DATE_TIME_PATTERN)
+_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
 _UUID = re.compile(UUID_PATTERN)
 CURSOR = re.compile(CURSOR_PATTERN)
 
@@ -50,17 +51,23 @@ def parse_money(value: object) -> Decimal:
     raise ValueError('give money as a decimal string from "0" to "100000" with at most 2 decimals')
 
 
-def parse_date_time(value: object) -> datetime:
-    """An RFC 3339 date-time with its offset; numbers and naive times are refused."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
+def parse_date_time(value: object) -> datetime | None:
+    """An RFC 3339 date-time with its offset; numbers and naive times are refused. None stays
+    None (whether null is allowed is the field's business)."""
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     if isinstance(value, str) and _DATE_TIME.fullmatch(value):
         try:
             return datetime.fromisoformat(value.upper())
         except ValueError as exc:
             raise ValueError(f"not a valid date-time: {exc}") from None
+    if isinstance(value, str) and _NAIVE.fullmatch(value):
+        raise ValueError(
+            "the date-time has no time zone: give its offset (timezone), e.g. 2026-11-22T10:00:00Z"
+        )
     raise ValueError(
-        "give an RFC 3339 date-time with its offset, years 2000 to 2999, e.g. 2026-11-22T10:00:00Z"
+        "give an RFC 3339 date-time with its time zone offset, years 2000 to 2999, "
+        "e.g. 2026-11-22T10:00:00Z"
     )
 
 
@@ -106,10 +113,16 @@ MoneyIn = Annotated[
     WithJsonSchema({"type": "string", "pattern": MONEY_IN_PATTERN, "examples": ["15.99"]}),
 ]
 MoneyOut = Annotated[Decimal, WithJsonSchema({"type": "string", "pattern": MONEY_OUT_PATTERN})]
+DATE_TIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}
+# A date-time that may be absent; the validator sits outside the `| None`, so an error names
+# the field itself rather than a member of a union.
 DateTimeIn = Annotated[
-    datetime,
+    datetime | None, BeforeValidator(parse_date_time), WithJsonSchema(DATE_TIME_SCHEMA)
+]
+NullableDateTimeIn = Annotated[
+    datetime | None,
     BeforeValidator(parse_date_time),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}),
+    WithJsonSchema({"anyOf": [DATE_TIME_SCHEMA, {"type": "null"}]}),
 ]
 Uuid = Annotated[
     UUID,

@@ -21,6 +21,7 @@ from .contract import (
     DateTimeIn,
     MoneyIn,
     MoneyOut,
+    NullableDateTimeIn,
     no_nul,
     whole_number,
 )
@@ -75,7 +76,7 @@ class PlaceOrderIn(Strict):
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     items: Items
     deliveryAddress: AddressIn
-    estimatedDeliveryTime: DateTimeIn | None = None
+    estimatedDeliveryTime: NullableDateTimeIn = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -129,7 +130,7 @@ class UpdateOrderIn(Strict):
 
     items: Items | SkipJsonSchema[None] = None
     deliveryAddress: AddressIn | SkipJsonSchema[None] = None
-    estimatedDeliveryTime: DateTimeIn | SkipJsonSchema[None] = None
+    estimatedDeliveryTime: DateTimeIn = None
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -31,7 +31,7 @@ Cursor = Annotated[
     ),
 ]
 FromTime = Annotated[
-    DateTimeIn | None,
+    DateTimeIn,
     Query(
         alias="from",
         description="Start (inclusive, rounded down to the hour), an RFC 3339 date-time with "
@@ -40,7 +40,7 @@ FromTime = Annotated[
     ),
 ]
 ToTime = Annotated[
-    DateTimeIn | None,
+    DateTimeIn,
     Query(
         description="End (exclusive, rounded up to the hour), an RFC 3339 date-time with its "
         "offset. Default: now."
