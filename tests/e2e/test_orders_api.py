@@ -14,7 +14,7 @@ ORDER: dict[str, Any] = {
     "restaurantId": "rest-e2e",
     "items": [
         {"itemId": "pizza", "name": "Pizza", "quantity": 2, "unitPrice": "15.99"},
-        {"itemId": "cola", "name": "Cola", "quantity": 1, "unitPrice": 2.5},
+        {"itemId": "cola", "name": "Cola", "quantity": 1, "unitPrice": "2.50"},
     ],
     "deliveryAddress": {
         "street": "1 Main St",

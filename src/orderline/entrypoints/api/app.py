@@ -13,8 +13,9 @@ from orderline.bootstrap import Container, bootstrap, cursor_secret
 from orderline.config import Settings
 from orderline.workers.runner import in_background
 
-from . import errors
+from . import errors, openapi
 from .cursors import CursorCodec
+from .methods import MethodNotAllowedMiddleware
 from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
 from .routes import health, listings, orders
 
@@ -24,7 +25,9 @@ DESCRIPTION = """
 Orders are written to PostgreSQL together with an outbox event in one transaction; a relay
 projects the events into DynamoDB, and reads go cache → DynamoDB → PostgreSQL
 (`X-Read-Source` says which tier answered).
-Errors are `application/problem+json`. Money is a decimal string; timestamps are UTC ISO-8601.
+Errors are `application/problem+json`. Money is a decimal string (`"15.99"`, never a JSON
+number); timestamps are RFC 3339 date-times with their offset, UTC in responses. A method a path
+does not declare (OPTIONS and HEAD included) answers 405 with `Allow`.
 
 Every `/api` call needs `Authorization: Bearer <JWT>` (in development `orderline token issue`
 prints one; **Authorize** above takes it). Customers see and cancel their own orders,
@@ -67,7 +70,9 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     app.include_router(orders.router)
     app.include_router(listings.router)
     app.include_router(health.router)
+    openapi.install(app)
     app.add_middleware(RequestGuardMiddleware)
+    app.add_middleware(MethodNotAllowedMiddleware)
     if settings.docs_access == "loopback":
         app.add_middleware(LoopbackDocsMiddleware)
     app.add_middleware(MetricsMiddleware)

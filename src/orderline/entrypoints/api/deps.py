@@ -20,12 +20,13 @@ from orderline.auth.tokens import InvalidToken, TokenVerifier
 from orderline.bootstrap import Container
 from orderline.domain.access import ANONYMOUS_ADMIN, Actor
 
+from .contract import CURSOR, ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
 from .cursors import CursorCodec, InvalidCursor
 from .errors import ApiError, unauthorized
 
 T = TypeVar("T")
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 async def get_container(request: Request) -> Container:
@@ -97,12 +98,16 @@ def is_loopback(request: Request) -> bool:
 async def expected_version(
     if_match: Annotated[
         str | None,
-        Header(description='The order version you last saw, as its ETag: `"3"`. Stale → 412.'),
+        Header(
+            description='The order version you last saw, as its ETag: `"3"` (or `*`: any). '
+            "Stale → 412; another form → 400.",
+            json_schema_extra={"pattern": ETAG_PATTERN},
+        ),
     ] = None,
 ) -> int | None:
-    if if_match is None or if_match.strip() == "*":
+    if if_match is None or if_match == "*":
         return None
-    found = _ETAG.match(if_match.strip())
+    found = _ETAG.fullmatch(if_match)
     if found is None:
         raise ApiError(
             400,
@@ -118,11 +123,12 @@ async def idempotency_key(
         Header(
             alias="Idempotency-Key",
             description="Any unique string (≤ 255 printable ASCII). A retry with the same key "
-            "and body returns the first response; another body gets 422.",
+            "and body returns the first response; another body gets 422; another form 400.",
+            json_schema_extra={"pattern": IDEMPOTENCY_KEY_PATTERN},
         ),
     ] = None,
 ) -> str | None:
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiError(
             400,
             "Invalid Idempotency-Key header",
@@ -139,6 +145,8 @@ def decode_cursor(
     cursors: CursorCodec, query: str, cursor: str, read: Callable[[dict[str, Any]], T]
 ) -> T:
     """The position a cursor holds, turned by `read`; any flaw in it is a 400 problem."""
+    if not CURSOR.fullmatch(cursor):
+        raise ApiError(400, "Invalid cursor", "cursor is malformed; pass `nextCursor` as it came")
     try:
         return read(cursors.decode(query, cursor))
     except (InvalidCursor, KeyError, ValueError, TypeError) as exc:

@@ -36,7 +36,7 @@ class RequestGuardMiddleware:
             return
         length = _content_length(scope)
         if length is not None and length > self.max_bytes:
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 413,
@@ -46,7 +46,7 @@ class RequestGuardMiddleware:
             return
         content_type = _header(scope, b"content-type")
         if content_type and not _is_json(content_type) and scope["method"] in _BODY_METHODS:
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 415,
@@ -141,7 +141,7 @@ class LoopbackDocsMiddleware:
             client = scope.get("client")
             if not client or not _loopback(client[0]):
                 detail = f"no route matches {scope['method']} {scope['path']}"
-                await _send_problem(send, scope, 404, "Not Found", detail)
+                await send_problem(send, scope, 404, "Not Found", detail)
                 return
         await self.app(scope, receive, send)
 
@@ -153,8 +153,17 @@ def _loopback(host: str) -> bool:
         return False
 
 
-async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str) -> None:
+async def send_problem(
+    send: Send,
+    scope: Scope,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """A problem answered by middleware, before any route runs."""
     body = json.dumps(problem_body(status, title, detail, scope.get("path", ""))).encode()
+    extra = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -162,6 +171,7 @@ async def _send_problem(send: Send, scope: Scope, status: int, title: str, detai
             "headers": [
                 (b"content-type", PROBLEM.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )

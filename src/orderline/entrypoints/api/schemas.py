@@ -4,35 +4,50 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from orderline.domain.access import Actor
 from orderline.domain.order import MAX_ITEMS
 from orderline.domain.status import OrderStatus
 from orderline.service_layer import commands
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+from .contract import (
+    ID_PATTERN,
+    NO_NUL_PATTERN,
+    TEXT_PATTERN,
+    DateTimeIn,
+    MoneyIn,
+    MoneyOut,
+    NullableDateTimeIn,
+    no_nul,
+    whole_number,
+)
+
 MAX_METADATA_BYTES = 4096
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-Price = Annotated[Decimal, Field(ge=0, le=Decimal("100000"), decimal_places=2, max_digits=12)]
+# Free text is taken as sent (never trimmed), without NUL and with a visible character.
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+City = Annotated[str, Field(min_length=1, max_length=100, pattern=TEXT_PATTERN)]
+PostalCode = Annotated[str, Field(min_length=1, max_length=20, pattern=TEXT_PATTERN)]
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
-    """Unknown fields are an error: a client cannot set what the server owns."""
+    """Unknown fields are an error: a client cannot set what the server owns. Values are taken
+    in their documented JSON type only (no number for a string, no string for a number)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class ItemIn(Strict):
     itemId: ExternalId
     name: Text
-    quantity: int = Field(ge=1, le=1000, strict=True)
-    unitPrice: Price
+    quantity: Annotated[int, Field(ge=1, le=1000, strict=True), BeforeValidator(whole_number)]
+    unitPrice: MoneyIn
 
     def to_line(self) -> commands.ItemLine:
         return commands.ItemLine(self.itemId, self.name, self.quantity, self.unitPrice)
@@ -40,10 +55,10 @@ class ItemIn(Strict):
 
 class AddressIn(Strict):
     street: Text
-    city: Annotated[str, Field(min_length=1, max_length=100)]
-    postalCode: Annotated[str, Field(min_length=1, max_length=20)]
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    city: City
+    postalCode: PostalCode
+    latitude: Coordinate = Field(ge=-90, le=90)
+    longitude: Coordinate = Field(ge=-180, le=180)
 
     def to_address(self) -> commands.Address:
         return commands.Address(
@@ -61,7 +76,7 @@ class PlaceOrderIn(Strict):
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     items: Items
     deliveryAddress: AddressIn
-    estimatedDeliveryTime: AwareDatetime | None = None
+    estimatedDeliveryTime: NullableDateTimeIn = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -111,12 +126,17 @@ class PlaceOrderIn(Strict):
 
 
 class UpdateOrderIn(Strict):
-    items: Items | None = None
-    deliveryAddress: AddressIn | None = None
-    estimatedDeliveryTime: AwareDatetime | None = None
+    """Name at least one field; none may be null."""
+
+    items: Items | SkipJsonSchema[None] = None
+    deliveryAddress: AddressIn | SkipJsonSchema[None] = None
+    estimatedDeliveryTime: DateTimeIn = None
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"estimatedDeliveryTime": "2026-01-15T14:30:00Z"}]}
+        json_schema_extra={
+            "minProperties": 1,
+            "examples": [{"estimatedDeliveryTime": "2026-01-15T14:30:00Z"}],
+        }
     )
 
     @model_validator(mode="after")
@@ -133,8 +153,12 @@ class ChangeStatusIn(Strict):
     """Who changed it is the token's subject; the old `userId` field is no longer accepted."""
 
     status: OrderStatus
-    reason: Annotated[str, Field(max_length=500)] | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    reason: Annotated[str, Field(max_length=500, pattern=NO_NUL_PATTERN)] | None = None
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Free-form JSON, at most {MAX_METADATA_BYTES} bytes serialised and without "
+        "NUL characters (else 422).",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"status": "CONFIRMED", "reason": "kitchen accepted"}]}
@@ -143,6 +167,7 @@ class ChangeStatusIn(Strict):
     @field_validator("metadata")
     @classmethod
     def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        no_nul(value)
         if len(json.dumps(value)) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
         return value
@@ -152,8 +177,8 @@ class ItemOut(BaseModel):
     itemId: str
     name: str
     quantity: int
-    unitPrice: Decimal
-    totalPrice: Decimal
+    unitPrice: MoneyOut
+    totalPrice: MoneyOut
 
 
 class AddressOut(BaseModel):
@@ -174,7 +199,7 @@ class OrderOut(BaseModel):
     status: OrderStatus
     statusId: int
     items: list[ItemOut]
-    totalAmount: Decimal
+    totalAmount: MoneyOut
     currency: str
     deliveryAddress: AddressOut
     estimatedDeliveryTime: datetime | None
@@ -217,7 +242,7 @@ class StatusOut(BaseModel):
     channelId: str
     status: OrderStatus
     statusId: int
-    totalAmount: Decimal
+    totalAmount: MoneyOut
     currency: str
     estimatedDeliveryTime: datetime | None
     trackingCode: str | None
@@ -244,7 +269,7 @@ class HistoryEntryOut(BaseModel):
     reason: str | None
     metadata: dict[str, Any] | None
     changedFields: list[str] | None
-    totalAmount: Decimal
+    totalAmount: MoneyOut
     timestamp: datetime
 
 
@@ -261,7 +286,7 @@ class StatusPageOut(BaseModel):
 
 class CountOut(BaseModel):
     count: int
-    totalValue: Decimal
+    totalValue: MoneyOut
 
 
 class HourOut(BaseModel):

@@ -43,7 +43,7 @@ async def ready(container: ContainerDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 429),
 )
 async def metrics(
     request: Request,

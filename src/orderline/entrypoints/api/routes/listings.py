@@ -12,26 +12,39 @@ from orderline.domain.access import Actor, Scope
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.listings import Party
 
+from ..contract import CURSOR_PATTERN, ID_PATTERN, DateTimeIn
 from ..cursors import CursorCodec
 from ..deps import ActorDep, ContainerDep, CursorsDep, decode_cursor
 from ..errors import ApiError
 from ..responses import JSONResponse
-from ..schemas import ID_PATTERN, StatusCountsOut, StatusPageOut, problem_responses
+from ..schemas import StatusCountsOut, StatusPageOut, problem_responses
 
 router = APIRouter(prefix="/api", tags=["queries"])
 PROBLEMS = problem_responses(400, 401, 403, 404, 422, 429, 503)
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
-Cursor = Annotated[str | None, Query(max_length=1024)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=1024,
+        description="`nextCursor` of the previous page, as it came (signed; another is 400).",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    ),
+]
 FromTime = Annotated[
-    datetime | None,
+    DateTimeIn,
     Query(
         alias="from",
-        description="Start (inclusive, rounded down to the hour). Default: 24 hours before `to`.",
+        description="Start (inclusive, rounded down to the hour), an RFC 3339 date-time with "
+        "its offset. Default: 24 hours before `to`. Before `to`, at most 31 days before it "
+        "(else 422).",
     ),
 ]
 ToTime = Annotated[
-    datetime | None,
-    Query(description="End (exclusive, rounded up to the hour). Default: now."),
+    DateTimeIn,
+    Query(
+        description="End (exclusive, rounded up to the hour), an RFC 3339 date-time with its "
+        "offset. Default: now."
+    ),
 ]
 MAX_RANGE = timedelta(days=31)
 DEFAULT_RANGE = timedelta(hours=24)

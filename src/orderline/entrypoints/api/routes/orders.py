@@ -15,6 +15,7 @@ from orderline.domain.status import OrderStatus
 from orderline.readmodel.ports import OrderFilters, Position
 from orderline.service_layer import commands
 
+from ..contract import CURSOR_PATTERN, ID_PATTERN, IDS_PATTERN, MAX_BATCH_IDS, Uuid, is_uuid
 from ..deps import (
     ActorDep,
     ContainerDep,
@@ -27,7 +28,6 @@ from ..deps import (
 from ..errors import ApiError
 from ..responses import JSONResponse
 from ..schemas import (
-    ID_PATTERN,
     BatchStatusOut,
     ChangeStatusIn,
     HistoryOut,
@@ -43,6 +43,14 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        description="`nextCursor` of the previous page, as it came (signed; another is 400).",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    ),
+]
 
 
 def _order_response(document: dict[str, Any], status_code: int = 200) -> JSONResponse:
@@ -83,7 +91,7 @@ async def list_orders(
     limit: Annotated[
         int, Query(ge=1, le=1000, description="Page size (capped by the server).")
     ] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """Newest first. Follow `nextCursor` to page; a cursor is valid only for the same filters.
     Customers and restaurants see only their own orders, whatever the filters say."""
@@ -112,12 +120,11 @@ MinVersion = Annotated[
     ),
 ]
 HistoryLimit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
-MAX_BATCH_IDS = 100
 
 
 async def _read(
     view: Literal["status", "details"],
-    order_id: UUID,
+    order_id: Uuid,
     container: Container,
     actor: Actor,
     min_version: int | None,
@@ -146,7 +153,8 @@ async def batch_status(
         Query(
             min_length=1,
             max_length=8192,
-            description=f"Comma-separated order ids, at most {MAX_BATCH_IDS}.",
+            description=f"Comma-separated order ids (UUIDs), at most {MAX_BATCH_IDS}.",
+            json_schema_extra={"pattern": IDS_PATTERN},
         ),
     ],
 ) -> JSONResponse:
@@ -159,16 +167,13 @@ async def batch_status(
 
 
 def _parse_ids(text: str) -> list[UUID]:
-    parts = [part.strip() for part in text.split(",")]
+    parts = [part.strip(" ") for part in text.split(",")]
     if len(parts) > MAX_BATCH_IDS:
         raise _invalid_ids(f"at most {MAX_BATCH_IDS} ids per request, got {len(parts)}")
-    ids = []
     for position, part in enumerate(parts):
-        try:
-            ids.append(UUID(part))
-        except ValueError:
-            raise _invalid_ids(f"item {position} ({part[:40]!r}) is not a UUID") from None
-    return ids
+        if not is_uuid(part):
+            raise _invalid_ids(f"item {position} ({part[:40]!r}) is not a UUID")
+    return [UUID(part) for part in parts]
 
 
 def _invalid_ids(message: str) -> ApiError:
@@ -178,7 +183,7 @@ def _invalid_ids(message: str) -> ApiError:
 
 @router.get("/{order_id}", response_model=OrderOut, responses=PROBLEMS, summary="Get an order")
 async def get_order(
-    order_id: UUID, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """Read path: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
     return await _read("details", order_id, container, actor, minVersion)
@@ -191,7 +196,7 @@ async def get_order(
     summary="An order's current status",
 )
 async def get_status(
-    order_id: UUID, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """The fast read: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
     return await _read("status", order_id, container, actor, minVersion)
@@ -204,14 +209,15 @@ async def get_status(
     summary="An order's status history",
 )
 async def get_history(
-    order_id: UUID,
+    order_id: Uuid,
     container: ContainerDep,
     cursors: CursorsDep,
     actor: ActorDep,
     limit: HistoryLimit = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Cursor = None,
 ) -> JSONResponse:
-    """Newest first: one entry per event (placed, status changed, updated, deleted)."""
+    """Newest first: one entry per event (placed, status changed, updated, deleted). A deleted
+    order's history stays readable: it is the audit trail, ending with OrderDeleted."""
     query = f"history|{order_id}"
     before = None
     if cursor is not None:
@@ -238,7 +244,7 @@ async def get_history(
     summary="Change items, delivery address or estimated delivery time",
 )
 async def update_order(
-    order_id: UUID,
+    order_id: Uuid,
     body: UpdateOrderIn,
     container: ContainerDep,
     actor: ActorDep,
@@ -259,7 +265,7 @@ async def update_order(
 
 @router.delete("/{order_id}", status_code=204, responses=PROBLEMS, summary="Delete an order")
 async def delete_order(
-    order_id: UUID, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    order_id: Uuid, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Soft delete (orders:admin): the order disappears from reads; the event log keeps its
     history."""
@@ -276,7 +282,7 @@ async def delete_order(
     summary="Change an order's status",
 )
 async def change_status(
-    order_id: UUID,
+    order_id: Uuid,
     body: ChangeStatusIn,
     container: ContainerDep,
     actor: ActorDep,
