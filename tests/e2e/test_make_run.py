@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,12 +42,19 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clone() -> Iterator[Path]:
+    """A fresh clone, outside pytest's temporary root: run as root, pgserver opens the path's
+    folders to its own system user, and any other pytest session on the machine resets
+    /tmp/pytest-of-root to 0700 when it starts (initdb then fails: permission denied)."""
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout: nothing to clone")
-    target = tmp_path_factory.mktemp("clone") / "orderline"
+    scratch = Path(tempfile.mkdtemp(prefix="orderline-clone-"))
+    target = scratch / "orderline"
     subprocess.run(["git", "clone", "-q", str(REPO), str(target)], check=True)
-    return target
+    try:
+        yield target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def clean_env(port: int) -> dict[str, str]:
