@@ -16,7 +16,7 @@ from orderline.workers.runner import in_background
 from . import errors
 from .cursors import CursorCodec
 from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
-from .routes import health, listings, orders
+from .routes import forum, health, listings, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(listings.router)
+    app.include_router(forum.router)
     app.include_router(health.router)
     app.add_middleware(RequestGuardMiddleware)
     if settings.docs_access == "loopback":
