@@ -22,6 +22,7 @@ MAX_CONTENT = 1_000_000  # characters; the real bound is the item size below
 # DynamoDB refuses items over 400 KB (409,600 bytes, attribute names included). Leave room for
 # the attributes the server adds (ids, timestamps, version, region).
 MAX_ITEM_BYTES = 400 * 1024
+METADATA_BYTES = 256  # version, createdAt, updatedAt, updatedRegion, postCount, lastPostAt, bucket
 EMAIL_GUARD = "email#"  # userId of the guard item that claims a normalized address
 
 ForumId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
@@ -150,7 +151,8 @@ def item_size(item: dict[str, Any]) -> int:
 
 
 def check_size(kind: str, item: dict[str, Any]) -> None:
-    size = item_size(item)
+    """Refuse an item DynamoDB would refuse, counting the metadata the store adds."""
+    size = item_size(item) + METADATA_BYTES
     if size > MAX_ITEM_BYTES:
         raise TooLarge(kind, size)
 
