@@ -10,6 +10,7 @@ Self-contained on purpose: `orderline backup/restore` (ops/) may replace it late
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -143,7 +144,10 @@ class Snapshotter:
 
     async def restore_if_empty(self) -> int:
         source = latest(self.target)
-        if source is None or not await empty(self.client, self.prefix, self.specs):
+        if source is None:
+            return 0
+        await ensure_tables(self.client, self.prefix, self.specs)
+        if not await empty(self.client, self.prefix, self.specs):
             return 0
         restored = await restore(self.client, self.prefix, self.specs, source)
         log.info("restored %d forum items from %s", restored, source)
@@ -151,10 +155,8 @@ class Snapshotter:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.seconds)
-            except TimeoutError:
-                pass
             await self.snapshot()
 
     async def snapshot(self) -> None:
