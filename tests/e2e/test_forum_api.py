@@ -173,9 +173,7 @@ async def test_twenty_concurrent_posts_count_twenty(server: RunningServer) -> No
         await asyncio.gather(*(post(alice, t["threadId"], n) for n in range(20)))
         got = (await alice.get(f"/api/forum/threads/{t['threadId']}")).json()
         assert got["postCount"] == 20
-        listed = await alice.get(
-            f"/api/forum/threads/{t['threadId']}/posts", params={"limit": 50}
-        )
+        listed = await alice.get(f"/api/forum/threads/{t['threadId']}/posts", params={"limit": 50})
         assert got["lastPostAt"] == listed.json()["items"][-1]["createdAt"]
 
 
@@ -185,8 +183,10 @@ async def test_concurrent_edits_with_if_match(server: RunningServer) -> None:
         t = await thread(alice)
         url = f"/api/forum/threads/{t['threadId']}"
         answers = await asyncio.gather(
-            *(alice.patch(url, json={"title": f"v{n}"}, headers={"If-Match": '"1"'})
-              for n in range(2))
+            *(
+                alice.patch(url, json={"title": f"v{n}"}, headers={"If-Match": '"1"'})
+                for n in range(2)
+            )
         )
         assert sorted(a.status_code for a in answers) == [200, 412]
         stale = next(a for a in answers if a.status_code == 412)

@@ -143,7 +143,9 @@ async def test_forum_matrix(server: RunningServer, caller: str, tmp_path: Any) -
     standing = {"own": await member.content(), "another's": await other.content()}
     for (method, path), (expect, changes) in FORUM_ROWS.items():
         for obj in OBJECTS:
-            owner = {"own": me, "another's": other}.get(obj) or Person(me.http, "nobody-x", "no@x.io")
+            owner = {"own": me, "another's": other}.get(obj) or Person(
+                me.http, "nobody-x", "no@x.io"
+            )
             if obj == "missing":
                 ids = ("missing-thread", "missing-post")
             elif changes:

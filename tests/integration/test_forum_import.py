@@ -38,8 +38,14 @@ def export() -> dict[str, list[Any]]:
         {"id": 1, "title": "Dup", "description": "duplicate id"},
     ]
     posts = [
-        {"id": n, "threadId": 1 if n % 2 else "2", "userId": "1" if n % 3 else 2,
-         "title": f"post {n}", "content": "hi", "createdAt": f"2024-02-01T00:00:{n:02d}Z"}
+        {
+            "id": n,
+            "threadId": 1 if n % 2 else "2",
+            "userId": "1" if n % 3 else 2,
+            "title": f"post {n}",
+            "content": "hi",
+            "createdAt": f"2024-02-01T00:00:{n:02d}Z",
+        }
         for n in range(1, 11)
     ]
     posts += [
@@ -82,16 +88,25 @@ def test_import_reports_every_bad_row_and_runs_once(env: dict[str, str], tmp_pat
     body = json.loads(report.read_text())
     assert body["written"] == {"users": 2, "threads": 2, "posts": 10}
     reasons = sorted((r["file"], r["id"], r["reason"].split(":")[0]) for r in body["rejected"])
-    assert reasons == sorted([
-        ("users", "3", "duplicate email alice@example.com"),
-        ("users", "1", "duplicate id 1"), ("users", "4", "invalid field name"),
-        ("users", "5", "invalid field email"), ("users", "True", "invalid field userId"),
-        ("threads", "3", "invalid field title"), ("threads", "4", "missing user 99"),
-        ("threads", "1", "duplicate id 1"), ("posts", "11", "missing thread 77"),
-        ("posts", "12", "missing user 42"), ("posts", "13", "item too large"),
-        ("posts", "14", "invalid field title"), ("posts", "1", "duplicate id 1"),
-        ("posts", "15", "missing thread 3"), ("posts", "16", "invalid field content"),
-    ]), body["rejected"]
+    assert reasons == sorted(
+        [
+            ("users", "3", "duplicate email alice@example.com"),
+            ("users", "1", "duplicate id 1"),
+            ("users", "4", "invalid field name"),
+            ("users", "5", "invalid field email"),
+            ("users", "True", "invalid field userId"),
+            ("threads", "3", "invalid field title"),
+            ("threads", "4", "missing user 99"),
+            ("threads", "1", "duplicate id 1"),
+            ("posts", "11", "missing thread 77"),
+            ("posts", "12", "missing user 42"),
+            ("posts", "13", "item too large"),
+            ("posts", "14", "invalid field title"),
+            ("posts", "1", "duplicate id 1"),
+            ("posts", "15", "missing thread 3"),
+            ("posts", "16", "invalid field content"),
+        ]
+    ), body["rejected"]
     again = invoke(env, "import", str(source))
     assert again.exit_code == 0 and "nothing to write" in again.output
     assert "users: 7 rows, 2 valid, 0 written, 2 already there" in again.output

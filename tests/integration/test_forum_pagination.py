@@ -43,19 +43,36 @@ async def page_through(fetch: Any, limit: int) -> list[dict[str, Any]]:
 async def load(store: ForumStore, case: Case, user: str) -> dict[str, list[dict[str, Any]]]:
     threads, posts = [], {}
     for slot, post_slots in case:
-        thread = store.stamp({"threadId": str(uuid.uuid4()), "title": "t", "createdAt": TIMES[slot],
-                              "bucket": THREAD_BUCKET, "postCount": len(post_slots)})
+        thread = store.stamp(
+            {
+                "threadId": str(uuid.uuid4()),
+                "title": "t",
+                "createdAt": TIMES[slot],
+                "bucket": THREAD_BUCKET,
+                "postCount": len(post_slots),
+            }
+        )
         threads.append(thread)
         posts[thread["threadId"]] = [
-            store.stamp({"postId": str(uuid.uuid4()), "threadId": thread["threadId"],
-                         "userId": user, "title": "p", "content": "c", "createdAt": TIMES[s]})
+            store.stamp(
+                {
+                    "postId": str(uuid.uuid4()),
+                    "threadId": thread["threadId"],
+                    "userId": user,
+                    "title": "p",
+                    "content": "c",
+                    "createdAt": TIMES[s],
+                }
+            )
             for s in post_slots
         ]
-    await dynamo.write_all(store.client, store.tables.threads,
-                           [{"PutRequest": {"Item": to_item(t)}} for t in threads])
+    await dynamo.write_all(
+        store.client, store.tables.threads, [{"PutRequest": {"Item": to_item(t)}} for t in threads]
+    )
     every = [p for listed in posts.values() for p in listed]
-    await dynamo.write_all(store.client, store.tables.posts,
-                           [{"PutRequest": {"Item": to_item(p)}} for p in every])
+    await dynamo.write_all(
+        store.client, store.tables.posts, [{"PutRequest": {"Item": to_item(p)}} for p in every]
+    )
     return {"threads": threads, **posts, "user": every}
 
 
@@ -77,8 +94,10 @@ async def scenario(endpoint: str, prefix: str, case: Case, limit: int, known: li
         check(await page_through(store.threads_page, limit), known, "threadId", asc=False)
         for thread in made["threads"]:
             for asc in (True, False):
-                async def fetch(n: int, after: Key | None, t: str = thread["threadId"],
-                                a: bool = asc) -> Page:
+
+                async def fetch(
+                    n: int, after: Key | None, t: str = thread["threadId"], a: bool = asc
+                ) -> Page:
                     return await store.thread_posts(t, ascending=a, limit=n, after=after)
 
                 check(await page_through(fetch, limit), made[thread["threadId"]], "postId", asc)
@@ -89,17 +108,16 @@ async def scenario(endpoint: str, prefix: str, case: Case, limit: int, known: li
         check(await page_through(mine, limit), made["user"], "postId", asc=False)
 
 
-cases = st.lists(
-    st.tuples(st.integers(0, 3), st.lists(st.integers(0, 3), max_size=9)), max_size=5
-)
+cases = st.lists(st.tuples(st.integers(0, 3), st.lists(st.integers(0, 3), max_size=9)), max_size=5)
 
 
 def test_paging_returns_everything_once_in_order(dynamodb_endpoint: str) -> None:
     prefix = new_prefix()
     known: list[Any] = []
 
-    @settings(max_examples=12, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(case=cases, limit=st.integers(1, 6))
     def run(case: Case, limit: int) -> None:
         asyncio.run(scenario(dynamodb_endpoint, prefix, case, limit, known))

@@ -27,8 +27,9 @@ from .conftest import scan
 async def contents(client: Any, prefix: str) -> dict[str, list[str]]:
     tables = [spec.table_name(prefix) for spec in FORUM_TABLES]
     return {
-        name[len(prefix):]: sorted(json.dumps(i, sort_keys=True, default=str)
-                                   for i in await scan(client, name))
+        name[len(prefix) :]: sorted(
+            json.dumps(i, sort_keys=True, default=str) for i in await scan(client, name)
+        )
         for name in tables
     }
 
@@ -64,8 +65,11 @@ async def test_serve_keeps_the_forum_across_a_restart(
     """Shut down (final snapshot), start on an empty DynamoDB (new prefix): all there again."""
     first, second = new_prefix(), new_prefix()
     settings = Settings(
-        dynamodb_endpoint=dynamodb_endpoint, data_dir=tmp_path, table_prefix=first,
-        forum_snapshot=True, forum_snapshot_seconds=3600,
+        dynamodb_endpoint=dynamodb_endpoint,
+        data_dir=tmp_path,
+        table_prefix=first,
+        forum_snapshot=True,
+        forum_snapshot_seconds=3600,
     )
     await ensure_tables(dynamodb, first, FORUM_TABLES)
     author = Actor("1", Role.CUSTOMER)

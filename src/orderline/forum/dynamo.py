@@ -61,7 +61,9 @@ async def transact(client: Any, writes: list[dict[str, Any]]) -> None:
             if code == "TransactionConflictException":
                 reasons = ["TransactionConflict"]
             elif code == "TransactionCanceledException":
-                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons") or []]
+                reasons = [
+                    r.get("Code", "None") for r in exc.response.get("CancellationReasons") or []
+                ]
             else:
                 raise
             if "ConditionalCheckFailed" in reasons:
@@ -105,9 +107,11 @@ async def existing_keys(client: Any, table: str, keys: list[Key]) -> set[tuple[s
         chunk = keys[at : at + 100]
         names = list(chunk[0])
         request: dict[str, Any] = {
-            table: {"Keys": [raw_key(k) for k in chunk], "ProjectionExpression": ", ".join(
-                f"#k{n}" for n in range(len(names))
-            ), "ExpressionAttributeNames": {f"#k{n}": name for n, name in enumerate(names)}}
+            table: {
+                "Keys": [raw_key(k) for k in chunk],
+                "ProjectionExpression": ", ".join(f"#k{n}" for n in range(len(names))),
+                "ExpressionAttributeNames": {f"#k{n}": name for n, name in enumerate(names)},
+            }
         }
         for attempt in range(UNPROCESSED_ATTEMPTS):
             response = await client.batch_get_item(RequestItems=request)
@@ -161,8 +165,13 @@ async def query_keys(client: Any, request: dict[str, Any]) -> list[Item]:
         ask["ExclusiveStartKey"] = last
 
 
-async def count(client: Any, table: str, *, filter_expression: str | None = None,
-                names: dict[str, str] | None = None) -> int:
+async def count(
+    client: Any,
+    table: str,
+    *,
+    filter_expression: str | None = None,
+    names: dict[str, str] | None = None,
+) -> int:
     """Items of a table by paged `Scan Select=COUNT` (never the approximate ItemCount)."""
     request: dict[str, Any] = {"TableName": table, "Select": "COUNT"}
     if filter_expression:

@@ -121,8 +121,10 @@ class Importer:
     async def _create_user(self, user: Item, parsed: Parsed) -> bool:
         item = self.store.stamp(user)
         guard = {"userId": f"email#{item['email']}", "owner": item["userId"]}
-        writes = [self._put_new(self.tables.users, item, "userId"),
-                  self._put_new(self.tables.users, guard, "userId")]
+        writes = [
+            self._put_new(self.tables.users, item, "userId"),
+            self._put_new(self.tables.users, guard, "userId"),
+        ]
         try:
             await dynamo.transact(self.client, writes)
             return True
@@ -139,9 +141,7 @@ class Importer:
         """The items whose references exist; the others rejected ("missing thread/user")."""
         kept = []
         for item in parsed.items[kind]:
-            missing = [
-                ref for ref, ids in known.items() if ref in item and item[ref] not in ids
-            ]
+            missing = [ref for ref, ids in known.items() if ref in item and item[ref] not in ids]
             if missing:
                 ref = missing[0]
                 key = item[KEYS[kind][0]]
@@ -184,8 +184,14 @@ class Importer:
             counts[post["threadId"]] += 1
             last[post["threadId"]] = max(last.get(post["threadId"], ""), post["createdAt"])
         return [
-            self.store.stamp({**t, "bucket": THREAD_BUCKET, "postCount": counts[t["threadId"]],
-                              "lastPostAt": last.get(t["threadId"])})
+            self.store.stamp(
+                {
+                    **t,
+                    "bucket": THREAD_BUCKET,
+                    "postCount": counts[t["threadId"]],
+                    "lastPostAt": last.get(t["threadId"]),
+                }
+            )
             for t in threads
         ]
 
@@ -198,7 +204,9 @@ class Importer:
         for thread_id, times in added.items():
             key = dynamo.raw_key({"threadId": thread_id})
             await self.client.update_item(
-                TableName=self.tables.threads, Key=key, UpdateExpression="ADD postCount :n",
+                TableName=self.tables.threads,
+                Key=key,
+                UpdateExpression="ADD postCount :n",
                 ExpressionAttributeValues=values(n=len(times)),
             )
             await self._raise_last_post(key, max(times))
@@ -206,7 +214,9 @@ class Importer:
     async def _raise_last_post(self, key: dict[str, Any], at: str) -> None:
         try:
             await self.client.update_item(
-                TableName=self.tables.threads, Key=key, UpdateExpression="SET lastPostAt = :at",
+                TableName=self.tables.threads,
+                Key=key,
+                UpdateExpression="SET lastPostAt = :at",
                 ConditionExpression="attribute_not_exists(lastPostAt) OR lastPostAt < :at",
                 ExpressionAttributeValues=values(at=at),
             )
@@ -216,5 +226,10 @@ class Importer:
 
     @staticmethod
     def _put_new(table: str, item: Item, hash_key: str) -> dict[str, Any]:
-        return {"Put": {"TableName": table, "Item": to_item(item),
-                        "ConditionExpression": f"attribute_not_exists({hash_key})"}}
+        return {
+            "Put": {
+                "TableName": table,
+                "Item": to_item(item),
+                "ConditionExpression": f"attribute_not_exists({hash_key})",
+            }
+        }

@@ -26,9 +26,7 @@ METADATA_BYTES = 256  # version, createdAt, updatedAt, updatedRegion, postCount,
 EMAIL_GUARD = "email#"  # userId of the guard item that claims a normalized address
 
 ForumId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)
-]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
 Email = Annotated[
     str,

@@ -41,16 +41,26 @@ async def take(client: Any, prefix: str, specs: tuple[TableSpec, ...], target: P
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
     tables = [await _dump(client, spec, prefix, fresh) for spec in specs]
-    manifest = {"format": FORMAT, "formatVersion": FORMAT_VERSION, "createdAt": now(),
-                "prefix": prefix, "tables": tables}
+    manifest = {
+        "format": FORMAT,
+        "formatVersion": FORMAT_VERSION,
+        "createdAt": now(),
+        "prefix": prefix,
+        "tables": tables,
+    }
     (fresh / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _swap(fresh, target)
+    return sum(table["count"] for table in tables)
+
+
+def _swap(fresh: Path, target: Path) -> None:
+    """`fresh` becomes `target`; the previous snapshot stays as `.old` until then."""
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         target.rename(old)
     fresh.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    return sum(table["count"] for table in tables)
 
 
 async def _dump(client: Any, spec: TableSpec, prefix: str, folder: Path) -> dict[str, Any]:
@@ -70,8 +80,13 @@ async def _dump(client: Any, spec: TableSpec, prefix: str, folder: Path) -> dict
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     spec_request = {k: v for k, v in spec.create_request(prefix).items() if k != "TableName"}
-    return {"name": spec.name, "tableName": name, "spec": spec_request, "count": count,
-            "files": [{"path": path.name, "sha256": digest.hexdigest(), "count": count}]}
+    return {
+        "name": spec.name,
+        "tableName": name,
+        "spec": spec_request,
+        "count": count,
+        "files": [{"path": path.name, "sha256": digest.hexdigest(), "count": count}],
+    }
 
 
 def latest(target: Path) -> Path | None:

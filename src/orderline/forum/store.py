@@ -55,8 +55,13 @@ class ForumStore:
     def stamp(self, item: Item, version: int = 1) -> Item:
         """A new item's metadata: version, createdAt, updatedAt, updatedRegion."""
         at = item.get("createdAt") or now()
-        return {**item, "createdAt": at, "updatedAt": at, "version": version,
-                "updatedRegion": self.region}
+        return {
+            **item,
+            "createdAt": at,
+            "updatedAt": at,
+            "version": version,
+            "updatedRegion": self.region,
+        }
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -136,8 +141,10 @@ class ForumStore:
         try:
             await dynamo.transact(
                 self.client,
-                [self._put_new(self.tables.users, item, "userId"),
-                 self._put_new(self.tables.users, guard, "userId")],
+                [
+                    self._put_new(self.tables.users, item, "userId"),
+                    self._put_new(self.tables.users, guard, "userId"),
+                ],
             )
         except Cancelled as exc:
             if exc.failed(0):
@@ -153,9 +160,13 @@ class ForumStore:
         old, new = current["email"], updated["email"]
         if new != old:
             writes.append(self._delete_guard(old, current["userId"]))
-            writes.append(self._put_new(
-                self.tables.users, {"userId": guard_key(new), "owner": current["userId"]},
-                "userId"))
+            writes.append(
+                self._put_new(
+                    self.tables.users,
+                    {"userId": guard_key(new), "owner": current["userId"]},
+                    "userId",
+                )
+            )
         try:
             await dynamo.transact(self.client, writes)
         except Cancelled as exc:
@@ -166,8 +177,9 @@ class ForumStore:
 
     async def delete_user(self, current: Item) -> None:
         writes = [
-            self._delete_version(self.tables.users, {"userId": current["userId"]},
-                                 current["version"]),
+            self._delete_version(
+                self.tables.users, {"userId": current["userId"]}, current["version"]
+            ),
             self._delete_guard(current["email"], current["userId"]),
         ]
         try:
@@ -179,8 +191,9 @@ class ForumStore:
 
     async def create_thread(self, thread: Item) -> Item:
         item = self.stamp({**thread, "bucket": THREAD_BUCKET, "postCount": 0})
-        await self._with_author(item["userId"], self._put_new(self.tables.threads, item,
-                                                              "threadId"))
+        await self._with_author(
+            item["userId"], self._put_new(self.tables.threads, item, "threadId")
+        )
         return item
 
     async def update_thread(self, current: Item, changes: Item) -> Item:
@@ -194,22 +207,28 @@ class ForumStore:
         key = {"threadId": current["threadId"]}
         try:
             await self.client.delete_item(
-                TableName=self.tables.threads, Key=dynamo.raw_key(key),
+                TableName=self.tables.threads,
+                Key=dynamo.raw_key(key),
                 **_version_condition("threadId", current["version"]),
             )
         except ClientError as exc:
             if not is_condition_failed(exc):
                 raise
             raise await self._stale("thread", self.tables.threads, current) from None
-        posts = await dynamo.query_keys(self.client, {
-            "TableName": self.tables.posts, "IndexName": "ThreadIndex",
-            "KeyConditionExpression": "threadId = :t",
-            "ExpressionAttributeValues": values(t=current["threadId"]),
-            "ProjectionExpression": "postId, threadId",
-        })
-        deletes = [{"DeleteRequest": {"Key": dynamo.raw_key(dynamo.key_of(p, ("postId",
-                                                                               "threadId")))}}
-                   for p in posts]
+        posts = await dynamo.query_keys(
+            self.client,
+            {
+                "TableName": self.tables.posts,
+                "IndexName": "ThreadIndex",
+                "KeyConditionExpression": "threadId = :t",
+                "ExpressionAttributeValues": values(t=current["threadId"]),
+                "ProjectionExpression": "postId, threadId",
+            },
+        )
+        deletes = [
+            {"DeleteRequest": {"Key": dynamo.raw_key(dynamo.key_of(p, ("postId", "threadId")))}}
+            for p in posts
+        ]
         await dynamo.write_all(self.client, self.tables.posts, deletes)
         return len(posts)
 
@@ -235,14 +254,16 @@ class ForumStore:
         raise dynamo.Busy("the thread kept changing while a post was written")
 
     def _count_post(self, item: Item) -> dict[str, Any]:
-        return {"Update": {
-            "TableName": self.tables.threads,
-            "Key": dynamo.raw_key({"threadId": item["threadId"]}),
-            "UpdateExpression": "ADD postCount :one SET lastPostAt = :at",
-            "ConditionExpression": "attribute_exists(threadId) AND "
-            "(attribute_not_exists(lastPostAt) OR lastPostAt <= :at)",
-            "ExpressionAttributeValues": values(one=1, at=item["createdAt"]),
-        }}
+        return {
+            "Update": {
+                "TableName": self.tables.threads,
+                "Key": dynamo.raw_key({"threadId": item["threadId"]}),
+                "UpdateExpression": "ADD postCount :one SET lastPostAt = :at",
+                "ConditionExpression": "attribute_exists(threadId) AND "
+                "(attribute_not_exists(lastPostAt) OR lastPostAt <= :at)",
+                "ExpressionAttributeValues": values(one=1, at=item["createdAt"]),
+            }
+        }
 
     async def update_post(self, current: Item, changes: Item) -> Item:
         updated = self._changed(current, changes)
@@ -253,8 +274,13 @@ class ForumStore:
         """The post and its thread's count (and last-post time, when it was the newest)."""
         for _ in range(dynamo.TRANSACT_ATTEMPTS):
             thread = await self.thread(current["threadId"])
-            writes = [self._delete_version(self.tables.posts, dynamo.key_of(
-                current, ("postId", "threadId")), current["version"])]
+            writes = [
+                self._delete_version(
+                    self.tables.posts,
+                    dynamo.key_of(current, ("postId", "threadId")),
+                    current["version"],
+                )
+            ]
             if thread is not None:
                 writes.append(await self._uncount(thread, current["postId"]))
             try:
@@ -287,8 +313,13 @@ class ForumStore:
     # -- building blocks ------------------------------------------------------------------------
 
     def _changed(self, current: Item, changes: Item) -> Item:
-        return {**current, **changes, "version": current["version"] + 1, "updatedAt": now(),
-                "updatedRegion": self.region}
+        return {
+            **current,
+            **changes,
+            "version": current["version"] + 1,
+            "updatedAt": now(),
+            "updatedRegion": self.region,
+        }
 
     async def _replace(self, table: str, kind: str, current: Item, changes: Item) -> None:
         """Update the given fields if the item is still at the version read."""
@@ -301,13 +332,19 @@ class ForumStore:
             await self.client.update_item(
                 TableName=table,
                 Key=dynamo.raw_key(dynamo.key_of(current, key_names)),
-                UpdateExpression="SET " + ", ".join(
-                    [*sets, "version = :next", "updatedAt = :at", "updatedRegion = :region"]),
+                UpdateExpression="SET "
+                + ", ".join(
+                    [*sets, "version = :next", "updatedAt = :at", "updatedRegion = :region"]
+                ),
                 ConditionExpression=f"attribute_exists({hash_key}) AND version = :v",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values(
-                    **plain, next=current["version"] + 1, at=now(), region=self.region,
-                    v=current["version"]),
+                    **plain,
+                    next=current["version"] + 1,
+                    at=now(),
+                    region=self.region,
+                    v=current["version"],
+                ),
             )
         except ClientError as exc:
             if not is_condition_failed(exc):
@@ -316,10 +353,13 @@ class ForumStore:
 
     async def _with_author(self, user_id: str, *writes: dict[str, Any]) -> None:
         """`writes` only while their author is a registered user (a ConditionCheck first)."""
-        check = {"ConditionCheck": {
-            "TableName": self.tables.users, "Key": dynamo.raw_key({"userId": user_id}),
-            "ConditionExpression": "attribute_exists(userId)",
-        }}
+        check = {
+            "ConditionCheck": {
+                "TableName": self.tables.users,
+                "Key": dynamo.raw_key({"userId": user_id}),
+                "ConditionExpression": "attribute_exists(userId)",
+            }
+        }
         try:
             await dynamo.transact(self.client, [check, *writes])
         except Cancelled as exc:
@@ -339,26 +379,46 @@ class ForumStore:
         return StaleVersion(kind, current["version"], found["version"])
 
     def _put_new(self, table: str, item: Item, hash_key: str) -> dict[str, Any]:
-        return {"Put": {"TableName": table, "Item": to_item(item),
-                        "ConditionExpression": f"attribute_not_exists({hash_key})"}}
+        return {
+            "Put": {
+                "TableName": table,
+                "Item": to_item(item),
+                "ConditionExpression": f"attribute_not_exists({hash_key})",
+            }
+        }
 
     def _put_version(self, table: str, item: Item, hash_key: str, version: int) -> dict[str, Any]:
-        return {"Put": {"TableName": table, "Item": to_item(item),
-                        **_version_condition(hash_key, version)}}
+        return {
+            "Put": {
+                "TableName": table,
+                "Item": to_item(item),
+                **_version_condition(hash_key, version),
+            }
+        }
 
     def _delete_version(self, table: str, key: Key, version: int) -> dict[str, Any]:
-        return {"Delete": {"TableName": table, "Key": dynamo.raw_key(key),
-                           **_version_condition(next(iter(key)), version)}}
+        return {
+            "Delete": {
+                "TableName": table,
+                "Key": dynamo.raw_key(key),
+                **_version_condition(next(iter(key)), version),
+            }
+        }
 
     def _delete_guard(self, email: str, owner: str) -> dict[str, Any]:
-        return {"Delete": {
-            "TableName": self.tables.users, "Key": dynamo.raw_key({"userId": guard_key(email)}),
-            "ConditionExpression": "attribute_not_exists(userId) OR #o = :o",
-            "ExpressionAttributeNames": {"#o": "owner"},
-            "ExpressionAttributeValues": values(o=owner),
-        }}
+        return {
+            "Delete": {
+                "TableName": self.tables.users,
+                "Key": dynamo.raw_key({"userId": guard_key(email)}),
+                "ConditionExpression": "attribute_not_exists(userId) OR #o = :o",
+                "ExpressionAttributeNames": {"#o": "owner"},
+                "ExpressionAttributeValues": values(o=owner),
+            }
+        }
 
 
 def _version_condition(hash_key: str, version: int) -> dict[str, Any]:
-    return {"ConditionExpression": f"attribute_exists({hash_key}) AND version = :v",
-            "ExpressionAttributeValues": values(v=version)}
+    return {
+        "ConditionExpression": f"attribute_exists({hash_key}) AND version = :v",
+        "ExpressionAttributeValues": values(v=version),
+    }

@@ -94,7 +94,10 @@ TABLES: tuple[TableSpec, ...] = (
 
 # The forum (DESIGN §11): DynamoDB is its only database. Names and keys as in seed 004.
 FORUM_USERS = TableSpec(
-    name="forum-users", hash_key="userId", indexes=(Index("EmailIndex", "email", "userId"),), ttl=False
+    name="forum-users",
+    hash_key="userId",
+    indexes=(Index("EmailIndex", "email", "userId"),),
+    ttl=False,
 )
 FORUM_THREADS = TableSpec(
     name="forum-threads",

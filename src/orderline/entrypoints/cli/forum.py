@@ -36,8 +36,9 @@ Directory = Annotated[
 @forum_app.command("import")
 def forum_import(
     directory: Directory,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing.")]
-    = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and count; write nothing.")
+    ] = False,
     report: Annotated[
         Path | None, typer.Option(help="Write every rejected row and the counts here (JSON).")
     ] = None,
@@ -96,7 +97,9 @@ async def _counts(
     tables = store.tables
     counts = {
         "users": await dynamo.count(
-            store.client, tables.users, filter_expression="attribute_exists(#e)",
+            store.client,
+            tables.users,
+            filter_expression="attribute_exists(#e)",
             names={"#e": "email"},
         ),
         "threads": await dynamo.count(store.client, tables.threads),

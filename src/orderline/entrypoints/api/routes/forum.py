@@ -49,7 +49,9 @@ def _page(
     cursors: Any, query: str, page: Page, items: list[dict[str, Any]] | None = None
 ) -> JSONResponse:
     next_cursor = cursors.encode(query, page.next_key) if page.next_key else None
-    return JSONResponse({"items": page.items if items is None else items, "nextCursor": next_cursor})
+    return JSONResponse(
+        {"items": page.items if items is None else items, "nextCursor": next_cursor}
+    )
 
 
 def _after(cursors: Any, query: str, cursor: str | None, names: Sequence[str]) -> Key | None:
@@ -68,7 +70,9 @@ def _after(cursors: Any, query: str, cursor: str | None, names: Sequence[str]) -
 
 
 @router.post("/users", status_code=201, responses=WRITES, summary="Register as a forum user")
-async def register(body: UserIn, request: Request, container: ContainerDep, actor: ActorDep) -> JSONResponse:
+async def register(
+    body: UserIn, request: Request, container: ContainerDep, actor: ActorDep
+) -> JSONResponse:
     """The forum user is the token's subject; the address is unique whatever its case (409)."""
     user = await _forum(container).register(actor, body)
     response = _document(user, 201)
@@ -112,8 +116,12 @@ async def delete_user(
 
 @router.get("/users/{user_id}/posts", responses=READS, summary="A user's posts, newest first")
 async def user_posts(
-    user_id: Id, container: ContainerDep, cursors: CursorsDep, actor: ActorDep,
-    limit: Limit = 20, cursor: Cursor = None,
+    user_id: Id,
+    container: ContainerDep,
+    cursors: CursorsDep,
+    actor: ActorDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """Through the UserIndex; follow `nextCursor`."""
     query = f"forum-user-posts|{user_id}"
@@ -133,14 +141,19 @@ async def create_thread(
     be a registered forum user (404 otherwise)."""
     thread = await _forum(container).create_thread(actor, body)
     response = _document(thread, 201)
-    response.headers["Location"] = str(request.url_for("forum_thread", thread_id=thread["threadId"]))
+    response.headers["Location"] = str(
+        request.url_for("forum_thread", thread_id=thread["threadId"])
+    )
     return response
 
 
 @router.get("/threads", responses=READS, summary="Threads, newest first")
 async def list_threads(
-    container: ContainerDep, cursors: CursorsDep, actor: ActorDep,
-    limit: Limit = 20, cursor: Cursor = None,
+    container: ContainerDep,
+    cursors: CursorsDep,
+    actor: ActorDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """Through the CreatedAtIndex; follow `nextCursor`."""
     query = "forum-threads"
@@ -157,7 +170,10 @@ async def get_thread(thread_id: Id, container: ContainerDep, actor: ActorDep) ->
 
 @router.patch("/threads/{thread_id}", responses=WRITES, summary="Edit a thread")
 async def patch_thread(
-    thread_id: Id, body: ThreadPatch, container: ContainerDep, actor: ActorDep,
+    thread_id: Id,
+    body: ThreadPatch,
+    container: ContainerDep,
+    actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """Its author or forum:moderate; `If-Match` → 412 when stale."""
@@ -191,8 +207,13 @@ async def create_post(
 
 @router.get("/threads/{thread_id}/posts", responses=READS, summary="A thread's posts")
 async def thread_posts(
-    thread_id: Id, container: ContainerDep, cursors: CursorsDep, actor: ActorDep,
-    order: Literal["asc", "desc"] = "asc", limit: Limit = 20, cursor: Cursor = None,
+    thread_id: Id,
+    container: ContainerDep,
+    cursors: CursorsDep,
+    actor: ActorDep,
+    order: Literal["asc", "desc"] = "asc",
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     """Oldest first (`order=asc`) or newest first (`desc`), through the ThreadIndex."""
     query = f"forum-thread-posts|{thread_id}|{order}"
@@ -209,7 +230,10 @@ async def get_post(post_id: Id, container: ContainerDep, actor: ActorDep) -> JSO
 
 @router.patch("/posts/{post_id}", responses=WRITES, summary="Edit a post")
 async def patch_post(
-    post_id: Id, body: PostPatch, container: ContainerDep, actor: ActorDep,
+    post_id: Id,
+    body: PostPatch,
+    container: ContainerDep,
+    actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """Its author or forum:moderate; `If-Match` → 412 when stale."""
