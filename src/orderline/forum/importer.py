@@ -27,6 +27,7 @@ from .dynamo import Cancelled, Item, values
 from .model import now
 from .rows import KINDS, Parsed, Rejected, parse
 from .store import THREAD_BUCKET, ForumStore
+from .writes import guard_key, put_new
 
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 KEYS = {"users": ("userId",), "threads": ("threadId",), "posts": ("postId", "threadId")}
@@ -110,9 +111,9 @@ class Importer:
         return valid | await self._existing_ids("users", {r for r in referenced if r} - valid)
 
     async def _taken_emails(self, users: list[Item], parsed: Parsed) -> set[str]:
-        guards = [{"userId": f"email#{u['email']}"} for u in users]
+        guards = [{"userId": guard_key(u["email"])} for u in users]
         taken = await dynamo.existing_keys(self.client, self.tables.users, guards)
-        refused = {u["userId"] for u in users if (f"email#{u['email']}",) in taken}
+        refused = {u["userId"] for u in users if (guard_key(u["email"]),) in taken}
         for user in users:
             if user["userId"] in refused:
                 parsed.reject_item("users", user["userId"], f"duplicate email: {user['email']}")
@@ -120,10 +121,10 @@ class Importer:
 
     async def _create_user(self, user: Item, parsed: Parsed) -> bool:
         item = self.store.stamp(user)
-        guard = {"userId": f"email#{item['email']}", "owner": item["userId"]}
+        guard = {"userId": guard_key(item["email"]), "owner": item["userId"]}
         writes = [
-            self._put_new(self.tables.users, item, "userId"),
-            self._put_new(self.tables.users, guard, "userId"),
+            put_new(self.tables.users, item, "userId"),
+            put_new(self.tables.users, guard, "userId"),
         ]
         try:
             await dynamo.transact(self.client, writes)
@@ -223,13 +224,3 @@ class Importer:
         except ClientError as exc:
             if not is_condition_failed(exc):
                 raise
-
-    @staticmethod
-    def _put_new(table: str, item: Item, hash_key: str) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": table,
-                "Item": to_item(item),
-                "ConditionExpression": f"attribute_not_exists({hash_key})",
-            }
-        }

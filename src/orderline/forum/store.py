@@ -13,13 +13,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.codec import from_item, to_item
+from orderline.adapters.dynamodb.codec import from_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
 from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM_USERS
 
 from . import dynamo
 from .dynamo import Cancelled, Item, Key, Page, values
-from .model import EMAIL_GUARD, Conflict, NotFound, StaleVersion, now
+from .model import Conflict, NotFound, StaleVersion, now
+from .writes import delete_guard, delete_version, guard_key, put_new, put_version, version_condition
 
 THREAD_BUCKET = "all"  # the one CreatedAtIndex partition (docs/forum.md: why one)
 THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
@@ -40,10 +41,6 @@ class ForumTables:
             FORUM_THREADS.table_name(prefix),
             FORUM_POSTS.table_name(prefix),
         )
-
-
-def guard_key(email: str) -> str:
-    return f"{EMAIL_GUARD}{email}"
 
 
 class ForumStore:
@@ -142,8 +139,8 @@ class ForumStore:
             await dynamo.transact(
                 self.client,
                 [
-                    self._put_new(self.tables.users, item, "userId"),
-                    self._put_new(self.tables.users, guard, "userId"),
+                    put_new(self.tables.users, item, "userId"),
+                    put_new(self.tables.users, guard, "userId"),
                 ],
             )
         except Cancelled as exc:
@@ -156,12 +153,12 @@ class ForumStore:
         """Changes applied to the version read; a new address swaps guards in the same
         transaction (the old one released only if it is still this user's)."""
         updated = self._changed(current, changes)
-        writes = [self._put_version(self.tables.users, updated, "userId", current["version"])]
+        writes = [put_version(self.tables.users, updated, "userId", current["version"])]
         old, new = current["email"], updated["email"]
         if new != old:
-            writes.append(self._delete_guard(old, current["userId"]))
+            writes.append(delete_guard(self.tables.users, old, current["userId"]))
             writes.append(
-                self._put_new(
+                put_new(
                     self.tables.users,
                     {"userId": guard_key(new), "owner": current["userId"]},
                     "userId",
@@ -177,10 +174,8 @@ class ForumStore:
 
     async def delete_user(self, current: Item) -> None:
         writes = [
-            self._delete_version(
-                self.tables.users, {"userId": current["userId"]}, current["version"]
-            ),
-            self._delete_guard(current["email"], current["userId"]),
+            delete_version(self.tables.users, {"userId": current["userId"]}, current["version"]),
+            delete_guard(self.tables.users, current["email"], current["userId"]),
         ]
         try:
             await dynamo.transact(self.client, writes)
@@ -191,9 +186,7 @@ class ForumStore:
 
     async def create_thread(self, thread: Item) -> Item:
         item = self.stamp({**thread, "bucket": THREAD_BUCKET, "postCount": 0})
-        await self._with_author(
-            item["userId"], self._put_new(self.tables.threads, item, "threadId")
-        )
+        await self._with_author(item["userId"], put_new(self.tables.threads, item, "threadId"))
         return item
 
     async def update_thread(self, current: Item, changes: Item) -> Item:
@@ -209,7 +202,7 @@ class ForumStore:
             await self.client.delete_item(
                 TableName=self.tables.threads,
                 Key=dynamo.raw_key(key),
-                **_version_condition("threadId", current["version"]),
+                **version_condition("threadId", current["version"]),
             )
         except ClientError as exc:
             if not is_condition_failed(exc):
@@ -242,7 +235,7 @@ class ForumStore:
             try:
                 await self._with_author(
                     item["userId"],
-                    self._put_new(self.tables.posts, item, "postId"),
+                    put_new(self.tables.posts, item, "postId"),
                     self._count_post(item),
                 )
                 return item
@@ -275,7 +268,7 @@ class ForumStore:
         for _ in range(dynamo.TRANSACT_ATTEMPTS):
             thread = await self.thread(current["threadId"])
             writes = [
-                self._delete_version(
+                delete_version(
                     self.tables.posts,
                     dynamo.key_of(current, ("postId", "threadId")),
                     current["version"],
@@ -377,48 +370,3 @@ class ForumStore:
         if found is None:
             return NotFound(kind, current[hash_key])
         return StaleVersion(kind, current["version"], found["version"])
-
-    def _put_new(self, table: str, item: Item, hash_key: str) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": table,
-                "Item": to_item(item),
-                "ConditionExpression": f"attribute_not_exists({hash_key})",
-            }
-        }
-
-    def _put_version(self, table: str, item: Item, hash_key: str, version: int) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": table,
-                "Item": to_item(item),
-                **_version_condition(hash_key, version),
-            }
-        }
-
-    def _delete_version(self, table: str, key: Key, version: int) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": table,
-                "Key": dynamo.raw_key(key),
-                **_version_condition(next(iter(key)), version),
-            }
-        }
-
-    def _delete_guard(self, email: str, owner: str) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": self.tables.users,
-                "Key": dynamo.raw_key({"userId": guard_key(email)}),
-                "ConditionExpression": "attribute_not_exists(userId) OR #o = :o",
-                "ExpressionAttributeNames": {"#o": "owner"},
-                "ExpressionAttributeValues": values(o=owner),
-            }
-        }
-
-
-def _version_condition(hash_key: str, version: int) -> dict[str, Any]:
-    return {
-        "ConditionExpression": f"attribute_exists({hash_key}) AND version = :v",
-        "ExpressionAttributeValues": values(v=version),
-    }
