@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -191,3 +195,40 @@ async def test_concurrent_edits_with_if_match(server: RunningServer) -> None:
         assert sorted(a.status_code for a in answers) == [200, 412]
         stale = next(a for a in answers if a.status_code == 412)
         assert stale.json()["currentVersion"] == 2
+
+
+def test_readme_forum_walkthrough_runs(server: RunningServer) -> None:
+    readme = Path(__file__).parents[2] / "README.md"
+    section = readme.read_text().split("\n## Forum\n", 1)[1]
+    found = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert found, "README has no bash block under 'Forum'"
+    users = f"alice-{uuid.uuid4().hex[:6]}", f"bob-{uuid.uuid4().hex[:6]}"
+    script = (
+        found.group(1)
+        .replace("BASE=http://127.0.0.1:8000", f"BASE={server.base_url}", 1)
+        .replace("--sub alice", f"--sub {users[0]}")
+        .replace("--sub bob", f"--sub {users[1]}")
+        .replace("users/bob/posts", f"users/{users[1]}/posts")
+        .replace("Alice@Example.com", f"{users[0]}@Example.com")
+        .replace("ALICE@example.com", f"{users[0].upper()}@example.com")
+        .replace("alice@example.com", f"{users[0]}@example.com")
+        .replace("bob@example.com", f"{users[1]}@example.com")
+    )
+    env = {
+        **os.environ,
+        "ORDERLINE_DATA_DIR": str(server.settings.data_dir),
+        "ORDERLINE_DYNAMODB_ENDPOINT": str(server.settings.dynamodb_endpoint),
+        "ORDERLINE_TABLE_PREFIX": server.settings.table_prefix,
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=readme.parent,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "409\n" in done.stdout and "403\n" in done.stdout
+    assert '"postCount":1' in done.stdout and '"title":"Welcome!"' in done.stdout
+    assert "posts: " in done.stdout

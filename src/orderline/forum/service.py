@@ -145,10 +145,14 @@ class ForumService:
     async def thread_posts(
         self, thread_id: str, order: Literal["asc", "desc"], limit: int, after: Key | None
     ) -> Page:
-        await self.thread(thread_id)
-        return await self.store.thread_posts(
+        if not valid_id(thread_id):
+            raise NotFound("thread", thread_id)
+        page = await self.store.thread_posts(
             thread_id, ascending=order == "asc", limit=limit, after=after
         )
+        if not page.items:  # posts prove their thread; an empty page asks (404 when missing)
+            await self.thread(thread_id)
+        return page
 
     async def user_posts(self, user_id: str, limit: int, after: Key | None) -> Page:
         if not valid_id(user_id):
