@@ -174,6 +174,14 @@ class Settings(BaseSettings):
         "metrics:read), anyone, or only tokens with metrics:read.",
     )
     max_page_size: int = Field(100, ge=1, le=1000, description="Largest page a listing returns.")
+    forum_snapshot: bool | None = Field(
+        None,
+        description="Snapshot the forum tables into the data dir (periodically and at shutdown) "
+        "and restore them at start. Unset: only with the embedded (in-memory) DynamoDB.",
+    )
+    forum_snapshot_seconds: float = Field(
+        60.0, ge=1, le=86400, description="Seconds between snapshots of the forum tables."
+    )
     bench_endpoints: bool = Field(
         False, description="Serve the benchmark floors /bench/asgi and /bench/fastapi."
     )

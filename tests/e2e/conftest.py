@@ -54,7 +54,7 @@ class RunningServer:
 
 
 Headers = dict[str, str]
-ADMIN_SCOPES = ("orders:admin", "analytics:read", "metrics:read")
+ADMIN_SCOPES = ("orders:admin", "analytics:read", "metrics:read", "forum:moderate")
 
 
 def serve_in_thread(app: FastAPI) -> Iterator[str]:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..adapters.dynamodb import requests
 from ..adapters.dynamodb.admin import ensure_tables
 from ..adapters.dynamodb.client import dynamodb_client
+from ..adapters.dynamodb.tables import FORUM_TABLES
 from ..adapters.in_process import InProcessEventBus
 from ..adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from ..adapters.postgres.engine import build_engine
@@ -28,6 +29,9 @@ from ..adapters.postgres.queries import PostgresOrderQueries
 from ..adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from ..auth.authenticator import Authenticator
 from ..config import Settings
+from ..forum.service import ForumService
+from ..forum.snapshot import Snapshotter
+from ..forum.store import ForumStore
 from ..readmodel.cache import ReadCache
 from ..readmodel.projector import Projector
 from ..readmodel.rebuild import Reconciler, replay
@@ -53,6 +57,7 @@ __all__ = [
     "Container",
     "bootstrap",
     "build_auth",
+    "build_forum",
     "build_projector",
     "build_reconciler",
     "cursor_secret",
@@ -90,6 +95,7 @@ class Container:
     publisher: KafkaPublisher | None = None
     write_through: WriteThrough | None = None
     auth: Authenticator = field(default_factory=lambda: Authenticator(None))
+    forum: ForumService | None = None
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops this process should run: the relay, and with Kafka the projector."""
@@ -138,6 +144,28 @@ def build_projector(
         shards=settings.counter_shards,
         on_applied=on_applied,
     )
+
+
+def build_forum(client: Any, settings: Settings, prefix: str | None = None) -> ForumService:
+    """The forum on the process's DynamoDB client (its tables are FORUM_TABLES)."""
+    prefix = settings.table_prefix if prefix is None else prefix
+    return ForumService(ForumStore(client, prefix, settings.aws_region))
+
+
+async def open_forum(stack: AsyncExitStack, settings: Settings, dynamodb: Any) -> ForumService:
+    """The forum; with snapshots on (the embedded emulator), its tables restored from the data
+    dir first and snapshotted there every `forum_snapshot_seconds` and at shutdown."""
+    if settings.forum_snapshot:
+        snapshots = Snapshotter(
+            dynamodb,
+            settings.table_prefix,
+            FORUM_TABLES,
+            settings.data_dir / "forum-snapshot",
+            settings.forum_snapshot_seconds,
+        )
+        await snapshots.restore_if_empty()
+        await stack.enter_async_context(in_background([snapshots.run]))
+    return build_forum(dynamodb, settings)
 
 
 def build_reconciler(settings: Settings, engine: AsyncEngine, client: Any) -> Reconciler:
@@ -303,6 +331,7 @@ async def _compose(
         relay=build_relay(settings, engine, bus, notify_channel),
         publisher=publisher,
         write_through=write_through,
+        forum=await open_forum(stack, settings, dynamodb) if dynamodb is not None else None,
     )
 
 
@@ -310,6 +339,7 @@ async def _create_missing_tables(client: Any, prefix: str) -> None:
     """Start even when DynamoDB is down: writes go to the outbox, reads to PostgreSQL."""
     try:
         created = await ensure_tables(client, prefix)
+        created += await ensure_tables(client, prefix, FORUM_TABLES)
     except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
         log.warning("DynamoDB tables not checked (%s); the read model is degraded", exc)
         return

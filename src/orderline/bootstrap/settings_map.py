@@ -51,6 +51,8 @@ def with_replay_default(configured: Settings, resolved: Settings) -> Settings:
 
     `configured` is what the user set, `resolved` the same after embedded services started.
     """
+    if resolved.forum_snapshot is None:  # the forum's tables live only in the emulator's memory
+        resolved = resolved.with_overrides(forum_snapshot=configured.embedded_dynamodb)
     if resolved.replay_on_start is not None:
         return resolved
     return resolved.with_overrides(replay_on_start=configured.embedded_dynamodb)

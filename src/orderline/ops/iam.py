@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orderline.adapters.dynamodb.tables import (
+    FORUM_TABLES,
     ORDER_DETAILS,
     ORDER_STATUS,
     ORDER_STATUS_LOG,
@@ -22,6 +23,9 @@ from orderline.adapters.dynamodb.tables import (
 
 ALL_TABLES: tuple[str, ...] = ("*",)  # every table of the spec list the policy is built for
 NO_TABLE: tuple[str, ...] = ()  # an operation on no table (ListTables): Resource "*"
+READ_MODEL: tuple[str, ...] = tuple(spec.name for spec in TABLES)
+FORUM: tuple[str, ...] = tuple(spec.name for spec in FORUM_TABLES)
+SPECS: tuple[TableSpec, ...] = (*TABLES, *FORUM_TABLES)  # what policies are built for
 
 # IAM has no TransactWriteItems action: a transaction is authorised item by item. The
 # projector's transactions hold Put and Update items only (asserted by a unit test).
@@ -43,8 +47,8 @@ class Grant:
     streams: bool = False
 
 
-START_UP = Grant(ALL_TABLES, ("DescribeTable", "DescribeTimeToLive"))  # ensure_tables' check
-PROJECTION = Grant(ALL_TABLES, ("TransactWriteItems",))  # projector: all four tables
+START_UP = Grant(READ_MODEL, ("DescribeTable", "DescribeTimeToLive"))  # ensure_tables' check
+PROJECTION = Grant(READ_MODEL, ("TransactWriteItems",))  # projector: all four tables
 READINESS = Grant(NO_TABLE, ("ListTables",))  # requests.ping
 READ_PATH = (
     Grant((ORDER_STATUS.name,), ("GetItem", "BatchGetItem", "PutItem", "Query"), indexes=True),
@@ -52,7 +56,7 @@ READ_PATH = (
     Grant((ORDER_STATUS_LOG.name, ORDER_STATUS_METRICS.name), ("Query",)),
 )
 ADMIN = Grant(
-    ALL_TABLES,
+    READ_MODEL,
     (
         "CreateTable",
         "DeleteTable",
@@ -62,18 +66,35 @@ ADMIN = Grant(
         "DescribeContinuousBackups",
     ),
 )
+# The forum (DynamoDB is its database): transactions hold Put, Update, Delete, ConditionCheck.
+FORUM_API = Grant(
+    FORUM,
+    (
+        "DescribeTable",
+        "GetItem",
+        "Query",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ConditionCheckItem",
+    ),
+    indexes=True,
+)
+FORUM_START_UP = Grant(FORUM, ("DescribeTable",))  # every process checks the forum's tables too
+FORUM_OPS = Grant(FORUM, ("CreateTable", "BatchGetItem", "Scan"))  # import, seed, verify
 RECONCILE = Grant((ORDER_STATUS.name, ORDER_DETAILS.name), ("BatchGetItem", "PutItem"))
 
 # role -> what its process calls. One row per role; the forum adds its row with its own specs.
 ROLES: dict[str, tuple[Grant, ...]] = {
     # `orderline serve`: reads, fills, write-through projection, start-up check, readiness
-    "api": (START_UP, *READ_PATH, PROJECTION, READINESS),
+    "api": (START_UP, *READ_PATH, PROJECTION, READINESS, FORUM_API),
     # `orderline relay` with the in-process bus projects what it relays (Kafka: no DynamoDB)
-    "relay": (START_UP, PROJECTION),
+    "relay": (START_UP, PROJECTION, FORUM_START_UP),
     # `orderline project`: the Kafka projector
-    "projector": (START_UP, PROJECTION),
+    "projector": (START_UP, PROJECTION, FORUM_START_UP),
     # `orderline tables …`, `replay`, `reconcile --repair`
-    "ops": (ADMIN, PROJECTION, RECONCILE),
+    "ops": (ADMIN, PROJECTION, RECONCILE, FORUM_API, FORUM_OPS),
 }
 
 
@@ -96,7 +117,7 @@ def actions(operation: str) -> tuple[str, ...]:
     return OPERATION_ACTIONS.get(operation, (f"dynamodb:{operation}",))
 
 
-def granted(role: str, specs: Sequence[TableSpec] = TABLES) -> dict[str, set[str]]:
+def granted(role: str, specs: Sequence[TableSpec] = SPECS) -> dict[str, set[str]]:
     """Operations allowed per table name (without prefix); `""` holds table-less operations."""
     allowed: dict[str, set[str]] = {}
     for grant in ROLES[role]:
@@ -105,7 +126,7 @@ def granted(role: str, specs: Sequence[TableSpec] = TABLES) -> dict[str, set[str
     return allowed
 
 
-def policy(role: str, target: Target, specs: Sequence[TableSpec] = TABLES) -> dict[str, object]:
+def policy(role: str, target: Target, specs: Sequence[TableSpec] = SPECS) -> dict[str, object]:
     """The policy document for a role."""
     if role not in ROLES:
         raise KeyError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
@@ -133,7 +154,7 @@ def policy(role: str, target: Target, specs: Sequence[TableSpec] = TABLES) -> di
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def render(role: str, target: Target, specs: Sequence[TableSpec] = TABLES) -> str:
+def render(role: str, target: Target, specs: Sequence[TableSpec] = SPECS) -> str:
     return json.dumps(policy(role, target, specs), indent=2) + "\n"
 
 

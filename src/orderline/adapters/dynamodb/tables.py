@@ -92,6 +92,31 @@ TABLES: tuple[TableSpec, ...] = (
     ORDER_STATUS_METRICS,
 )
 
+# The forum (DESIGN §11): DynamoDB is its only database. Names and keys as in seed 004.
+FORUM_USERS = TableSpec(
+    name="forum-users",
+    hash_key="userId",
+    indexes=(Index("EmailIndex", "email", "userId"),),
+    ttl=False,
+)
+FORUM_THREADS = TableSpec(
+    name="forum-threads",
+    hash_key="threadId",
+    indexes=(Index("CreatedAtIndex", "bucket", "createdAt"),),
+    ttl=False,
+)
+FORUM_POSTS = TableSpec(
+    name="forum-posts",
+    hash_key="postId",
+    range_key="threadId",
+    indexes=(
+        Index("ThreadIndex", "threadId", "createdAt"),
+        Index("UserIndex", "userId", "createdAt"),
+    ),
+    ttl=False,
+)
+FORUM_TABLES: tuple[TableSpec, ...] = (FORUM_USERS, FORUM_THREADS, FORUM_POSTS)
+
 
 @dataclass(frozen=True)
 class ReadModelTables:

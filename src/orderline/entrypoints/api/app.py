@@ -17,7 +17,7 @@ from . import errors, openapi
 from .cursors import CursorCodec
 from .methods import MethodNotAllowedMiddleware
 from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
-from .routes import health, listings, orders
+from .routes import forum, health, listings, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(listings.router)
+    app.include_router(forum.router)
     app.include_router(health.router)
     openapi.install(app)
     app.add_middleware(RequestGuardMiddleware)

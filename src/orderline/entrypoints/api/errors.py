@@ -6,13 +6,17 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
+from orderline.adapters.dynamodb.errors import is_transient
 from orderline.domain import access
 from orderline.domain import errors as domain
+from orderline.forum import model as forum
+from orderline.forum.dynamo import Busy as ForumBusy
 from orderline.readmodel.tiers import ReadModelUnavailable
 
 from .responses import JSONResponse
@@ -158,6 +162,36 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
             return problem(422, "Invalid order", detail, request)
 
 
+async def on_forum_error(request: Request, exc: Exception) -> JSONResponse:
+    detail = str(exc)
+    match exc:
+        case forum.NotFound():
+            return problem(404, f"Forum {exc.kind} not found", detail, request)
+        case forum.NotAllowed():
+            return problem(403, "Forbidden", detail, request, requiredScope=exc.scope)
+        case forum.StaleVersion():
+            return problem(412, "Version mismatch", detail, request, currentVersion=exc.actual)
+        case forum.TooLarge():
+            return problem(413, "Item too large", detail, request, itemBytes=exc.size)
+        case forum.Conflict():
+            return problem(409, "Conflict", detail, request)
+        case _:
+            return problem(422, "Invalid forum request", detail, request)
+
+
+async def on_forum_busy(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("forum write kept conflicting: %s", exc)
+    return problem(503, "Busy", f"{exc}; retry shortly", request)
+
+
+async def on_dynamodb_error(request: Request, exc: Exception) -> JSONResponse:
+    """A DynamoDB failure nothing else handled (the forum's own calls): an outage is 503."""
+    if not is_transient(exc):
+        return await on_unexpected(request, exc)
+    log.warning("DynamoDB unavailable: %s", exc)
+    return problem(503, "DynamoDB unavailable", "DynamoDB cannot answer right now; retry", request)
+
+
 async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc)
     return problem(
@@ -198,6 +232,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(domain.DomainError, on_domain_error)
+    app.add_exception_handler(forum.ForumError, on_forum_error)
+    app.add_exception_handler(ForumBusy, on_forum_busy)
+    app.add_exception_handler(ClientError, on_dynamodb_error)
+    app.add_exception_handler(BotoCoreError, on_dynamodb_error)
     for unavailable in (OperationalError, InterfaceError, ConnectionError, OSError):
         app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(DBAPIError, _on_dbapi_error)

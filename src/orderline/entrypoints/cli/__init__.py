@@ -1,7 +1,7 @@
 """The `orderline` command, split by topic: serve, workers, tables, maintenance, auth,
-provisioning."""
+provisioning, forum."""
 
-from . import auth, maintenance, provision, serve, tables, workers
+from . import auth, forum, maintenance, provision, serve, tables, workers
 from .app import app
 
-__all__ = ["app", "auth", "maintenance", "provision", "serve", "tables", "workers"]
+__all__ = ["app", "auth", "forum", "maintenance", "provision", "serve", "tables", "workers"]

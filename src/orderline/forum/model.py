@@ -1,0 +1,159 @@
+"""Forum users, threads and posts: the rules every write obeys (API and import alike), and
+the errors they raise. Plain values; no I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+ID_RE = re.compile(ID_PATTERN)
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+MAX_ID = 64
+MAX_NAME = 100
+MAX_EMAIL = 254
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+MAX_CONTENT = 1_000_000  # characters; the real bound is the item size below
+# DynamoDB refuses items over 400 KB (409,600 bytes, attribute names included). Leave room for
+# the attributes the server adds (ids, timestamps, version, region).
+MAX_ITEM_BYTES = 400 * 1024
+METADATA_BYTES = 256  # version, createdAt, updatedAt, updatedRegion, postCount, lastPostAt, bucket
+EMAIL_GUARD = "email#"  # userId of the guard item that claims a normalized address
+
+ForumId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=MAX_EMAIL, pattern=EMAIL_PATTERN
+    ),
+]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_DESCRIPTION)]
+Content = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
+]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error; strings are never coerced from other types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class UserIn(Strict):
+    name: Name
+    email: Email
+
+
+class UserPatch(Strict):
+    name: Name | None = None
+    email: Email | None = None
+
+
+class ThreadIn(Strict):
+    title: Title
+    description: Description = ""
+
+
+class ThreadPatch(Strict):
+    title: Title | None = None
+    description: Description | None = None
+
+
+class PostIn(Strict):
+    title: Title
+    content: Content
+
+
+class PostPatch(Strict):
+    title: Title | None = None
+    content: Content | None = None
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class ForumError(Exception):
+    """A forum rule refused the request; `errors.py` maps each kind to its HTTP answer."""
+
+
+class NotFound(ForumError):
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"no forum {kind} {key}")
+        self.kind = kind
+
+
+class NotAllowed(ForumError):
+    """Known principal, known object, not theirs to change (403)."""
+
+    def __init__(self, message: str, scope: str | None = None) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+
+class Conflict(ForumError):
+    """Already registered, or the email belongs to someone else (409)."""
+
+
+class StaleVersion(ForumError):
+    def __init__(self, kind: str, expected: int, actual: int) -> None:
+        super().__init__(f"the {kind} is at version {actual}, not {expected}; read it again")
+        self.actual = actual
+
+
+class TooLarge(ForumError):
+    def __init__(self, kind: str, size: int) -> None:
+        super().__init__(
+            f"the {kind} would be a {size}-byte DynamoDB item; the limit is {MAX_ITEM_BYTES} "
+            "bytes (400 KB): shorten its text"
+        )
+        self.size = size
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def normalize_email(email: str) -> str:
+    """The form uniqueness is decided on (and the EmailIndex key): trimmed, case-folded."""
+    return email.strip().casefold()
+
+
+def now() -> str:
+    """UTC, microseconds, `Z`: sorts as text (GSI sort keys, cursors)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def attribute_size(value: Any) -> int:
+    """An upper bound of a value's size as DynamoDB counts it."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, int | float | Decimal):
+        return 21
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + attribute_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(attribute_size(v) + 1 for v in value)
+    raise TypeError(f"cannot size {type(value).__name__}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def check_size(kind: str, item: dict[str, Any]) -> None:
+    """Refuse an item DynamoDB would refuse, counting the metadata the store adds."""
+    size = item_size(item) + METADATA_BYTES
+    if size > MAX_ITEM_BYTES:
+        raise TooLarge(kind, size)
+
+
+def valid_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_ID and ID_RE.match(value) is not None

@@ -1,0 +1,63 @@
+"""The write requests the forum's transactions are built from, with their conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orderline.adapters.dynamodb.codec import to_item
+
+from .dynamo import Item, Key, raw_key, values
+from .model import EMAIL_GUARD
+
+
+def guard_key(email: str) -> str:
+    """The userId of the guard item that claims a normalized address."""
+    return f"{EMAIL_GUARD}{email}"
+
+
+def version_condition(hash_key: str, version: int) -> dict[str, Any]:
+    return {
+        "ConditionExpression": f"attribute_exists({hash_key}) AND version = :v",
+        "ExpressionAttributeValues": values(v=version),
+    }
+
+
+def put_new(table: str, item: Item, hash_key: str) -> dict[str, Any]:
+    """A Put that only creates."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(item),
+            "ConditionExpression": f"attribute_not_exists({hash_key})",
+        }
+    }
+
+
+def put_version(table: str, item: Item, hash_key: str, version: int) -> dict[str, Any]:
+    """A Put that replaces the item only at the version read."""
+    return {
+        "Put": {"TableName": table, "Item": to_item(item), **version_condition(hash_key, version)}
+    }
+
+
+def delete_version(table: str, key: Key, version: int) -> dict[str, Any]:
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": raw_key(key),
+            **version_condition(next(iter(key)), version),
+        }
+    }
+
+
+def delete_guard(table: str, email: str, owner: str) -> dict[str, Any]:
+    """Release an address, only if it is (still) this owner's."""
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": raw_key({"userId": guard_key(email)}),
+            "ConditionExpression": "attribute_not_exists(userId) OR #o = :o",
+            "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": values(o=owner),
+        }
+    }

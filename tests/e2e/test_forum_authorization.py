@@ -1,0 +1,165 @@
+"""The forum's authorization matrix: every forum route × caller × own / another's / missing.
+
+Forum content is readable by every authenticated principal; writes to another user's object are
+403 (moderators with forum:moderate excepted), a missing object 404. `FORUM_ROWS` is part of the
+route-coverage check in `test_authorization_matrix.py`: a forum route without a row fails it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from orderline.domain.access import Role
+
+from .conftest import RunningServer
+from .test_authorization_matrix import BAD, tokens
+
+CALLERS = ("member", "moderator")
+OBJECTS = ("own", "another's", "missing")
+Expect = Callable[[str, str], int]
+
+
+def found(code: int) -> Expect:
+    return lambda caller, obj: 404 if obj == "missing" else code
+
+
+def always(code: int) -> Expect:
+    return lambda caller, obj: code
+
+
+def authored(code: int, *, moderators: bool = True) -> Expect:
+    """The author (or a moderator) may; anyone else 403; missing 404."""
+
+    def expect(caller: str, obj: str) -> int:
+        if obj == "missing":
+            return 404
+        if obj == "own" or (moderators and caller == "moderator"):
+            return code
+        return 403
+
+    return expect
+
+
+def moderators_only(caller: str, obj: str) -> int:
+    if caller != "moderator":
+        return 403
+    return 404 if obj == "missing" else 200
+
+
+# (method, path) -> (expected status, does it change the object)
+FORUM_ROWS: dict[tuple[str, str], tuple[Expect, bool]] = {
+    ("POST", "/api/forum/users"): (always(409), True),  # callers are registered already
+    ("GET", "/api/forum/users"): (moderators_only, False),
+    ("GET", "/api/forum/users/{user_id}"): (found(200), False),
+    ("PATCH", "/api/forum/users/{user_id}"): (authored(200, moderators=False), True),
+    ("DELETE", "/api/forum/users/{user_id}"): (authored(204), True),
+    ("GET", "/api/forum/users/{user_id}/posts"): (always(200), False),
+    ("POST", "/api/forum/threads"): (always(201), True),
+    ("GET", "/api/forum/threads"): (always(200), False),
+    ("GET", "/api/forum/threads/{thread_id}"): (found(200), False),
+    ("PATCH", "/api/forum/threads/{thread_id}"): (authored(200), True),
+    ("DELETE", "/api/forum/threads/{thread_id}"): (authored(204), True),
+    ("POST", "/api/forum/threads/{thread_id}/posts"): (found(201), True),
+    ("GET", "/api/forum/threads/{thread_id}/posts"): (found(200), False),
+    ("GET", "/api/forum/posts/{post_id}"): (found(200), False),
+    ("PATCH", "/api/forum/posts/{post_id}"): (authored(200), True),
+    ("DELETE", "/api/forum/posts/{post_id}"): (authored(204), True),
+}
+
+
+@dataclass
+class Person:
+    http: httpx.AsyncClient
+    user_id: str
+    email: str = field(default="")
+
+    async def register(self) -> None:
+        self.email = f"{uuid.uuid4().hex[:10]}@example.com"
+        answer = await self.http.post("/api/forum/users", json={"name": "n", "email": self.email})
+        assert answer.status_code == 201, answer.text
+
+    async def content(self) -> tuple[str, str]:
+        """A fresh thread with one post, both this person's."""
+        made = await self.http.post("/api/forum/threads", json={"title": "t"})
+        thread_id = made.json()["threadId"]
+        posted = await self.http.post(
+            f"/api/forum/threads/{thread_id}/posts", json={"title": "p", "content": "c"}
+        )
+        return thread_id, posted.json()["postId"]
+
+
+def person(server: RunningServer, role: Role, scopes: tuple[str, ...] = ()) -> Person:
+    subject = f"fz-{uuid.uuid4().hex[:8]}"
+    headers = server.headers(role, subject, scopes=scopes)
+    return Person(httpx.AsyncClient(base_url=server.base_url, headers=headers), subject)
+
+
+def request_for(method: str, path: str, owner: Person, ids: tuple[str, str]) -> dict[str, Any]:
+    thread_id, post_id = ids
+    url = (
+        path.replace("{user_id}", owner.user_id)
+        .replace("{thread_id}", thread_id)
+        .replace("{post_id}", post_id)
+    )
+    params: dict[str, str] = {}
+    body: Any = None
+    if path == "/api/forum/users" and method == "GET":
+        params = {"email": owner.email}
+    elif path == "/api/forum/users":
+        body = {"name": "again", "email": owner.email}
+    elif path == "/api/forum/users/{user_id}":
+        body = {"name": "renamed"} if method == "PATCH" else None
+    elif method in ("POST", "PATCH"):
+        body = {"title": "x", "content": "y"} if "post" in path else {"title": "x"}
+    return {"method": method, "url": url, "params": params, "json": body}
+
+
+@pytest.mark.parametrize("caller", BAD + CALLERS)
+async def test_forum_matrix(server: RunningServer, caller: str, tmp_path: Any) -> None:
+    member = person(server, Role.CUSTOMER)
+    moderator = person(server, Role.STAFF, ("forum:moderate",))
+    other = person(server, Role.RESTAURANT)
+    other.http.headers.update(server.headers(Role.CUSTOMER, other.user_id))
+    for someone in (member, moderator, other):
+        await someone.register()
+    me = member if caller in BAD or caller == "member" else moderator
+    if caller in BAD:
+        token = tokens(server, tmp_path)[caller]
+        me = Person(
+            httpx.AsyncClient(
+                base_url=server.base_url,
+                headers={"Authorization": f"Bearer {token}"} if token else {},
+            ),
+            member.user_id,
+            member.email,
+        )
+    failures = []
+    standing = {"own": await member.content(), "another's": await other.content()}
+    for (method, path), (expect, changes) in FORUM_ROWS.items():
+        for obj in OBJECTS:
+            owner = {"own": me, "another's": other}.get(obj) or Person(
+                me.http, "nobody-x", "no@x.io"
+            )
+            if obj == "missing":
+                ids = ("missing-thread", "missing-post")
+            elif changes:
+                ids = await (member if owner is me else other).content()
+            else:
+                ids = standing[obj]
+            if obj == "own" and caller == "moderator":
+                ids = await moderator.content() if changes else ids
+            wanted = 401 if caller in BAD else expect(caller, obj)
+            answer = await me.http.request(**request_for(method, path, owner, ids))
+            if answer.status_code != wanted:
+                failures.append(f"{method} {path} [{obj}]: {answer.status_code}, wanted {wanted}")
+            if method == "DELETE" and path.endswith("{user_id}") and answer.status_code == 204:
+                await (me if obj == "own" else other).register()
+    for someone in (member, moderator, other, me):
+        await someone.http.aclose()
+    assert not failures, "\n".join(failures)
