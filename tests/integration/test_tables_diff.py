@@ -10,7 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.admin import ensure_tables
-from orderline.adapters.dynamodb.tables import ORDER_STATUS, ORDER_STATUS_LOG, TABLES
+from orderline.adapters.dynamodb.tables import (
+    EVERY_TABLE,
+    ORDER_STATUS,
+    ORDER_STATUS_LOG,
+)
 from orderline.entrypoints.cli import app
 from orderline.ops.drift import diff_tables
 
@@ -19,9 +23,17 @@ from .conftest import new_prefix
 runner = CliRunner()
 
 
-async def test_fresh_tables_have_no_drift(dynamodb: Any, tables: str) -> None:
-    report = await diff_tables(dynamodb, tables)
-    assert report.drifts == [] and report.checked == len(TABLES)
+@pytest.fixture
+async def every_table(dynamodb: Any) -> str:
+    """A prefix with every table of a deployment (read model and forum), as `serve` makes."""
+    prefix = new_prefix()
+    await ensure_tables(dynamodb, prefix, EVERY_TABLE)
+    return prefix
+
+
+async def test_fresh_tables_have_no_drift(dynamodb: Any, every_table: str) -> None:
+    report = await diff_tables(dynamodb, every_table)
+    assert report.drifts == [] and report.checked == len(EVERY_TABLE)
 
 
 async def test_a_removed_ttl_and_a_missing_index_are_drift(dynamodb: Any) -> None:
@@ -32,7 +44,7 @@ async def test_a_removed_ttl_and_a_missing_index_are_drift(dynamodb: Any) -> Non
         else replace(spec, ttl=False)
         if spec is ORDER_STATUS_LOG
         else spec
-        for spec in TABLES
+        for spec in EVERY_TABLE
     )
     await ensure_tables(dynamodb, prefix, modified)
     report = await diff_tables(dynamodb, prefix)
@@ -44,33 +56,35 @@ async def test_a_removed_ttl_and_a_missing_index_are_drift(dynamodb: Any) -> Non
 
 async def test_a_missing_table_is_drift(dynamodb: Any) -> None:
     prefix = new_prefix()
-    await ensure_tables(dynamodb, prefix, TABLES[1:])
+    await ensure_tables(dynamodb, prefix, EVERY_TABLE[1:])
     report = await diff_tables(dynamodb, prefix)
     assert report.drifts == [f"{prefix}order-status: missing"]
 
 
 async def test_pitr_is_checked_where_the_endpoint_reports_it(
-    dynamodb: Any, tables: str, request: pytest.FixtureRequest
+    dynamodb: Any, every_table: str, request: pytest.FixtureRequest
 ) -> None:
     """moto implements DescribeContinuousBackups (PITR off by default): expecting it on is
     drift. DynamoDB Local answers UnknownOperationException: a note per table, not drift."""
+    tables = every_table
     report = await diff_tables(dynamodb, tables, pitr=True)
     if request.node.callspec.params["dynamodb_endpoint"] == "dynamodb-local":
-        assert report.drifts == [] and len(report.notes) == len(TABLES)
+        assert report.drifts == [] and len(report.notes) == len(EVERY_TABLE)
         assert all("UnknownOperationException" in note for note in report.notes)
     else:
-        assert report.notes == [] and len(report.drifts) == len(TABLES)
+        assert report.notes == [] and len(report.drifts) == len(EVERY_TABLE)
         assert all("point-in-time recovery off, expected on" in d for d in report.drifts)
         assert (await diff_tables(dynamodb, tables, pitr=False)).drifts == []
 
 
 async def test_the_command_exits_1_on_drift_and_0_without(
-    dynamodb: Any, tables: str, dynamodb_endpoint: str
+    dynamodb: Any, every_table: str, dynamodb_endpoint: str
 ) -> None:
+    tables = every_table
     env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_TABLE_PREFIX": tables}
     clean = await asyncio.to_thread(runner.invoke, app, ["tables", "diff"], env=env)
     assert clean.exit_code == 0, clean.output
-    assert f"no drift: {len(TABLES)} tables match the spec" in clean.output
+    assert f"no drift: {len(EVERY_TABLE)} tables match the spec" in clean.output
     await dynamodb.update_time_to_live(
         TableName=f"{tables}order-details",
         TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"},

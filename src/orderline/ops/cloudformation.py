@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
-from orderline.adapters.dynamodb.tables import TABLES, TTL_ATTRIBUTE, TableSpec
+from orderline.adapters.dynamodb.tables import EVERY_TABLE, TTL_ATTRIBUTE, TableSpec
 
 from .alarms import DEFAULT_THRESHOLDS, Threshold, alarm_resources
 
@@ -59,7 +59,7 @@ def table_name(spec: TableSpec) -> dict[str, str]:
     return {"Fn::Sub": f"${{{PREFIX_PARAMETER}}}{spec.name}"}
 
 
-def template(options: ExportOptions, specs: Sequence[TableSpec] = TABLES) -> dict[str, Any]:
+def template(options: ExportOptions, specs: Sequence[TableSpec] = EVERY_TABLE) -> dict[str, Any]:
     """The whole template as a dictionary."""
     resources: dict[str, Any] = {}
     for spec in specs:
@@ -96,7 +96,7 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def render(options: ExportOptions, specs: Sequence[TableSpec] = TABLES) -> str:
+def render(options: ExportOptions, specs: Sequence[TableSpec] = EVERY_TABLE) -> str:
     """The template as YAML text."""
     return yaml.dump(template(options, specs), Dumper=_Dumper, sort_keys=False, width=100)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.tables import TABLES, TTL_ATTRIBUTE, TableSpec
+from orderline.adapters.dynamodb.tables import EVERY_TABLE, TTL_ATTRIBUTE, TableSpec
 
 UNSUPPORTED = frozenset({"UnknownOperationException", "UnrecognizedClientException"})
 
@@ -34,7 +34,7 @@ class DriftReport:
 
 
 async def diff_tables(
-    client: Any, prefix: str, specs: Sequence[TableSpec] = TABLES, *, pitr: bool | None = None
+    client: Any, prefix: str, specs: Sequence[TableSpec] = EVERY_TABLE, *, pitr: bool | None = None
 ) -> DriftReport:
     """Compare every spec's table under `prefix`; `pitr` None leaves PITR unchecked."""
     report = DriftReport()

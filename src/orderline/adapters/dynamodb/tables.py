@@ -116,6 +116,8 @@ FORUM_POSTS = TableSpec(
     ttl=False,
 )
 FORUM_TABLES: tuple[TableSpec, ...] = (FORUM_USERS, FORUM_THREADS, FORUM_POSTS)
+# Every table of a deployment: what export, drift checks and backups cover by default.
+EVERY_TABLE: tuple[TableSpec, ...] = (*TABLES, *FORUM_TABLES)
 
 
 @dataclass(frozen=True)
