@@ -22,12 +22,14 @@ from ..adapters.dynamodb.client import dynamodb_client
 from ..adapters.in_process import InProcessEventBus
 from ..adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from ..adapters.postgres.engine import build_engine
+from ..adapters.postgres.live_feed import PostgresChangeFeed
 from ..adapters.postgres.migrate import upgrade
 from ..adapters.postgres.outbox import PostgresEventLog
 from ..adapters.postgres.queries import PostgresOrderQueries
 from ..adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from ..auth.authenticator import Authenticator
 from ..config import Settings
+from ..live.hub import Hub
 from ..readmodel.cache import ReadCache
 from ..readmodel.projector import Projector
 from ..readmodel.rebuild import Reconciler, replay
@@ -45,6 +47,7 @@ from .settings_map import (
     dev_signer,
     expiry_of,
     kafka_topics,
+    live_policy,
     relay_policy,
     with_replay_default,
 )
@@ -53,6 +56,7 @@ __all__ = [
     "Container",
     "bootstrap",
     "build_auth",
+    "build_live",
     "build_projector",
     "build_reconciler",
     "cursor_secret",
@@ -90,6 +94,7 @@ class Container:
     publisher: KafkaPublisher | None = None
     write_through: WriteThrough | None = None
     auth: Authenticator = field(default_factory=lambda: Authenticator(None))
+    live: Hub | None = None  # the API's change fan-out (SSE); its loop runs in the API lifespan
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops this process should run: the relay, and with Kafka the projector."""
@@ -182,6 +187,11 @@ def build_write_side(
         dependencies={"clock": clock},
         after_commit=write_through.offer if write_through is not None else None,
     )
+
+
+def build_live(settings: Settings, engine: AsyncEngine, notify_channel: str) -> Hub:
+    """Live tracking: the hub follows the outbox (LISTEN on the commit channel, catch-up)."""
+    return Hub(PostgresChangeFeed(engine, notify_channel), live_policy(settings))
 
 
 def build_relay(
@@ -303,6 +313,7 @@ async def _compose(
         relay=build_relay(settings, engine, bus, notify_channel),
         publisher=publisher,
         write_through=write_through,
+        live=build_live(settings, engine, notify_channel),
     )
 
 

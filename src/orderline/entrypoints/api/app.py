@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from orderline import __version__
 from orderline.bootstrap import Container, bootstrap, cursor_secret
@@ -16,7 +17,7 @@ from orderline.workers.runner import in_background
 from . import errors
 from .cursors import CursorCodec
 from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
-from .routes import health, listings, orders
+from .routes import health, listings, live, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
             gc.collect()
             gc.freeze()
             loops = container.worker_loops() if container.settings.workers else []
+            if container.live is not None:
+                loops.append(container.live.run)  # SSE fan-out: every API process runs one
             async with in_background(loops):
                 yield
 
@@ -67,6 +70,8 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     app.include_router(orders.router)
     app.include_router(listings.router)
     app.include_router(health.router)
+    app.include_router(live.router)
+    app.mount("/dashboard/static", StaticFiles(directory=live.STATIC), name="dashboard-static")
     app.add_middleware(RequestGuardMiddleware)
     if settings.docs_access == "loopback":
         app.add_middleware(LoopbackDocsMiddleware)

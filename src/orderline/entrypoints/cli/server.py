@@ -23,11 +23,22 @@ log = logging.getLogger("orderline")
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve_api` owns SIGINT/SIGTERM."""
+    """uvicorn without its own signal handling: `serve_api` owns SIGINT/SIGTERM. Live streams
+    are ended first at shutdown (a final event with a `retry:` hint), or uvicorn would wait for
+    them forever before its lifespan shutdown."""
+
+    def __init__(self, config: uvicorn.Config, container: Container | None = None) -> None:
+        super().__init__(config)
+        self._container = container
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._container is not None and self._container.live is not None:
+            self._container.live.shutdown()
+        await super().shutdown(sockets)
 
 
 async def serve_api(settings: Settings, listener: socket.socket) -> bool:
@@ -35,7 +46,7 @@ async def serve_api(settings: Settings, listener: socket.socket) -> bool:
     signal; return whether the server started."""
     async with AsyncExitStack() as stack:
         container = await start_container(stack, settings)
-        server = _Server(_uvicorn_config(settings, container))
+        server = _Server(_uvicorn_config(settings, container), container)
         _stop_on_signals(server)
         log.info("Orderline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
         await server.serve(sockets=[listener])
