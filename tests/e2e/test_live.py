@@ -8,12 +8,14 @@ import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -22,6 +24,7 @@ from orderline.adapters.postgres.engine import build_engine
 from orderline.bootstrap import bootstrap
 from orderline.domain.access import Role
 from orderline.entrypoints.api.app import create_app
+from orderline.entrypoints.cli.server import ApiServer
 from orderline.live.hub import Hub
 
 from .conftest import RunningServer, serve_in_thread
@@ -236,3 +239,25 @@ def _read_all(sock: socket.socket) -> str:
             chunks.append(chunk)
     sock.close()
     return b"".join(chunks).decode(errors="replace")
+
+
+async def test_shutdown_ends_streams_with_a_retry_hint(server: RunningServer) -> None:
+    settings = server.settings.with_overrides(live_retry_ms=2500)
+    app = create_app(settings, lambda: bootstrap(settings, schema=server.schema))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    api = ApiServer(config, lambda: app.state.container.live.shutdown())  # as `serve` runs it
+    thread = threading.Thread(target=api.run, daemon=True)
+    thread.start()
+    await until(lambda: api.started)
+    port = api.servers[0].sockets[0].getsockname()[1]
+    running = RunningServer(f"http://127.0.0.1:{port}", server.schema, settings)
+    async with subscribe(running.base_url, "/api/events", running.admin_headers()) as stream:
+        ready = await stream.next()
+        api.should_exit = True
+        final = await stream.next()
+        assert final.event == "resume" and final.retry == 2500 and final.id == ready.id
+        assert final.data["reason"] == "shutdown"
+        with pytest.raises(EOFError):
+            await stream.next()
+    await asyncio.to_thread(thread.join, 10)
+    assert not thread.is_alive(), "the server waited for its streams"

@@ -48,6 +48,7 @@ ABOUT = (
     "/api/orders/{order_id}/events",
     summary="Follow one order live",
     response_class=LiveStream,
+    status_code=200,
     responses=PROBLEMS,
 )
 async def order_events(
@@ -67,6 +68,7 @@ order_events.__doc__ = "Changes of one order you may read." + ABOUT
     "/api/restaurants/{restaurant_id}/events",
     summary="Follow a restaurant's board",
     response_class=LiveStream,
+    status_code=200,
     responses=PROBLEMS,
 )
 async def restaurant_events(
@@ -89,6 +91,7 @@ restaurant_events.__doc__ = "Changes of a restaurant's orders (its staff, or ord
     "/api/events",
     summary="Follow every order (orders:admin)",
     response_class=LiveStream,
+    status_code=200,
     responses=PROBLEMS,
 )
 async def all_events(
