@@ -19,7 +19,16 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 run: setup
 	exec $(VENV)/bin/orderline serve
 
+# The browser and alert-rule tests need Debian's chromium, chromium-driver and prometheus
+# (promtool): installed here when missing and apt-get can (as root); otherwise those tests skip
+# with one line (CI's ORDERLINE_TEST_REQUIRE_BROWSER=1 turns that into a failure).
+TEST_PACKAGES := chromium:chromium chromedriver:chromium-driver promtool:prometheus
 test: setup
+	@missing=""; for pair in $(TEST_PACKAGES); do command -v $${pair%%:*} >/dev/null \
+		|| missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get install -y -qq $$missing || (apt-get update -qq && apt-get install -y -qq $$missing)) \
+			>/dev/null 2>&1 || echo "test: could not install$$missing; those tests skip"; fi
 	$(VENV)/bin/pytest
 
 # AWS's own DynamoDB emulator (needs java 11+; fetched once into .tools/ with npm), data kept in

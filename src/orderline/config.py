@@ -185,6 +185,42 @@ class Settings(BaseSettings):
     bench_endpoints: bool = Field(
         False, description="Serve the benchmark floors /bench/asgi and /bench/fastapi."
     )
+    live_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="Seconds between heartbeat comments on an idle SSE stream."
+    )
+    live_queue_size: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Changes queued per SSE subscriber; a subscriber that falls this far behind "
+        "is disconnected with a final `resume` event.",
+    )
+    live_max_subscribers: int = Field(
+        10_000,
+        ge=0,
+        le=1_000_000,
+        description="Open SSE subscriptions per API process (429 past it).",
+    )
+    live_max_subscribers_per_principal: int = Field(
+        32, ge=0, le=100_000, description="Open SSE subscriptions per principal (429 past it)."
+    )
+    live_retry_ms: int = Field(
+        3000,
+        ge=0,
+        le=600_000,
+        description="The `retry:` hint (milliseconds) sent to SSE clients, and with the final "
+        "event of a stream closed at shutdown or for being slow.",
+    )
+    live_gap_grace_seconds: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="How long a change waits for a lower outbox id still uncommitted (changes go "
+        "out in id order, so Last-Event-ID is a position).",
+    )
+    live_poll_seconds: float = Field(
+        5.0, gt=0, le=300, description="The live hub reads the outbox this often without NOTIFY."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the service."
     )

@@ -124,3 +124,34 @@ CONSUMER_LAG = Gauge(
     "Events in a partition not yet consumed by this projector's group (highwater - position).",
     ["partition"],
 )
+
+# Live tracking (SSE)
+LIVE_SUBSCRIBERS = Gauge(
+    "orderline_live_subscribers",
+    "Open Server-Sent-Events subscriptions in this process, by kind (order, restaurant, all).",
+    ["kind"],
+)
+LIVE_EVENTS = Counter(
+    "orderline_live_events_delivered_total",
+    "Change events written to SSE subscribers (replayed or live), by subscription kind.",
+    ["kind"],
+)
+LIVE_DISCONNECTS = Counter(
+    "orderline_live_disconnects_total",
+    "SSE subscriptions the server ended, by reason (slow: its queue was full; shutdown).",
+    ["reason"],
+)
+LIVE_REFUSED = Counter(
+    "orderline_live_refused_total",
+    "SSE subscriptions refused with 429, by cap (process, principal).",
+    ["cap"],
+)
+LIVE_RECONNECTS = Counter(
+    "orderline_live_listen_reconnects_total",
+    "Times the hub's LISTEN connection dropped and was re-established (then caught up).",
+)
+LIVE_DELIVERY_LAG = Histogram(
+    "orderline_live_delivery_lag_seconds",
+    "Time from an event's commit to the hub handing it to this process's subscribers.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -110,7 +110,10 @@ ROWS: dict[tuple[str, str], tuple[Expect, bool]] = {
     ("GET", "/api/restaurants/{restaurant_id}/orders"): (restaurant_listing, False),
     ("GET", "/api/restaurants/{restaurant_id}/status-counts"): (restaurant_listing, False),
     ("GET", "/api/analytics/status-counts"): (analytics, False),
-}
+    ("GET", "/api/orders/{order_id}/events"): (reads, False),
+    ("GET", "/api/restaurants/{restaurant_id}/events"): (restaurant_listing, False),
+    ("GET", "/api/events"): (analytics, False),  # orders:admin, which the staff caller has
+}  # the SSE routes (…/events) stream until closed: `ask` reads the status line and hangs up
 OPEN = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
 
 
@@ -230,6 +233,18 @@ def request_for(method: str, path: str, principal: str, t: Target) -> dict[str, 
     return {"method": method, "url": url, "params": params, "json": body}
 
 
+async def ask(caller: httpx.AsyncClient, request: dict[str, Any]) -> httpx.Response:
+    """The answer's status and headers (an event stream is closed once they are in)."""
+    if not request["url"].endswith("/events"):
+        return await caller.request(**request)
+    response = await caller.send(
+        caller.build_request(request["method"], request["url"], params=request["params"]),
+        stream=True,
+    )
+    await response.aclose()
+    return response
+
+
 def visible_in(response: httpx.Response, t: Target) -> bool:
     """Whether a 200 listing or batch answer shows the target order."""
     body = response.json()
@@ -257,7 +272,7 @@ async def test_matrix(
                 wanted = 401 if principal in BAD else expect(principal, obj)
                 # twice: the first read may warm the cache, the second must not leak either
                 for attempt in (1, 2) if not changes else (1,):
-                    response = await caller.request(**request_for(method, path, principal, t))
+                    response = await ask(caller, request_for(method, path, principal, t))
                     seen = f"{method} {path} [{obj}] #{attempt}"
                     if response.status_code != wanted:
                         failures.append(f"{seen}: {response.status_code}, wanted {wanted}")

@@ -23,6 +23,7 @@ from ..adapters.dynamodb.tables import FORUM_TABLES
 from ..adapters.in_process import InProcessEventBus
 from ..adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from ..adapters.postgres.engine import build_engine
+from ..adapters.postgres.live_feed import PostgresChangeFeed
 from ..adapters.postgres.migrate import upgrade
 from ..adapters.postgres.outbox import PostgresEventLog
 from ..adapters.postgres.queries import PostgresOrderQueries
@@ -32,6 +33,7 @@ from ..config import Settings
 from ..forum.service import ForumService
 from ..forum.snapshot import Snapshotter
 from ..forum.store import ForumStore
+from ..live.hub import Hub
 from ..readmodel.cache import ReadCache
 from ..readmodel.projector import Projector
 from ..readmodel.rebuild import Reconciler, replay
@@ -49,6 +51,7 @@ from .settings_map import (
     dev_signer,
     expiry_of,
     kafka_topics,
+    live_policy,
     relay_policy,
     with_replay_default,
 )
@@ -58,6 +61,7 @@ __all__ = [
     "bootstrap",
     "build_auth",
     "build_forum",
+    "build_live",
     "build_projector",
     "build_reconciler",
     "cursor_secret",
@@ -96,6 +100,7 @@ class Container:
     write_through: WriteThrough | None = None
     auth: Authenticator = field(default_factory=lambda: Authenticator(None))
     forum: ForumService | None = None
+    live: Hub | None = None  # the API's change fan-out (SSE); its loop runs in the API lifespan
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops this process should run: the relay, and with Kafka the projector."""
@@ -210,6 +215,11 @@ def build_write_side(
         dependencies={"clock": clock},
         after_commit=write_through.offer if write_through is not None else None,
     )
+
+
+def build_live(settings: Settings, engine: AsyncEngine, notify_channel: str) -> Hub:
+    """Live tracking: the hub follows the outbox (LISTEN on the commit channel, catch-up)."""
+    return Hub(PostgresChangeFeed(engine, notify_channel), live_policy(settings))
 
 
 def build_relay(
@@ -332,6 +342,7 @@ async def _compose(
         publisher=publisher,
         write_through=write_through,
         forum=await open_forum(stack, settings, dynamodb) if dynamodb is not None else None,
+        live=build_live(settings, engine, notify_channel),
     )
 
 

@@ -10,6 +10,7 @@ from ..auth.dev import DevSigner
 from ..auth.limits import RateLimiter
 from ..auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from ..config import Settings
+from ..live.hub import LivePolicy
 from ..readmodel.documents import Expiry
 from ..secrets_store import local_secret, random_secret
 from ..workers.relay import RelayPolicy
@@ -30,6 +31,18 @@ def relay_policy(settings: Settings) -> RelayPolicy:
         max_attempts=settings.relay_max_attempts,
         backoff_seconds=settings.relay_backoff_seconds,
         backoff_max_seconds=settings.relay_backoff_max_seconds,
+    )
+
+
+def live_policy(settings: Settings) -> LivePolicy:
+    return LivePolicy(
+        queue_size=settings.live_queue_size,
+        max_subscribers=settings.live_max_subscribers,
+        max_per_principal=settings.live_max_subscribers_per_principal,
+        heartbeat_seconds=settings.live_heartbeat_seconds,
+        retry_ms=settings.live_retry_ms,
+        gap_grace_seconds=settings.live_gap_grace_seconds,
+        poll_seconds=settings.live_poll_seconds,
     )
 
 

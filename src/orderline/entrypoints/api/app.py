@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from orderline import __version__
 from orderline.bootstrap import Container, bootstrap, cursor_secret
@@ -17,7 +18,7 @@ from . import errors, openapi
 from .cursors import CursorCodec
 from .methods import MethodNotAllowedMiddleware
 from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
-from .routes import forum, health, listings, orders
+from .routes import forum, health, listings, live, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
 
@@ -51,6 +52,8 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
             gc.collect()
             gc.freeze()
             loops = container.worker_loops() if container.settings.workers else []
+            if container.live is not None:
+                loops.append(container.live.run)  # SSE fan-out: every API process runs one
             async with in_background(loops):
                 yield
 
@@ -71,6 +74,8 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     app.include_router(listings.router)
     app.include_router(forum.router)
     app.include_router(health.router)
+    app.include_router(live.router)
+    app.mount("/dashboard/static", StaticFiles(directory=live.STATIC), name="dashboard-static")
     openapi.install(app)
     app.add_middleware(RequestGuardMiddleware)
     app.add_middleware(MethodNotAllowedMiddleware)

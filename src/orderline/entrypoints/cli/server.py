@@ -8,7 +8,7 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -22,12 +22,25 @@ from .common import fail, start_container
 log = logging.getLogger("orderline")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve_api` owns SIGINT/SIGTERM."""
+class ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve_api` owns SIGINT/SIGTERM. Live streams
+    are ended first at shutdown (a final event with a `retry:` hint), or uvicorn would wait for
+    them forever before its lifespan shutdown."""
+
+    def __init__(
+        self, config: uvicorn.Config, before_shutdown: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(config)
+        self._before_shutdown = before_shutdown
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._before_shutdown is not None:
+            self._before_shutdown()
+        await super().shutdown(sockets)
 
 
 async def serve_api(settings: Settings, listener: socket.socket) -> bool:
@@ -35,7 +48,10 @@ async def serve_api(settings: Settings, listener: socket.socket) -> bool:
     signal; return whether the server started."""
     async with AsyncExitStack() as stack:
         container = await start_container(stack, settings)
-        server = _Server(_uvicorn_config(settings, container))
+        server = ApiServer(
+            _uvicorn_config(settings, container),
+            container.live.shutdown if container.live is not None else None,
+        )
         _stop_on_signals(server)
         log.info("Orderline on http://%s:%d (API docs at /docs)", settings.host, settings.port)
         await server.serve(sockets=[listener])

@@ -1,0 +1,135 @@
+"""The live stream: one subscription written to its client as Server-Sent Events.
+
+Our own ASGI response rather than FastAPI's built-in SSE (`fastapi.sse`, generator endpoints):
+it must interrupt a write that a client stopped reading (the hub ends a slow subscription while
+its stream is blocked in `send`) and then send a final event, and time heartbeats per the
+settings (FastAPI's keep-alive interval is a module constant). It is small enough not to need
+`sse-starlette` either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from orderline import metrics
+from orderline.live.hub import Hub
+from orderline.live.subscription import Subscription
+
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HEARTBEAT = b": heartbeat\n\n"
+
+
+class LiveStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+    def __init__(self, hub: Hub, sub: Subscription, resume_after: int | None) -> None:
+        super().__init__(iter(()), headers=dict(HEADERS))
+        self._hub = hub
+        self._sub = sub
+        self._resume_after = resume_after
+        # the client's position: everything up to it was sent (or it already had it)
+        self._position = sub.horizon if resume_after is None else resume_after
+        self._replayed: set[int] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.ensure_future(_watch_disconnect(receive, self._sub))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            if await self._opening(send) and await self._replay(send):
+                await self._live(send)
+            await self._finish(send)
+        except OSError:
+            pass  # the client went away while we wrote
+        finally:
+            watcher.cancel()
+            self._hub.unsubscribe(self._sub)
+
+    async def _opening(self, send: Send) -> bool:
+        """`retry:` and, for a fresh subscription, its position as the first event id."""
+        retry = b"retry: %d\n" % self._hub.policy.retry_ms
+        if self._resume_after is not None:
+            return await self._write(send, retry + b": resuming\n\n")
+        data = orjson.dumps({"position": str(self._position)})
+        return await self._write(
+            send, retry + b"id: %d\nevent: ready\ndata: %s\n\n" % (self._position, data)
+        )
+
+    async def _replay(self, send: Send) -> bool:
+        """What the client missed, from the outbox, up to where live delivery took over."""
+        after, upto = self._position, self._sub.horizon
+        batch = self._hub.policy.batch_size
+        while after < upto and self._sub.ended is None:
+            page = await self._hub.feed.replay(after, upto, self._sub.topic, batch)
+            self._replayed = {change.id for change in page}
+            for change in page:
+                if not await self._write(send, change.frame):
+                    return False
+                self._sent(change.id)
+            if len(page) < batch:
+                break
+            after = page[-1].id
+        return True
+
+    async def _live(self, send: Send) -> None:
+        resumed_at = self._resume_after or 0
+        while True:
+            change = await self._sub.next(self._hub.policy.heartbeat_seconds)
+            if change is None:
+                if self._sub.ended is not None or not await self._write(send, HEARTBEAT):
+                    return
+                continue
+            if change.id <= resumed_at or change.id in self._replayed:
+                continue  # the client had it, or the replay just sent it
+            if not await self._write(send, change.frame):
+                return
+            self._sent(change.id)
+
+    def _sent(self, change_id: int) -> None:
+        self._position = max(self._position, change_id)
+        metrics.LIVE_EVENTS.labels(self._sub.topic.kind).inc()
+
+    async def _write(self, send: Send, body: bytes) -> bool:
+        """Write a frame; False when the hub ended the subscription meanwhile."""
+        if self._sub.ended is not None:
+            return False
+        self._sub.writing(asyncio.current_task())
+        try:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        except asyncio.CancelledError:
+            if not self._sub.interrupted():
+                raise
+            return False
+        finally:
+            self._sub.writing(None)
+        return True
+
+    async def _finish(self, send: Send) -> None:
+        """A slow or shut-down subscription gets a last event: resume from this id, later."""
+        body = b""
+        reason = self._sub.ended
+        if reason in ("slow", "shutdown"):
+            if reason == "shutdown":
+                metrics.LIVE_DISCONNECTS.labels(reason).inc()
+            retry = self._hub.policy.retry_ms
+            data = orjson.dumps(
+                {"reason": reason, "lastEventId": str(self._position), "retryMs": retry}
+            )
+            body = b"id: %d\nevent: resume\ndata: %s\nretry: %d\n\n" % (self._position, data, retry)
+        elif reason == "disconnected":
+            return
+        with contextlib.suppress(TimeoutError, OSError):
+            await asyncio.wait_for(
+                send({"type": "http.response.body", "body": body, "more_body": False}),
+                self._hub.policy.final_event_timeout,
+            )
+
+
+async def _watch_disconnect(receive: Receive, sub: Subscription) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    sub.end("disconnected")

@@ -1,0 +1,83 @@
+"""A committed change as subscribers see it, and what a subscription asks to see."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from orderline.domain.access import Ownership
+from orderline.readmodel.documents import parse_instant, status_view
+
+CHANGE_EVENT = "change"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One outbox row: its id (the SSE event id), the order's status view at that version."""
+
+    id: int
+    order_id: str
+    restaurant_id: str | None
+    view: dict[str, Any]
+    frame: bytes  # the SSE frame, encoded once for every subscriber
+    occurred_at: float  # epoch seconds of the commit (the event's occurredAt)
+
+    def age(self) -> float:
+        return max(0.0, time.time() - self.occurred_at)
+
+    @classmethod
+    def from_row(cls, outbox_id: int, envelope: dict[str, Any]) -> Change:
+        order = envelope["payload"]["order"]
+        view = status_view(order)
+        data = {
+            "eventId": str(outbox_id),
+            "eventType": envelope["eventType"],
+            "orderId": order["id"],
+            "version": envelope["version"],
+            "occurredAt": envelope["occurredAt"],
+            "previousStatus": envelope["payload"].get("previousStatus"),
+            "deleted": envelope["eventType"] == "OrderDeleted",
+            "status": view,
+        }
+        frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (
+            outbox_id,
+            CHANGE_EVENT.encode(),
+            orjson.dumps(data),
+        )
+        occurred = parse_instant(envelope["occurredAt"]).timestamp()
+        return cls(outbox_id, order["id"], order.get("restaurantId"), view, frame, occurred)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """What a subscription follows: one order, one restaurant's board, or every order; always
+    narrowed by the subscriber's ownership (the same rule as its reads)."""
+
+    ownership: Ownership
+    order_id: str | None = None
+    restaurant_id: str | None = None
+
+    @classmethod
+    def order(cls, order_id: UUID, ownership: Ownership) -> Topic:
+        return cls(ownership, order_id=str(order_id))
+
+    @classmethod
+    def restaurant(cls, restaurant_id: str, ownership: Ownership) -> Topic:
+        return cls(ownership, restaurant_id=restaurant_id)
+
+    @property
+    def kind(self) -> str:
+        if self.order_id is not None:
+            return "order"
+        return "restaurant" if self.restaurant_id is not None else "all"
+
+    def admits(self, change: Change) -> bool:
+        if self.order_id is not None and change.order_id != self.order_id:
+            return False
+        if self.restaurant_id is not None and change.restaurant_id != self.restaurant_id:
+            return False
+        return self.ownership.admits(change.view)

@@ -1,0 +1,197 @@
+"""The in-process hub: changes committed by any process, fanned out to this process's
+subscribers.
+
+The hub LISTENs on the channel the unit of work NOTIFYs on commit. A notification carries
+nothing it relies on: it wakes the hub, which reads the outbox after its position (so a
+notification from another schema or a lost one costs a query, never a change). When the LISTEN
+connection drops, the hub reconnects, LISTENs again and only then catches up from the outbox,
+so nothing committed in between is missed. A poll every `poll_seconds` covers the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from orderline import metrics
+
+from .changes import Change, Topic
+from .ports import ChangeFeed
+from .sequencer import Sequencer
+from .subscription import Subscription
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    queue_size: int = 256
+    max_subscribers: int = 10_000
+    max_per_principal: int = 32
+    heartbeat_seconds: float = 15.0
+    retry_ms: int = 3000
+    gap_grace_seconds: float = 0.5
+    poll_seconds: float = 5.0
+    batch_size: int = 500
+    final_event_timeout: float = 5.0
+
+
+class TooManySubscribers(Exception):
+    def __init__(self, scope: str, limit: int) -> None:
+        super().__init__(f"{limit} live subscriptions {scope} already open")
+        self.scope = scope
+        self.limit = limit
+
+
+class Hub:
+    def __init__(self, feed: ChangeFeed, policy: LivePolicy) -> None:
+        self.feed = feed
+        self.policy = policy
+        self.ready = asyncio.Event()  # the position is known: subscriptions may start
+        self.listener_pid: int | None = None  # the LISTEN connection's backend (tests kill it)
+        self._sequencer: Sequencer | None = None
+        self._wake = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._by_order: dict[str, set[Subscription]] = defaultdict(set)
+        self._by_restaurant: dict[str, set[Subscription]] = defaultdict(set)
+        self._everything: set[Subscription] = set()
+        self._per_principal: dict[str, int] = defaultdict(int)
+        self._count = 0
+        self._closing = False
+
+    @property
+    def position(self) -> int:
+        """Every outbox id up to here has been handed to subscribers (or skipped as a gap)."""
+        return self._sequencer.position if self._sequencer is not None else 0
+
+    @property
+    def subscribers(self) -> int:
+        return self._count
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    def subscribe(self, topic: Topic, principal: str) -> Subscription:
+        """Register a subscriber; TooManySubscribers past either cap."""
+        if self._closing:
+            raise TooManySubscribers("(the server is shutting down)", 0)
+        if self._count >= self.policy.max_subscribers:
+            raise TooManySubscribers("in this process", self.policy.max_subscribers)
+        if self._per_principal[principal] >= self.policy.max_per_principal:
+            raise TooManySubscribers("for this principal", self.policy.max_per_principal)
+        sub = Subscription(topic, principal, self.policy.queue_size, self.position)
+        self._index(sub).add(sub)
+        self._per_principal[principal] += 1
+        self._count += 1
+        metrics.LIVE_SUBSCRIBERS.labels(topic.kind).inc()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        index = self._index(sub)
+        if sub not in index:
+            return
+        index.discard(sub)
+        self._count -= 1
+        self._per_principal[sub.principal] -= 1
+        if not self._per_principal[sub.principal]:
+            del self._per_principal[sub.principal]
+        if sub.topic.order_id is not None and not index:
+            del self._by_order[sub.topic.order_id]
+        if sub.topic.restaurant_id is not None and not index:
+            del self._by_restaurant[sub.topic.restaurant_id]
+        metrics.LIVE_SUBSCRIBERS.labels(sub.topic.kind).dec()
+
+    def _index(self, sub: Subscription) -> set[Subscription]:
+        topic = sub.topic
+        if topic.order_id is not None:
+            return self._by_order[topic.order_id]
+        if topic.restaurant_id is not None:
+            return self._by_restaurant[topic.restaurant_id]
+        return self._everything
+
+    def _interested(self, change: Change) -> Iterator[Subscription]:
+        yield from self._by_order.get(change.order_id, ())
+        if change.restaurant_id is not None:
+            yield from self._by_restaurant.get(change.restaurant_id, ())
+        yield from self._everything
+
+    def _deliver(self, change: Change) -> None:
+        metrics.LIVE_DELIVERY_LAG.observe(change.age())
+        for sub in list(self._interested(change)):
+            if sub.topic.admits(change):
+                sub.offer(change)
+                if sub.ended == "slow":
+                    metrics.LIVE_DISCONNECTS.labels("slow").inc()
+
+    def shutdown(self) -> None:
+        """End every stream (each gets a final event with a `retry:` hint); refuse new ones."""
+        self._closing = True
+        for index in (*self._by_order.values(), *self._by_restaurant.values(), self._everything):
+            for sub in list(index):
+                sub.end("shutdown")
+
+    # -- the worker loop ---------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the outbox until `stop`: LISTEN, catch up, deliver; reconnect on loss."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._follow(stop)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                self.listener_pid = None
+                log.warning("live: following the outbox failed (%s); retrying", exc)
+                await _wait_any(stop, None, min(0.1 * 2**failures, self.policy.poll_seconds))
+        self.shutdown()
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        if self._sequencer is None:
+            start = await self.feed.head()
+            self._sequencer = Sequencer(start, self._deliver, grace=self.policy.gap_grace_seconds)
+        self._lost.clear()
+        async with self.feed.listen(self._wake.set, self._lost.set) as pid:
+            self.listener_pid = pid
+            await self._catch_up()  # after LISTEN: what committed while not listening
+            self.ready.set()
+            while not stop.is_set():
+                due = self._sequencer.due_in()
+                timeout = self.policy.poll_seconds if due is None else due
+                await _wait_any(stop, self._wake, timeout, self._lost)
+                if self._lost.is_set():
+                    log.warning("live: the LISTEN connection dropped; reconnecting")
+                    metrics.LIVE_RECONNECTS.inc()
+                    return
+                self._wake.clear()
+                await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        sequencer = self._sequencer
+        assert sequencer is not None
+        # No batch larger than a subscriber's queue, and the loop yields between batches: a
+        # burst fills queues only as fast as their streams cannot drain them (slow is slow).
+        batch = min(self.policy.batch_size, self.policy.queue_size)
+        while True:
+            before = sequencer.position
+            changes = await self.feed.since(before, sequencer.skipped, batch)
+            sequencer.absorb(changes)
+            if len(changes) < batch or sequencer.position == before:
+                return  # all read, or a full batch held behind a gap (the grace timer wakes us)
+            await asyncio.sleep(0)
+
+
+async def _wait_any(
+    stop: asyncio.Event, wake: asyncio.Event | None, seconds: float, *more: asyncio.Event
+) -> None:
+    events = [stop, *([wake] if wake is not None else []), *more]
+    if any(event.is_set() for event in events):
+        return
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

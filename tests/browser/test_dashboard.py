@@ -1,0 +1,114 @@
+"""The dashboard in headless Chromium: it shows a status change made through the API within
+2 s, and the console stays clean. The screenshot goes to the test's tmp dir and docs/."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from orderline.domain.access import Role
+
+from ..e2e.conftest import RunningServer
+from ..e2e.test_orders_api import create
+from ..tools import require
+
+DOCS_SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1200",
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    tools = require("chromium", "chromedriver", package="chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = tools["chromium"]
+    for flag in FLAGS:
+        options.add_argument(flag)
+    with tempfile.TemporaryDirectory(prefix="orderline-chromium-") as profile:
+        options.add_argument(f"--user-data-dir={profile}")
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(options=options, service=Service(tools["chromedriver"]))
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def wait_for(condition: Any, seconds: float, what: str) -> float:
+    """Poll `condition` until true; return how long it took."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, f"{what} not within {seconds} s"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def test_the_dashboard_shows_a_change_within_two_seconds(
+    server: RunningServer, client: httpx.AsyncClient, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    restaurant = "dash-rest"
+    placed = [await create(client, restaurantId=restaurant) for _ in range(6)]
+    lifecycle = ("CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED")
+    for order, steps in zip(placed[1:], (1, 2, 3, 4, 0), strict=True):
+        for status in lifecycle[:steps] if steps else ("CANCELLED",):
+            moved = await client.post(f"/api/orders/{order['id']}/status", json={"status": status})
+            assert moved.status_code == 200, moved.text
+    token = server.token(Role.STAFF, "ops", scopes=("orders:admin", "analytics:read"))
+    browser.get(f"{server.base_url}/dashboard?restaurant={restaurant}#token={token}")
+    state = lambda: browser.find_element(By.ID, "state").text  # noqa: E731
+    wait_for(lambda: state() == "live", 10, "the live stream")
+    wait_for(lambda: _ticket_column(browser, placed[0]["id"]) == "PENDING", 5, "the board")
+
+    changed = await client.post(
+        f"/api/orders/{placed[0]['id']}/status", json={"status": "CONFIRMED"}
+    )
+    assert changed.status_code == 200
+    took = wait_for(
+        lambda: _ticket_column(browser, placed[0]["id"]) == "CONFIRMED",
+        2,
+        "the change on the board",
+    )
+    feed = browser.find_element(By.ID, "feed").text
+    assert placed[0]["id"][:8] in feed and "PENDING →" in feed, feed
+    confirmed = browser.find_element(By.CSS_SELECTOR, '.count[data-status="CONFIRMED"] .value')
+    assert int(confirmed.text) >= 2
+    assert "entries" not in browser.find_element(By.ID, "chart").text  # drawn, not an error
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart svg rect"), "the chart has bars"
+
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
+    shot = tmp_path / "dashboard.png"
+    browser.save_screenshot(str(shot))
+    shutil.copyfile(shot, DOCS_SCREENSHOT)
+    print(f"the board showed the change {took * 1000:.0f} ms after the API answered")
+
+
+def _ticket_column(browser: Any, order_id: str) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    found = browser.find_elements(By.CSS_SELECTOR, f'.column .ticket[data-order="{order_id}"]')
+    if not found:
+        return None
+    column = found[0].find_element(By.XPATH, "./ancestor::div[@data-status]")
+    return str(column.get_attribute("data-status"))
