@@ -23,6 +23,30 @@ def _rule(scopes: tuple[Scope, ...], roles: tuple[Role, ...], text: str) -> dict
 
 
 ADMIN = (Scope.ORDERS_ADMIN,)
+EVERYONE = tuple(Role)
+MODERATE = (Scope.FORUM_MODERATE,)
+_FORUM_READ = _rule((), EVERYONE, "any authenticated principal")
+_FORUM_AUTHOR = _rule(MODERATE, EVERYONE, "its author (the token's subject); forum:moderate, any")
+FORUM_ACCESS: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/forum/users"): _rule((), EVERYONE, "any principal, as itself"),
+    ("get", "/api/forum/users"): _rule(MODERATE, (), "forum:moderate only"),
+    ("get", "/api/forum/users/{user_id}"): _FORUM_READ,
+    ("patch", "/api/forum/users/{user_id}"): _FORUM_AUTHOR,
+    ("delete", "/api/forum/users/{user_id}"): _FORUM_AUTHOR,
+    ("get", "/api/forum/users/{user_id}/posts"): _FORUM_READ,
+    ("post", "/api/forum/threads"): _rule((), EVERYONE, "a registered forum user"),
+    ("get", "/api/forum/threads"): _FORUM_READ,
+    ("get", "/api/forum/threads/{thread_id}"): _FORUM_READ,
+    ("patch", "/api/forum/threads/{thread_id}"): _FORUM_AUTHOR,
+    ("delete", "/api/forum/threads/{thread_id}"): _FORUM_AUTHOR,
+    ("post", "/api/forum/threads/{thread_id}/posts"): _rule(
+        (), EVERYONE, "a registered forum user"
+    ),
+    ("get", "/api/forum/threads/{thread_id}/posts"): _FORUM_READ,
+    ("get", "/api/forum/posts/{post_id}"): _FORUM_READ,
+    ("patch", "/api/forum/posts/{post_id}"): _FORUM_AUTHOR,
+    ("delete", "/api/forum/posts/{post_id}"): _FORUM_AUTHOR,
+}
 READ_OWN = _rule(ADMIN, OWN, "customers and restaurants, their own orders only; orders:admin, any")
 # Who may call each operation: the scopes that open it to any principal, the roles that may call
 # it on their own objects, and the sentence the description shows.
@@ -60,6 +84,13 @@ ACCESS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/restaurants/{restaurant_id}/status-counts"): _rule(
         (Scope.ANALYTICS_READ,), (Role.RESTAURANT,), "the restaurant itself; analytics:read, any"
     ),
+    # live tracking: subscriptions are authorized exactly like reads
+    ("get", "/api/orders/{order_id}/events"): READ_OWN,
+    ("get", "/api/restaurants/{restaurant_id}/events"): _rule(
+        ADMIN, (Role.RESTAURANT,), "the restaurant itself; orders:admin, any restaurant"
+    ),
+    ("get", "/api/events"): _rule(ADMIN, (), "orders:admin only"),
+    **FORUM_ACCESS,
     ("get", "/metrics"): _rule(
         (Scope.METRICS_READ,),
         (),
@@ -96,6 +127,26 @@ def refine(document: dict[str, Any]) -> None:
             rule = ACCESS.get((method, path))
             if rule is not None:
                 _declare_access(operation, rule, optional=(method, path) in OPTIONAL_TOKEN)
+            if operation.get("security"):
+                _declare_refusals(operation)
+
+
+AUTH_REFUSALS = {"401": "Unauthorized", "403": "Forbidden", "429": "Too Many Requests"}
+
+
+def _declare_refusals(operation: dict[str, Any]) -> None:
+    """Every operation behind a token may answer 401, 403 and 429 (problem+json)."""
+    responses = operation.setdefault("responses", {})
+    for code, title in AUTH_REFUSALS.items():
+        responses.setdefault(
+            code,
+            {
+                "description": title,
+                "content": {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
+            },
+        )
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
