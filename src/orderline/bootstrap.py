@@ -27,6 +27,7 @@ from .adapters.postgres.outbox import PostgresEventLog
 from .adapters.postgres.queries import PostgresOrderQueries
 from .adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from .config import Settings
+from .ops.retention import RetentionLoop, RetentionPolicy
 from .readmodel.cache import ReadCache
 from .readmodel.documents import Expiry
 from .readmodel.projector import Projector
@@ -69,10 +70,12 @@ class Container:
     write_through: WriteThrough | None = None
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
-        """The loops this process should run: the relay, and with Kafka the projector."""
+        """The loops to run: the relay and retention, and with Kafka the projector."""
         loops: list[Loop] = []
         if relay and self.relay is not None:
             loops.append(self.relay.run)
+            if self.settings.retention_interval_seconds > 0:
+                loops.append(RetentionLoop(self.engine, retention_policy(self.settings)).run)
         if project and self.publisher is not None and self.projector is not None:
             loops.append(self.kafka_projection().run)
         return loops
@@ -115,6 +118,15 @@ def relay_policy(settings: Settings) -> RelayPolicy:
         max_attempts=settings.relay_max_attempts,
         backoff_seconds=settings.relay_backoff_seconds,
         backoff_max_seconds=settings.relay_backoff_max_seconds,
+    )
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        outbox_days=settings.outbox_retention_days,
+        idempotency_hours=settings.idempotency_key_hours,
+        interval_seconds=settings.retention_interval_seconds,
+        table_prefix=settings.table_prefix,
     )
 
 

@@ -124,3 +124,18 @@ CONSUMER_LAG = Gauge(
     "Events in a partition not yet consumed by this projector's group (highwater - position).",
     ["partition"],
 )
+
+# Retention
+OUTBOX_PRUNED = Counter(
+    "orderline_outbox_pruned_total",
+    "Published outbox rows deleted by retention (older than the retention period and covered "
+    "by a verified read-model backup).",
+)
+OUTBOX_OLDEST_KEPT_AGE = Gauge(
+    "orderline_outbox_oldest_kept_age_seconds",
+    "Age of the oldest outbox row still kept (0 when the outbox is empty).",
+)
+IDEMPOTENCY_KEYS_EXPIRED = Counter(
+    "orderline_idempotency_keys_expired_total",
+    "Idempotency keys deleted after ORDERLINE_IDEMPOTENCY_KEY_HOURS.",
+)

@@ -1,0 +1,1 @@
+"""Operations on the DynamoDB tables: backup, restore, table migration, retention."""
