@@ -58,9 +58,13 @@ def backup(
     started = time.perf_counter()
     with services(settings, postgres=True, dynamodb=True) as resolved:
         try:
-            result = asyncio.run(_backup(resolved, options))
+            result: BackupResult | str = asyncio.run(_backup(resolved, options))
         except (BackupError, CorruptBackup, WireError) as exc:
-            fail(f"backup to {folder} stopped: {exc} (run it again with --out {folder} to resume)")
+            result = (
+                f"backup to {folder} stopped: {exc} (run it again with --out {folder} to resume)"
+            )
+    if isinstance(result, str):
+        fail(result)
     seconds = time.perf_counter() - started
     position = result.manifest.outbox_position
     typer.echo(
@@ -96,11 +100,13 @@ def restore(
     started = time.perf_counter()
     with services(load_settings(), postgres=False, dynamodb=True) as settings:
         try:
-            result = asyncio.run(_restore(settings, options))
+            result: RestoreResult | tuple[str, int] = asyncio.run(_restore(settings, options))
         except (CorruptBackup, RestoreError) as exc:
-            fail(str(exc), code=1)
+            result = (str(exc), 1)
         except WireError as exc:
-            fail(f"restore stopped: {exc} (run the same command again to resume)")
+            result = (f"restore stopped: {exc} (run the same command again to resume)", 2)
+    if isinstance(result, tuple):
+        fail(*result)
     seconds = time.perf_counter() - started
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
