@@ -120,3 +120,21 @@ class RetentionLoop:
                     )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._policy.interval_seconds)
+
+
+async def history_warning(engine: AsyncEngine, table_prefix: str) -> str | None:
+    """What `replay` must say when the outbox no longer holds every event; None when it does."""
+    pruned = await store.pruned_through(engine)
+    if not pruned:
+        return None
+    backup = await store.newest_backup(engine, table_prefix)
+    where = (
+        f"restore the backup at {backup.location} (outbox position {backup.outbox_position}) "
+        "with `orderline restore` first, then replay"
+        if backup
+        else "restore a read-model backup first, then replay"
+    )
+    return (
+        f"the outbox no longer holds full history (events up to id {pruned} were pruned); "
+        f"a replay alone rebuilds an incomplete read model: {where}"
+    )
