@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +18,17 @@ from orderline.adapters.postgres import retention as store
 from orderline.adapters.postgres.engine import build_engine
 from orderline.bootstrap import retention_policy
 from orderline.config import Settings
-from orderline.ops.backup import BackupError, BackupOptions, BackupResult, plan_backup, run_backup
+from orderline.ops.backup import (
+    STATE,
+    BackupError,
+    BackupOptions,
+    BackupResult,
+    list_tables,
+    plan_backup,
+    run_backup,
+)
 from orderline.ops.files import CorruptBackup
+from orderline.ops.manifest import READ_MODEL_NAMES, Manifest, selected
 from orderline.ops.migrate import (
     MigrateOptions,
     MigrateResult,
@@ -64,13 +73,18 @@ def backup(
     folder = out or Path("backups") / f"{settings.table_prefix}{stamp}"
     options = BackupOptions(folder, settings.table_prefix, tables or None, segments, max_rcu)
     started = time.perf_counter()
-    with services(settings, postgres=True, dynamodb=True) as resolved:
-        try:
-            result: BackupResult | str = asyncio.run(_backup(resolved, options))
-        except (BackupError, CorruptBackup, WireError) as exc:
-            result = (
-                f"backup to {folder} stopped: {exc} (run it again with --out {folder} to resume)"
-            )
+    with services(settings, postgres=False, dynamodb=True) as resolved:
+        # PostgreSQL only for read-model tables (their outbox position; the backup's record)
+        needs_postgres = asyncio.run(_selects_read_model(resolved, options))
+        with (
+            services(resolved, postgres=True, dynamodb=False)
+            if needs_postgres
+            else nullcontext(resolved)
+        ) as full:
+            try:
+                result: BackupResult | str = asyncio.run(_backup(full, options))
+            except (BackupError, CorruptBackup, WireError) as exc:
+                result = f"backup to {folder} stopped: {exc} (run it again with --out {folder})"
     if isinstance(result, str):
         fail(result)
     seconds = time.perf_counter() - started
@@ -159,17 +173,31 @@ def _prune_summary(report: PruneReport) -> str:
     return f"{verb} {kept}; {keys}; oldest row kept: {oldest}"
 
 
+async def _selects_read_model(settings: Settings, options: BackupOptions) -> bool:
+    state = options.out / STATE
+    if state.exists():
+        return any(table.read_model for table in Manifest.load(state).tables)
+    async with dynamodb_client(settings) as client:
+        names = await list_tables(client, options.prefix)
+    return any(
+        selected(name[len(options.prefix) :], name, options.patterns)
+        and name[len(options.prefix) :] in READ_MODEL_NAMES
+        for name in names
+    )
+
+
 async def _backup(settings: Settings, options: BackupOptions) -> BackupResult:
-    assert settings.database_url is not None
-    engine = build_engine(settings.database_url.get_secret_value(), pool_size=2)
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    engine = build_engine(url, pool_size=2) if url else None
     try:
         async with dynamodb_client(settings) as client, open_wire(settings) as wire:
-            plan, _ = await plan_backup(client, options, lambda: store.outbox_position(engine))
+            position = (lambda: store.outbox_position(engine)) if engine else None
+            plan, _ = await plan_backup(client, options, position)
             with progress_bar("backing up items", None) as advance:
                 result = await run_backup(wire, plan, options, advance)
             result.retries = wire.stats.retries
             read_model = [table for table in plan.tables if table.read_model]
-            if plan.outbox_position is not None and read_model:
+            if engine is not None and plan.outbox_position is not None and read_model:
                 await store.record_backup(
                     engine,
                     location=str(options.out.resolve()),
@@ -180,7 +208,8 @@ async def _backup(settings: Settings, options: BackupOptions) -> BackupResult:
                 )
             return result
     finally:
-        await engine.dispose()
+        if engine is not None:
+            await engine.dispose()
 
 
 async def _restore(settings: Settings, options: RestoreOptions) -> RestoreResult:
