@@ -24,7 +24,12 @@ async def exists(client: Any, name: str) -> bool:
 
 async def create_from_backup(client: Any, table: TableBackup, name: str) -> list[str]:
     """Create `name` as the backed-up table was; what the endpoint could not apply, as notes."""
-    await client.create_table(TableName=name, **table.create)
+    try:
+        await client.create_table(TableName=name, **table.create)
+    except ClientError as exc:
+        # a CreateTable retried after a client timeout finds the table its first attempt made
+        if code(exc) != "ResourceInUseException":
+            raise
     await wait_active(client, name)
     notes: list[str] = []
     if table.ttl_attribute:
