@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .adapters.dynamodb import requests
 from .adapters.dynamodb.admin import ensure_tables
 from .adapters.dynamodb.client import dynamodb_client
+from .adapters.dynamodb.tables import ReadModelTables
 from .adapters.in_process import InProcessEventBus
 from .adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from .adapters.postgres.engine import build_engine
@@ -27,11 +28,13 @@ from .adapters.postgres.outbox import PostgresEventLog
 from .adapters.postgres.queries import PostgresOrderQueries
 from .adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from .config import Settings
+from .ops.live import LiveRouter
 from .ops.retention import RetentionLoop, RetentionPolicy
 from .readmodel.cache import ReadCache
 from .readmodel.documents import Expiry
 from .readmodel.projector import Projector
 from .readmodel.rebuild import Reconciler, replay
+from .readmodel.routing import TableRouter
 from .readmodel.views import OrderViews
 from .readmodel.write_through import WriteThrough
 from .service_layer.dispatcher import CommandDispatcher
@@ -68,6 +71,7 @@ class Container:
     relay: Relay | None = None
     publisher: KafkaPublisher | None = None
     write_through: WriteThrough | None = None
+    router: LiveRouter | None = None
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops to run: the relay and retention, and with Kafka the projector."""
@@ -161,6 +165,7 @@ def build_projector(
     settings: Settings,
     prefix: str | None = None,
     on_applied: Callable[[], None] | None = None,
+    router: TableRouter | None = None,
 ) -> Projector:
     return Projector(
         client,
@@ -168,7 +173,13 @@ def build_projector(
         expiry=expiry_of(settings),
         shards=settings.counter_shards,
         on_applied=on_applied,
+        router=router,
     )
+
+
+def build_router(settings: Settings, engine: AsyncEngine) -> LiveRouter:
+    """Where `order-status` reads and writes go; follows a live table migration's phases."""
+    return LiveRouter(engine, ReadModelTables.under(settings.table_prefix).status)
 
 
 def build_reconciler(settings: Settings, engine: AsyncEngine, client: Any) -> Reconciler:
@@ -179,7 +190,11 @@ def build_reconciler(settings: Settings, engine: AsyncEngine, client: Any) -> Re
 
 
 def build_read_side(
-    settings: Settings, orders: PostgresOrderQueries, events: PostgresEventLog, dynamodb: Any
+    settings: Settings,
+    orders: PostgresOrderQueries,
+    events: PostgresEventLog,
+    dynamodb: Any,
+    router: TableRouter | None = None,
 ) -> OrderViews:
     """The query side: cache -> DynamoDB -> PostgreSQL."""
     return OrderViews(
@@ -194,6 +209,7 @@ def build_read_side(
         counts_cache=ReadCache(
             COUNTS_CACHED if settings.cache_size else 0, settings.cache_ttl_seconds, 0
         ),
+        router=router,
     )
 
 
@@ -308,11 +324,15 @@ async def _compose(
 ) -> Container:
     """Read side, event bus, write-through, relay and write side on an open engine and client."""
     orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
-    views = build_read_side(settings, orders, events, dynamodb)
+    router = build_router(settings, engine)
+    await router.refresh()
+    views = build_read_side(settings, orders, events, dynamodb, router)
     await _warm_cache(views, settings.cache_warm_orders)
     projector = None
     if dynamodb is not None:
-        projector = build_projector(dynamodb, settings, on_applied=views.counts_changed)
+        projector = build_projector(
+            dynamodb, settings, on_applied=views.counts_changed, router=router
+        )
     bus, publisher = await open_event_bus(stack, settings, projector, views)
     write_through = await open_write_through(stack, settings, projector, views)
     if projector is not None and settings.replay_on_start:
@@ -333,6 +353,7 @@ async def _compose(
         relay=build_relay(settings, engine, bus, notify_channel),
         publisher=publisher,
         write_through=write_through,
+        router=router,
     )
 
 
