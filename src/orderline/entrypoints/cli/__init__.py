@@ -1,6 +1,6 @@
 """The `orderline` command, split by topic: serve, workers, tables, maintenance, ops."""
 
-from . import maintenance, native, ops, serve, tables, workers
+from . import maintenance, migration, native, ops, serve, tables, workers
 from .app import app
 
-__all__ = ["app", "maintenance", "native", "ops", "serve", "tables", "workers"]
+__all__ = ["app", "maintenance", "migration", "native", "ops", "serve", "tables", "workers"]
