@@ -177,9 +177,11 @@ def build_projector(
     )
 
 
-def build_router(settings: Settings, engine: AsyncEngine) -> LiveRouter:
+async def open_router(settings: Settings, engine: AsyncEngine) -> LiveRouter:
     """Where `order-status` reads and writes go; follows a live table migration's phases."""
-    return LiveRouter(engine, ReadModelTables.under(settings.table_prefix).status)
+    router = LiveRouter(engine, ReadModelTables.under(settings.table_prefix).status)
+    await router.refresh()
+    return router
 
 
 def build_reconciler(settings: Settings, engine: AsyncEngine, client: Any) -> Reconciler:
@@ -324,15 +326,12 @@ async def _compose(
 ) -> Container:
     """Read side, event bus, write-through, relay and write side on an open engine and client."""
     orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
-    router = build_router(settings, engine)
-    await router.refresh()
+    router = await open_router(settings, engine)
     views = build_read_side(settings, orders, events, dynamodb, router)
     await _warm_cache(views, settings.cache_warm_orders)
     projector = None
     if dynamodb is not None:
-        projector = build_projector(
-            dynamodb, settings, on_applied=views.counts_changed, router=router
-        )
+        projector = build_projector(dynamodb, settings, None, views.counts_changed, router)
     bus, publisher = await open_event_bus(stack, settings, projector, views)
     write_through = await open_write_through(stack, settings, projector, views)
     if projector is not None and settings.replay_on_start:

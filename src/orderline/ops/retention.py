@@ -59,33 +59,47 @@ async def prune(
         dry_run=dry_run,
     )
     keys_before = at - timedelta(hours=policy.idempotency_hours)
+    through = backup.outbox_position if backup else None
     if dry_run:
-        if backup is not None:
-            report.outbox_rows = await store.count_prunable(
-                engine, before=report.cutoff, through=backup.outbox_position
-            )
-        report.idempotency_keys = await store.count_expired_keys(engine, before=keys_before)
+        await _count(engine, report, through, keys_before)
     else:
-        if backup is not None:
-            report.outbox_rows = await _drain(
-                lambda: store.prune_outbox_batch(
-                    engine,
-                    before=report.cutoff,
-                    through=backup.outbox_position,
-                    batch=policy.batch_size,
-                ),
-                policy.batch_size,
-            )
-        report.idempotency_keys = await _drain(
-            lambda: store.expire_keys_batch(engine, before=keys_before, batch=policy.batch_size),
-            policy.batch_size,
-        )
-        metrics.OUTBOX_PRUNED.inc(report.outbox_rows)
-        metrics.IDEMPOTENCY_KEYS_EXPIRED.inc(report.idempotency_keys)
+        await _delete(engine, policy, report, through, keys_before)
     report.oldest_kept = await store.oldest_kept(engine)
     age = (at - report.oldest_kept).total_seconds() if report.oldest_kept else 0.0
     metrics.OUTBOX_OLDEST_KEPT_AGE.set(max(0.0, age))
     return report
+
+
+async def _count(
+    engine: AsyncEngine, report: PruneReport, through: int | None, keys_before: datetime
+) -> None:
+    if through is not None:
+        report.outbox_rows = await store.count_prunable(
+            engine, before=report.cutoff, through=through
+        )
+    report.idempotency_keys = await store.count_expired_keys(engine, before=keys_before)
+
+
+async def _delete(
+    engine: AsyncEngine,
+    policy: RetentionPolicy,
+    report: PruneReport,
+    through: int | None,
+    keys_before: datetime,
+) -> None:
+    size = policy.batch_size
+    if through is not None:
+        report.outbox_rows = await _drain(
+            lambda: store.prune_outbox_batch(
+                engine, before=report.cutoff, through=through, batch=size
+            ),
+            size,
+        )
+    report.idempotency_keys = await _drain(
+        lambda: store.expire_keys_batch(engine, before=keys_before, batch=size), size
+    )
+    metrics.OUTBOX_PRUNED.inc(report.outbox_rows)
+    metrics.IDEMPOTENCY_KEYS_EXPIRED.inc(report.idempotency_keys)
 
 
 async def _drain(batch: Callable[[], Awaitable[int]], size: int) -> int:

@@ -73,6 +73,19 @@ def backup(
     folder = out or Path("backups") / f"{settings.table_prefix}{stamp}"
     options = BackupOptions(folder, settings.table_prefix, tables or None, segments, max_rcu)
     started = time.perf_counter()
+    result = _backup_with_services(settings, options)
+    seconds = time.perf_counter() - started
+    position = result.manifest.outbox_position
+    typer.echo(
+        f"backed up {result.items} items of {len(result.manifest.tables)} tables to {folder} in "
+        f"{seconds:.1f} s ({result.items / max(seconds, 1e-9):.0f} items/s; "
+        f"{result.resumed_segments} segments resumed, {result.retries} retries)"
+        + (f"; consistent with outbox position {position}" if position is not None else "")
+    )
+
+
+def _backup_with_services(settings: Settings, options: BackupOptions) -> BackupResult:
+    folder = options.out
     with services(settings, postgres=False, dynamodb=True) as resolved:
         # PostgreSQL only for read-model tables (their outbox position; the backup's record)
         needs_postgres = asyncio.run(_selects_read_model(resolved, options))
@@ -87,14 +100,7 @@ def backup(
                 result = f"backup to {folder} stopped: {exc} (run it again with --out {folder})"
     if isinstance(result, str):
         fail(result)
-    seconds = time.perf_counter() - started
-    position = result.manifest.outbox_position
-    typer.echo(
-        f"backed up {result.items} items of {len(result.manifest.tables)} tables to {folder} in "
-        f"{seconds:.1f} s ({result.items / max(seconds, 1e-9):.0f} items/s; "
-        f"{result.resumed_segments} segments resumed, {result.retries} retries)"
-        + (f"; consistent with outbox position {position}" if position is not None else "")
-    )
+    return result
 
 
 @app.command("restore")
@@ -259,20 +265,9 @@ def migrate_table(
         function = load_transform(transform)
     except (ImportError, ValueError) as exc:
         fail(f"--transform: {exc}")
-    src, dst = (
-        name if name.startswith(settings.table_prefix) else settings.table_prefix + name
-        for name in (source, target)
-    )
-    options = MigrateOptions(
-        src,
-        dst,
-        settings.data_dir / "migrate-table" / f"{src}__{dst}.json",
-        function,
-        segments,
-        max_rcu,
-        max_wcu,
-        dry_run,
-    )
+    src, dst = (_full(settings, name) for name in (source, target))
+    checkpoint = settings.data_dir / "migrate-table" / f"{src}__{dst}.json"
+    options = MigrateOptions(src, dst, checkpoint, function, segments, max_rcu, max_wcu, dry_run)
     with services(settings, postgres=False, dynamodb=True) as resolved:
         try:
             outcome: MigrateResult | str = asyncio.run(_migrate(resolved, options))
@@ -281,6 +276,10 @@ def migrate_table(
     if isinstance(outcome, str):
         fail(outcome)
     _migrate_summary(options, outcome)
+
+
+def _full(settings: Settings, name: str) -> str:
+    return name if name.startswith(settings.table_prefix) else settings.table_prefix + name
 
 
 def _migrate_summary(options: MigrateOptions, result: MigrateResult) -> None:
