@@ -9,6 +9,9 @@ from typing import Any
 from .limiter import CapacityLimiter, consumed_units
 from .wire import Wire
 
+# Items per Scan page at most. A page stays under 1 MB anyway; the limit bounds how many parsed
+# items each concurrent segment holds at once (memory flat with 16+ segments in flight).
+PAGE_ITEMS = 600
 Page = Callable[[list[dict[str, Any]], dict[str, Any] | None], Awaitable[None]]
 
 
@@ -30,6 +33,7 @@ async def scan_segment(
         "TotalSegments": total,
         "ConsistentRead": consistent,
         "ReturnConsumedCapacity": "TOTAL",
+        "Limit": PAGE_ITEMS,
     }
     if start_key:
         request["ExclusiveStartKey"] = start_key
