@@ -203,7 +203,7 @@ def _both(endpoint: str, work: Path, items: int) -> dict[str, Any]:
     dump = [str(BIN / "dynamodump"), *local, "--dumpPath", str(work / "theirs")]
     print("dynamodump backup …", flush=True)
     tools["dynamodump"]["backup"] = measure([*dump, "-m", "backup", "-s", f"{SOURCE}*"], {})
-    print("dynamodump restore (it sleeps 0.15 s after every 25 items) …", flush=True)
+    print("dynamodump restore …", flush=True)
     restore = ["-m", "restore", "-s", f"{SOURCE}*", "-d", f"{THEIRS}*", "--noConfirm"]
     tools["dynamodump"]["restore"] = measure(
         [*dump, *restore, "--billingMode", "PAY_PER_REQUEST"], {}
