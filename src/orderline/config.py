@@ -132,6 +132,22 @@ class Settings(BaseSettings):
         description="Rebuild the read model from the outbox when serve starts. "
         "Unset: only with the embedded (in-memory) DynamoDB.",
     )
+    outbox_retention_days: float = Field(
+        7.0,
+        ge=0,
+        le=3650,
+        description="Published outbox rows older than this are pruned, never past the outbox "
+        "position of the newest verified read-model backup.",
+    )
+    idempotency_key_hours: float = Field(
+        24.0, gt=0, le=24 * 366, description="How long an Idempotency-Key is remembered."
+    )
+    retention_interval_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description="How often `serve` prunes the outbox and expires idempotency keys; 0: never.",
+    )
     cursor_secret: SecretStr | None = Field(
         None,
         description="Key that signs pagination cursors. Unset: a random key generated once "

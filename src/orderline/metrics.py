@@ -155,3 +155,17 @@ LIVE_DELIVERY_LAG = Histogram(
     "Time from an event's commit to the hub handing it to this process's subscribers.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# Retention
+OUTBOX_PRUNED = Counter(
+    "orderline_outbox_pruned_total",
+    "Published outbox rows deleted by retention (older than the retention period and covered "
+    "by a verified read-model backup).",
+)
+OUTBOX_OLDEST_KEPT_AGE = Gauge(
+    "orderline_outbox_oldest_kept_age_seconds",
+    "Age of the oldest outbox row still kept (0 when the outbox is empty).",
+)
+IDEMPOTENCY_KEYS_EXPIRED = Counter(
+    "orderline_idempotency_keys_expired_total",
+    "Idempotency keys deleted after ORDERLINE_IDEMPOTENCY_KEY_HOURS.",
+)

@@ -38,6 +38,6 @@ async def test_db_upgrade_applies_migrations_once(scratch_database: str) -> None
     env = {"ORDERLINE_DATABASE_URL": scratch_database}
     first = await asyncio.to_thread(runner.invoke, app, ["db", "upgrade"], env=env)
     assert first.exit_code == 0, first.output
-    assert "database at revision 0002" in first.output
+    assert "database at revision 0003" in first.output
     again = await asyncio.to_thread(runner.invoke, app, ["db", "upgrade"], env=env)
-    assert again.exit_code == 0 and "revision 0002" in again.output
+    assert again.exit_code == 0 and "revision 0003" in again.output

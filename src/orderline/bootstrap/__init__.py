@@ -23,7 +23,6 @@ from ..adapters.dynamodb.tables import FORUM_TABLES
 from ..adapters.in_process import InProcessEventBus
 from ..adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from ..adapters.postgres.engine import build_engine
-from ..adapters.postgres.live_feed import PostgresChangeFeed
 from ..adapters.postgres.migrate import upgrade
 from ..adapters.postgres.outbox import PostgresEventLog
 from ..adapters.postgres.queries import PostgresOrderQueries
@@ -31,12 +30,13 @@ from ..adapters.postgres.unit_of_work import DEFAULT_CHANNEL, PostgresUnitOfWork
 from ..auth.authenticator import Authenticator
 from ..config import Settings
 from ..forum.service import ForumService
-from ..forum.snapshot import Snapshotter
-from ..forum.store import ForumStore
 from ..live.hub import Hub
+from ..ops.live import LiveRouter
+from ..ops.retention import RetentionLoop
 from ..readmodel.cache import ReadCache
 from ..readmodel.projector import Projector
 from ..readmodel.rebuild import Reconciler, replay
+from ..readmodel.routing import TableRouter
 from ..readmodel.views import OrderViews
 from ..readmodel.write_through import WriteThrough
 from ..service_layer.dispatcher import CommandDispatcher
@@ -45,14 +45,15 @@ from ..service_layer.handlers import HANDLERS, Clock
 from ..workers.consumer import KafkaProjection
 from ..workers.relay import Relay
 from ..workers.runner import Loop, in_background
+from .contexts import build_forum, build_live, open_forum, open_router
 from .settings_map import (
     build_auth,
     cursor_secret,
     dev_signer,
     expiry_of,
     kafka_topics,
-    live_policy,
     relay_policy,
+    retention_policy,
     with_replay_default,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "expiry_of",
     "kafka_topics",
     "relay_policy",
+    "retention_policy",
     "with_replay_default",
 ]
 log = logging.getLogger(__name__)
@@ -101,12 +103,15 @@ class Container:
     auth: Authenticator = field(default_factory=lambda: Authenticator(None))
     forum: ForumService | None = None
     live: Hub | None = None  # the API's change fan-out (SSE); its loop runs in the API lifespan
+    router: LiveRouter | None = None
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
-        """The loops this process should run: the relay, and with Kafka the projector."""
+        """The loops to run: the relay and retention, and with Kafka the projector."""
         loops: list[Loop] = []
         if relay and self.relay is not None:
             loops.append(self.relay.run)
+            if self.settings.retention_interval_seconds > 0:
+                loops.append(RetentionLoop(self.engine, retention_policy(self.settings)).run)
         if project and self.publisher is not None and self.projector is not None:
             loops.append(self.kafka_projection().run)
         return loops
@@ -141,6 +146,7 @@ def build_projector(
     settings: Settings,
     prefix: str | None = None,
     on_applied: Callable[[], None] | None = None,
+    router: TableRouter | None = None,
 ) -> Projector:
     return Projector(
         client,
@@ -148,29 +154,8 @@ def build_projector(
         expiry=expiry_of(settings),
         shards=settings.counter_shards,
         on_applied=on_applied,
+        router=router,
     )
-
-
-def build_forum(client: Any, settings: Settings, prefix: str | None = None) -> ForumService:
-    """The forum on the process's DynamoDB client (its tables are FORUM_TABLES)."""
-    prefix = settings.table_prefix if prefix is None else prefix
-    return ForumService(ForumStore(client, prefix, settings.aws_region))
-
-
-async def open_forum(stack: AsyncExitStack, settings: Settings, dynamodb: Any) -> ForumService:
-    """The forum; with snapshots on (the embedded emulator), its tables restored from the data
-    dir first and snapshotted there every `forum_snapshot_seconds` and at shutdown."""
-    if settings.forum_snapshot:
-        snapshots = Snapshotter(
-            dynamodb,
-            settings.table_prefix,
-            FORUM_TABLES,
-            settings.data_dir / "forum-snapshot",
-            settings.forum_snapshot_seconds,
-        )
-        await snapshots.restore_if_empty()
-        await stack.enter_async_context(in_background([snapshots.run]))
-    return build_forum(dynamodb, settings)
 
 
 def build_reconciler(settings: Settings, engine: AsyncEngine, client: Any) -> Reconciler:
@@ -181,7 +166,11 @@ def build_reconciler(settings: Settings, engine: AsyncEngine, client: Any) -> Re
 
 
 def build_read_side(
-    settings: Settings, orders: PostgresOrderQueries, events: PostgresEventLog, dynamodb: Any
+    settings: Settings,
+    orders: PostgresOrderQueries,
+    events: PostgresEventLog,
+    dynamodb: Any,
+    router: TableRouter | None = None,
 ) -> OrderViews:
     """The query side: cache -> DynamoDB -> PostgreSQL."""
     return OrderViews(
@@ -196,6 +185,7 @@ def build_read_side(
         counts_cache=ReadCache(
             COUNTS_CACHED if settings.cache_size else 0, settings.cache_ttl_seconds, 0
         ),
+        router=router,
     )
 
 
@@ -215,11 +205,6 @@ def build_write_side(
         dependencies={"clock": clock},
         after_commit=write_through.offer if write_through is not None else None,
     )
-
-
-def build_live(settings: Settings, engine: AsyncEngine, notify_channel: str) -> Hub:
-    """Live tracking: the hub follows the outbox (LISTEN on the commit channel, catch-up)."""
-    return Hub(PostgresChangeFeed(engine, notify_channel), live_policy(settings))
 
 
 def build_relay(
@@ -315,11 +300,7 @@ async def _compose(
 ) -> Container:
     """Read side, event bus, write-through, relay and write side on an open engine and client."""
     orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
-    views = build_read_side(settings, orders, events, dynamodb)
-    await _warm_cache(views, settings.cache_warm_orders)
-    projector = None
-    if dynamodb is not None:
-        projector = build_projector(dynamodb, settings, on_applied=views.counts_changed)
+    views, projector, router = await _read_side(settings, orders, events, dynamodb, engine)
     bus, publisher = await open_event_bus(stack, settings, projector, views)
     write_through = await open_write_through(stack, settings, projector, views)
     if projector is not None and settings.replay_on_start:
@@ -343,7 +324,24 @@ async def _compose(
         write_through=write_through,
         forum=await open_forum(stack, settings, dynamodb) if dynamodb is not None else None,
         live=build_live(settings, engine, notify_channel),
+        router=router,
     )
+
+
+async def _read_side(
+    settings: Settings,
+    orders: PostgresOrderQueries,
+    events: PostgresEventLog,
+    dynamodb: Any,
+    engine: AsyncEngine,
+) -> tuple[OrderViews, Projector | None, LiveRouter]:
+    """The views (cache warmed) and the projector, both following the table router."""
+    router = await open_router(settings, engine)
+    views = build_read_side(settings, orders, events, dynamodb, router)
+    await _warm_cache(views, settings.cache_warm_orders)
+    if dynamodb is None:
+        return views, None, router
+    return views, build_projector(dynamodb, settings, None, views.counts_changed, router), router
 
 
 async def _create_missing_tables(client: Any, prefix: str) -> None:

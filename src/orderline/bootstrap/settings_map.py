@@ -11,6 +11,7 @@ from ..auth.limits import RateLimiter
 from ..auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from ..config import Settings
 from ..live.hub import LivePolicy
+from ..ops.retention import RetentionPolicy
 from ..readmodel.documents import Expiry
 from ..secrets_store import local_secret, random_secret
 from ..workers.relay import RelayPolicy
@@ -43,6 +44,15 @@ def live_policy(settings: Settings) -> LivePolicy:
         retry_ms=settings.live_retry_ms,
         gap_grace_seconds=settings.live_gap_grace_seconds,
         poll_seconds=settings.live_poll_seconds,
+    )
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        outbox_days=settings.outbox_retention_days,
+        idempotency_hours=settings.idempotency_key_hours,
+        interval_seconds=settings.retention_interval_seconds,
+        table_prefix=settings.table_prefix,
     )
 
 

@@ -1,1 +1,2 @@
-"""Operations on AWS: infrastructure as code, IAM, drift and cost, derived from the table specs."""
+"""Operations on the tables: AWS infrastructure as code, IAM, drift and cost from the table
+specs; backup, restore, table migration and retention."""

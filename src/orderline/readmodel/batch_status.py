@@ -92,7 +92,7 @@ class BatchStatus:
             return order_ids
         try:
             # keys still unprocessed after the retries are simply left for PostgreSQL
-            got = await requests.batch_get(tiers.client, tiers.tables.status, order_ids)
+            got = await requests.batch_get(tiers.client, tiers.status_table, order_ids)
         except Exception as exc:
             if not is_transient(exc):
                 raise

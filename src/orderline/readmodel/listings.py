@@ -76,7 +76,7 @@ class Listings:
     ) -> dict[str, Any]:
         index, key_name = PARTY_INDEXES[party]
         query: dict[str, Any] = {
-            "TableName": self._tiers.tables.status,
+            "TableName": self._tiers.status_table,
             "IndexName": index,
             "KeyConditionExpression": "#party = :party",
             "ExpressionAttributeNames": {"#party": key_name},

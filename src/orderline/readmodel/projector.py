@@ -30,6 +30,7 @@ from orderline.adapters.dynamodb.tables import ReadModelTables
 
 from . import documents as docs
 from .envelopes import Envelope, InvalidEnvelope, parse
+from .routing import StaticRouter, TableRouter
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class ProjectsEvents(Protocol):
 
 @dataclass(frozen=True)
 class _Write:
-    kind: str  # status, details, log, counter
+    kind: str  # status@<table>, details, log, counter
     ref: str  # order id (status, details), event id (log), item key (counter)
     request: dict[str, Any]
 
@@ -79,6 +80,7 @@ class Projector:
         shards: int = 4,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_applied: Callable[[], None] | None = None,
+        router: TableRouter | None = None,
     ) -> None:
         self._client = client
         self._on_applied = on_applied  # told after any batch that changed the tables
@@ -86,12 +88,15 @@ class Projector:
         self._shards = shards
         self._clock = clock
         self._tables = ReadModelTables.under(prefix)
+        # which status table(s) to write: more than one during a live table migration
+        self._router = router or StaticRouter(self._tables.status)
         # Events this instance already saw applied (write-through, then the relay): skipped
         # without a DynamoDB call. Only an optimisation; the conditions stay the guarantee.
         self._applied: OrderedDict[str, None] = OrderedDict()
 
     async def project(self, raw_envelopes: Sequence[Any]) -> ProjectionResult:
         """Apply a batch. Invalid events are rejected by position; DynamoDB outages raise."""
+        await self._router.refresh_if_stale()
         rejected: dict[int, str] = {}
         positions: dict[str, int] = {}
         events: list[Envelope] = []
@@ -127,7 +132,8 @@ class Projector:
         budget = 0
         for event in sorted(events, key=lambda e: (e.order_id, e.version)):
             is_newest = newest[event.order_id] is event
-            cost = 4 + (2 if is_newest else 0)  # log, counter, 2 gauges (+ status, details)
+            # log, counter, 2 gauges (+ details and each status table)
+            cost = 4 + (1 + len(self._router.status_writes()) if is_newest else 0)
             if budget + cost > MAX_TRANSACTION_ITEMS:
                 yield chunk
                 chunk, budget = _Chunk([], {}), 0
@@ -209,9 +215,7 @@ class Projector:
         writes: list[_Write] = []
         for order_id, event in chunk.newest.items():
             for kind, item in self._current_items(event):
-                if (kind, order_id) not in chunk.stale:
-                    table = self._tables.status if kind == "status" else self._tables.details
-                    writes.append(_Write(kind, order_id, put_newer(table, item, event.version)))
+                writes += self._current_writes(chunk, kind, order_id, item, event.version)
         counters: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
         for event in chunk.events:
             writes.append(_Write("log", event.event_id, self._history_put(event)))
@@ -228,6 +232,24 @@ class Projector:
         for (pk, sk), (count, value) in counters.items():
             # a zero sum is still written, so the items are the same however events were batched
             writes.append(_Write("counter", f"{pk}|{sk}", self._add(pk, sk, count, value)))
+        return writes
+
+    def _current_writes(
+        self, chunk: _Chunk, kind: str, order_id: str, item: dict[str, Any], version: int
+    ) -> list[_Write]:
+        """The conditional puts of one order's current item: details, or each status table."""
+        if kind != "status":
+            if ("details", order_id) in chunk.stale:
+                return []
+            return [_Write(kind, order_id, put_newer(self._tables.details, item, version))]
+        writes = []
+        for target in self._router.status_writes():
+            key = f"status@{target.table}"
+            request = put_newer(target.table, item, version)
+            shaped = target.apply(request["Put"]["Item"])
+            if (key, order_id) not in chunk.stale and shaped is not None:
+                request["Put"]["Item"] = shaped
+                writes.append(_Write(key, order_id, request))
         return writes
 
     def _current_items(self, event: Envelope) -> list[tuple[str, dict[str, Any]]]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from orderline import metrics
 from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb.codec import from_item, to_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.events import Envelope
@@ -24,6 +25,7 @@ from . import documents as docs
 from .cache import ReadCache
 from .envelopes import InvalidEnvelope, parse
 from .ports import OrderQueries
+from .routing import TableRouter
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Tiers:
     cache: ReadCache[docs.Document]
     expiry: docs.Expiry
     clock: Callable[[], datetime]
+    router: TableRouter | None = None  # a live migration may move status reads to a new table
 
     def read_model(self) -> Any:
         """The DynamoDB client of a query only the read model answers."""
@@ -54,8 +57,12 @@ class Tiers:
             raise ReadModelUnavailable("the read model is switched off")
         return self.client
 
+    @property
+    def status_table(self) -> str:
+        return self.router.status_read().table if self.router else self.tables.status
+
     def table_of(self, view: View) -> str:
-        return self.tables.status if view == "status" else self.tables.details
+        return self.status_table if view == "status" else self.tables.details
 
     def from_dynamodb(
         self, view: View, item: docs.Document | None, min_version: int | None
@@ -126,9 +133,16 @@ class Tiers:
                 log.debug("read-model fill failed: %s", outcome)
 
     async def _fill_put(self, view: View, item: docs.Document, now: datetime) -> None:
+        table = self.table_of(view)
+        if view == "status" and self.router is not None:
+            target = self.router.status_read()  # the new table's schema during a migration
+            table, shaped = target.table, target.apply(to_item(item))
+            if shaped is None:
+                return
+            item = from_item(shaped)
         await requests.put_item(
             self.client,
-            self.table_of(view),
+            table,
             item,
             condition=FILL_CONDITION,
             names={"#version": "version", "#ttl": "ttl"},

@@ -24,6 +24,7 @@ from .history import History, HistoryPage
 from .listings import ListingPage, Listings
 from .ports import EventLog, OrderQueries
 from .reads import Read, SingleReads
+from .routing import TableRouter
 from .tiers import ReadModelUnavailable, Tiers
 
 __all__ = ["BatchRead", "HistoryPage", "ListingPage", "OrderViews", "Read", "ReadModelUnavailable"]
@@ -43,6 +44,7 @@ class OrderViews:
         enabled: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         counts_cache: ReadCache[docs.Document] | None = None,
+        router: TableRouter | None = None,
     ) -> None:
         """`enabled=False` sends every read to PostgreSQL (no cache, no DynamoDB)."""
         self.tiers = Tiers(
@@ -52,6 +54,7 @@ class OrderViews:
             cache=cache if enabled else ReadCache(0, 0, 0),
             expiry=expiry or docs.Expiry(),
             clock=clock,
+            router=router,
         )
         counts = StatusCounts(
             self.tiers, counts_cache if counts_cache is not None else ReadCache(0, 0, 0), shards

@@ -93,3 +93,37 @@ idempotency_keys = Table(
     Column("response", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+read_model_backups = Table(
+    "read_model_backups",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("location", Text, nullable=False),
+    Column("table_prefix", String(200), nullable=False),
+    Column("outbox_position", BigInteger, nullable=False),
+    Column("items", BigInteger, nullable=False),
+    Column("tables", JSONB, nullable=False),
+    Column("verified_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox_retention = Table(
+    "outbox_retention",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("pruned_through", BigInteger, nullable=False),
+    Column("pruned_rows", BigInteger, nullable=False),
+    Column("last_pruned_at", DateTime(timezone=True)),
+)
+
+table_migrations = Table(
+    "table_migrations",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("source", String(255), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("transform", String(255), nullable=False),
+    Column("phase", String(20), nullable=False),
+    Column("backfilled", BigInteger, nullable=False),
+    Column("history", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

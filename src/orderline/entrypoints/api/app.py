@@ -38,6 +38,12 @@ missing right 403 naming the scope.
 """
 
 
+def _include_routes(app: FastAPI) -> None:
+    for module in (orders, listings, forum, health, live):
+        app.include_router(module.router)
+    app.mount("/dashboard/static", StaticFiles(directory=live.STATIC), name="dashboard-static")
+
+
 def create_app(settings: Settings, container_factory: ContainerFactory | None = None) -> FastAPI:
     """Build the app; its lifespan opens the container (bootstrap by default) and closes it."""
     factory = container_factory or (lambda: bootstrap(settings))
@@ -70,12 +76,7 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     )
     app.state.cursors = CursorCodec(cursor_secret(settings))
     errors.install(app)
-    app.include_router(orders.router)
-    app.include_router(listings.router)
-    app.include_router(forum.router)
-    app.include_router(health.router)
-    app.include_router(live.router)
-    app.mount("/dashboard/static", StaticFiles(directory=live.STATIC), name="dashboard-static")
+    _include_routes(app)
     openapi.install(app)
     app.add_middleware(RequestGuardMiddleware)
     app.add_middleware(MethodNotAllowedMiddleware)

@@ -1,7 +1,19 @@
 """The `orderline` command, split by topic: serve, workers, tables, maintenance, auth,
-provisioning, forum."""
+provisioning, forum, ops (backup, restore, migrations)."""
 
-from . import auth, forum, maintenance, provision, serve, tables, workers
+from . import auth, forum, maintenance, migration, native, ops, provision, serve, tables, workers
 from .app import app
 
-__all__ = ["app", "auth", "forum", "maintenance", "provision", "serve", "tables", "workers"]
+__all__ = [
+    "app",
+    "auth",
+    "forum",
+    "maintenance",
+    "migration",
+    "native",
+    "ops",
+    "provision",
+    "serve",
+    "tables",
+    "workers",
+]

@@ -17,6 +17,7 @@ from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.adapters.postgres.queries import PostgresOrderQueries
 from orderline.bootstrap import build_projector, build_reconciler
 from orderline.config import Settings
+from orderline.ops.retention import history_warning
 from orderline.readmodel import rebuild
 from orderline.readmodel.rebuild import ReplayResult
 
@@ -134,6 +135,9 @@ async def _replay(settings: Settings, prefix: str) -> ReplayResult:
         async with dynamodb_client(settings) as client:
             await ensure_tables(client, prefix)
             projector = build_projector(client, settings, prefix)
+            warning = await history_warning(engine, settings.table_prefix)
+            if warning:
+                typer.echo(f"warning: {warning}", err=True)
             total = await outbox.count(engine)
             with progress_bar("replaying events", total) as advance:
                 events = outbox.PostgresEventLog(engine)

@@ -1,0 +1,54 @@
+"""Builders of the bounded contexts beside the order pipeline: the forum, live tracking, and the
+table router a live table migration steers."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..adapters.dynamodb.tables import FORUM_TABLES, ReadModelTables
+from ..adapters.postgres.live_feed import PostgresChangeFeed
+from ..config import Settings
+from ..forum.service import ForumService
+from ..forum.snapshot import Snapshotter
+from ..forum.store import ForumStore
+from ..live.hub import Hub
+from ..ops.live import LiveRouter
+from ..workers.runner import in_background
+from .settings_map import live_policy
+
+
+def build_forum(client: Any, settings: Settings, prefix: str | None = None) -> ForumService:
+    """The forum on the process's DynamoDB client (its tables are FORUM_TABLES)."""
+    prefix = settings.table_prefix if prefix is None else prefix
+    return ForumService(ForumStore(client, prefix, settings.aws_region))
+
+
+async def open_forum(stack: AsyncExitStack, settings: Settings, dynamodb: Any) -> ForumService:
+    """The forum; with snapshots on (the embedded emulator), its tables restored from the data
+    dir first and snapshotted there every `forum_snapshot_seconds` and at shutdown."""
+    if settings.forum_snapshot:
+        snapshots = Snapshotter(
+            dynamodb,
+            settings.table_prefix,
+            FORUM_TABLES,
+            settings.data_dir / "forum-snapshot",
+            settings.forum_snapshot_seconds,
+        )
+        await snapshots.restore_if_empty()
+        await stack.enter_async_context(in_background([snapshots.run]))
+    return build_forum(dynamodb, settings)
+
+
+async def open_router(settings: Settings, engine: AsyncEngine) -> LiveRouter:
+    """Where `order-status` reads and writes go; follows a live table migration's phases."""
+    router = LiveRouter(engine, ReadModelTables.under(settings.table_prefix).status)
+    await router.refresh()
+    return router
+
+
+def build_live(settings: Settings, engine: AsyncEngine, notify_channel: str) -> Hub:
+    """Live tracking: the hub follows the outbox (LISTEN on the commit channel, catch-up)."""
+    return Hub(PostgresChangeFeed(engine, notify_channel), live_policy(settings))

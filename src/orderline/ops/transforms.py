@@ -1,0 +1,25 @@
+"""Item transforms for `migrate-table --transform` and live migrations (DynamoDB-JSON items).
+
+`order_status_v2` is the schema change the live-migration procedure was built for: the
+`order-status` items gain `statusGroup` (ACTIVE, FINAL or DELETED, derived from `status`),
+which a `StatusGroupIndex` (statusGroup, updatedAt) on the new table can serve, and
+`schemaVersion` 2. It is pure and idempotent, so dual-write and backfill may both apply it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FINAL = frozenset({"DELIVERED", "CANCELLED"})
+Item = dict[str, Any]
+
+
+def status_group(item: Item) -> str:
+    if item.get("deleted", {}).get("BOOL"):
+        return "DELETED"
+    status = item.get("status", {}).get("S", "")
+    return "FINAL" if status in FINAL else "ACTIVE"
+
+
+def order_status_v2(item: Item) -> Item:
+    return {**item, "statusGroup": {"S": status_group(item)}, "schemaVersion": {"N": "2"}}

@@ -1,0 +1,317 @@
+"""`orderline backup` / `restore` on both DynamoDB implementations: exact round trips, corrupt
+files refused before anything is written, kill -9 during a backup and during a restore."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from orderline.config import Settings
+from orderline.ops.backup import BackupOptions, plan_backup, run_backup
+from orderline.ops.files import CorruptBackup
+from orderline.ops.manifest import Manifest
+from orderline.ops.restore import RestoreError, RestoreOptions, run_restore
+from orderline.ops.schema import wait_active
+from orderline.ops.wire import Wire, open_wire
+from orderline.ops.writer import BatchWriter
+
+from ..dynamodb import new_prefix
+
+ORDERLINE = Path(sys.executable).with_name("orderline")
+BIG = 395_000  # characters: a 400 KB item on both (moto's limit is 405,000 bytes)
+
+
+@pytest.fixture
+async def wire(dynamodb_endpoint: str) -> AsyncIterator[Wire]:
+    async with open_wire(Settings(dynamodb_endpoint=dynamodb_endpoint)) as opened:
+        yield opened
+
+
+def key(name: str, kind: str = "HASH") -> dict[str, str]:
+    return {"AttributeName": name, "KeyType": kind}
+
+
+def attr(name: str, kind: str = "S") -> dict[str, str]:
+    return {"AttributeName": name, "AttributeType": kind}
+
+
+async def make_tables(client: Any, prefix: str) -> None:
+    """Three tables covering what dynamodump lost: on-demand with GSI+LSI, TTL and a stream;
+    provisioned with a GSI; an empty one."""
+    await client.create_table(
+        TableName=f"{prefix}events",
+        KeySchema=[key("pk"), key("sk", "RANGE")],
+        AttributeDefinitions=[attr("pk"), attr("sk", "N"), attr("g"), attr("l")],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByG",
+                "KeySchema": [key("g"), key("sk", "RANGE")],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["blob"]},
+            }
+        ],
+        LocalSecondaryIndexes=[
+            {
+                "IndexName": "ByL",
+                "KeySchema": [key("pk"), key("l", "RANGE")],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    await client.create_table(
+        TableName=f"{prefix}provisioned",
+        KeySchema=[key("id")],
+        AttributeDefinitions=[attr("id"), attr("g")],
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 7, "WriteCapacityUnits": 3},
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByG",
+                "KeySchema": [key("g")],
+                "Projection": {"ProjectionType": "ALL"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 2, "WriteCapacityUnits": 2},
+            }
+        ],
+    )
+    await client.create_table(
+        TableName=f"{prefix}empty",
+        KeySchema=[key("id")],
+        AttributeDefinitions=[attr("id"), attr("g")],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {"IndexName": "ByG", "KeySchema": [key("g")], "Projection": {"ProjectionType": "ALL"}}
+        ],
+    )
+    for name in ("events", "provisioned", "empty"):
+        await wait_active(client, f"{prefix}{name}")
+    await client.update_time_to_live(
+        TableName=f"{prefix}events",
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+    )
+
+
+def event_item(n: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": f"p{n % 37}"},
+        "sk": {"N": str(n)},
+        "g": {"S": f"g{n % 5}"},
+        "l": {"S": f"l{n}"},
+        "blob": {"B": "AAECAwQF/w=="},
+        "blobs": {"BS": ["AAE=", "/w=="]},
+        "numbers": {"NS": ["1", "2.5", "-3"]},
+        "strings": {"SS": ["a", "b"]},
+        "nested": {
+            "M": {"ok": {"BOOL": True}, "nothing": {"NULL": True}, "l": {"L": [{"N": "1"}]}}
+        },
+        "expires": {"N": "4102444800"},
+    }
+
+
+async def fill(wire: Wire, prefix: str, events: int = 300) -> None:
+    writer = BatchWriter(wire)
+    items = [event_item(n) for n in range(events)]
+    await asyncio.gather(
+        *(writer.put_items(f"{prefix}events", items[i : i + 25]) for i in range(0, events, 25))
+    )
+    big = {"pk": {"S": "big"}, "sk": {"N": "0"}, "g": {"S": "g"}, "l": {"S": "l"}}
+    await writer.put_items(f"{prefix}events", [{**big, "payload": {"S": "x" * BIG}}])
+    await writer.put_items(
+        f"{prefix}provisioned", [{"id": {"S": f"i{n}"}, "g": {"S": "g"}} for n in range(20)]
+    )
+
+
+async def everything(wire: Wire, table: str) -> list[bytes]:
+    """Every item, canonical (keys and set members sorted), sorted."""
+    items: list[bytes] = []
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        response = await wire.call("Scan", request)
+        items += [
+            orjson.dumps(canonical(item), option=orjson.OPT_SORT_KEYS) for item in response["Items"]
+        ]
+        if not response.get("LastEvaluatedKey"):
+            return sorted(items)
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: sorted(v) if k in ("SS", "NS", "BS") else canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+async def back_up(client: Any, wire: Wire, out: Path, prefix: str) -> Manifest:
+    options = BackupOptions(out, prefix, segments=4)
+    plan, _ = await plan_backup(client, options, None)
+    return (await run_backup(wire, plan, options)).manifest
+
+
+async def test_round_trip_is_item_for_item_with_the_table_definitions(
+    dynamodb: Any, wire: Wire, tmp_path: Path
+) -> None:
+    source, target = new_prefix(), new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source)
+    manifest = await back_up(dynamodb, wire, tmp_path / "b", source)
+    assert {t.base_name: t.items for t in manifest.tables} == {
+        "empty": 0,
+        "events": 301,
+        "provisioned": 20,
+    }
+    result = await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b", prefix=target))
+    assert result.tables == {
+        f"{target}empty": 0,
+        f"{target}events": 301,
+        f"{target}provisioned": 20,
+    }
+    for name in ("events", "provisioned", "empty"):
+        assert await everything(wire, target + name) == await everything(wire, source + name)
+    events = (await dynamodb.describe_table(TableName=f"{target}events"))["Table"]
+    assert events["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert events["GlobalSecondaryIndexes"][0]["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["blob"],
+    }
+    assert events["LocalSecondaryIndexes"][0]["IndexName"] == "ByL"
+    assert events["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    ttl = await dynamodb.describe_time_to_live(TableName=f"{target}events")
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires"
+    provisioned = (await dynamodb.describe_table(TableName=f"{target}provisioned"))["Table"]
+    assert provisioned["ProvisionedThroughput"]["ReadCapacityUnits"] == 7
+
+
+async def test_a_non_empty_table_is_refused_unless_overwrite(
+    dynamodb: Any, wire: Wire, tmp_path: Path
+) -> None:
+    source = new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source, events=30)
+    await back_up(dynamodb, wire, tmp_path / "b", source)
+    writer = BatchWriter(wire)
+    await writer.put_items(f"{source}provisioned", [{"id": {"S": "extra"}, "g": {"S": "g"}}])
+    with pytest.raises(RestoreError, match=f"{source}events is not empty"):
+        await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b"))
+    result = await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b", overwrite=True))
+    assert result.tables[f"{source}provisioned"] == 20  # recreated: the extra item is gone
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong checksum"])
+async def test_a_damaged_backup_is_refused_before_anything_is_written(
+    dynamodb: Any, wire: Wire, tmp_path: Path, damage: str
+) -> None:
+    source, target = new_prefix(), new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source, events=200)
+    manifest = await back_up(dynamodb, wire, tmp_path / "b", source)
+    entry = next(t for t in manifest.tables if t.base_name == "events").files[1]
+    path = tmp_path / "b" / entry.path
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-40])
+        expected = rf"{entry.path}: checksum mismatch.*line {entry.items}: truncated"
+    else:
+        data = orjson.loads((tmp_path / "b" / "manifest.json").read_bytes())
+        files = next(t for t in data["tables"] if t["base_name"] == "events")["files"]
+        files[1]["sha256"] = "0" * 64
+        (tmp_path / "b" / "manifest.json").write_bytes(orjson.dumps(data))
+        expected = rf"{entry.path}: checksum mismatch.*content differs"
+    with pytest.raises(CorruptBackup, match=expected):
+        await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b", prefix=target))
+    tables = (await dynamodb.list_tables())["TableNames"]
+    assert not [name for name in tables if name.startswith(target)]
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(ORDERLINE), *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def kill_when(process: subprocess.Popen[bytes], ready: Any, what: str) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"finished before {what}: {out.decode()} {err.decode()}")
+        if ready():
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return
+        await asyncio.sleep(0.02)
+    process.kill()
+    pytest.fail(f"never saw {what}")
+
+
+def finish(process: subprocess.Popen[bytes]) -> str:
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_kill_9_during_backup_and_restore_then_resume_is_complete_and_exact(
+    dynamodb: Any, wire: Wire, tmp_path: Path, dynamodb_endpoint: str, database_url: str
+) -> None:
+    source, target = new_prefix(), new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source, events=6000)
+    env = {
+        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
+        "ORDERLINE_DATABASE_URL": database_url,
+        "ORDERLINE_TABLE_PREFIX": source,
+        "ORDERLINE_DATA_DIR": str(tmp_path / "data"),
+    }
+    out = tmp_path / "b"
+    # rate limited so that the kill lands between the first finished segment and the last
+    backup = cli(env, "backup", "--out", str(out), "--segments", "8", "--max-rcu", "300")
+    await kill_when(backup, lambda: any(out.glob("*/*.done.json")), "a finished segment")
+    assert not (out / "manifest.json").exists()
+    summary = finish(cli(env, "backup", "--out", str(out), "--segments", "8"))
+    assert "backed up 6021 items of 3 tables" in summary
+    assert " 0 segments resumed" not in summary, summary
+
+    restore = cli(env, "restore", str(out), "--prefix", target, "--max-wcu", "2000")
+    journal = lambda: [  # noqa: E731
+        p for p in out.glob("restore-state-*.json") if orjson.loads(p.read_bytes())["files"]
+    ]
+    await kill_when(restore, lambda: bool(journal()), "restore progress")
+    summary = finish(cli(env, "restore", str(out), "--prefix", target))
+    assert "restored 6021 items into 3 tables" in summary and "resumed" in summary
+    for name in ("events", "provisioned", "empty"):
+        assert await everything(wire, target + name) == await everything(wire, source + name)
+    assert not list(out.glob("restore-state-*.json"))
+
+
+async def test_cli_names_the_damaged_file_and_line_and_exits_1(
+    dynamodb: Any, wire: Wire, tmp_path: Path, dynamodb_endpoint: str
+) -> None:
+    source = new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source, events=50)
+    manifest = await back_up(dynamodb, wire, tmp_path / "b", source)
+    entry = next(t for t in manifest.tables if t.base_name == "events").files[0]
+    path = tmp_path / "b" / entry.path
+    content = path.read_bytes().split(b"\n")
+    content[2] = content[2][:30]
+    path.write_bytes(b"\n".join(content))
+    env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_DATA_DIR": str(tmp_path)}
+    process = cli(env, "restore", str(tmp_path / "b"), "--prefix", new_prefix())
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    last = err.decode().strip().splitlines()[-1]
+    assert (
+        last.startswith(f"error: {entry.path}: checksum mismatch")
+        and "line 3: not valid JSON" in last
+    )
