@@ -82,7 +82,10 @@ FORUM_API = Grant(
     indexes=True,
 )
 FORUM_START_UP = Grant(FORUM, ("DescribeTable",))  # every process checks the forum's tables too
-FORUM_OPS = Grant(FORUM, ("CreateTable", "BatchGetItem", "Scan"))  # import, seed, verify
+FORUM_OPS = Grant(  # import, seed, verify; `tables diff` over every table
+    FORUM,
+    ("CreateTable", "BatchGetItem", "Scan", "DescribeTimeToLive", "DescribeContinuousBackups"),
+)
 RECONCILE = Grant((ORDER_STATUS.name, ORDER_DETAILS.name), ("BatchGetItem", "PutItem"))
 
 # role -> what its process calls. One row per role; the forum adds its row with its own specs.
