@@ -88,7 +88,7 @@ class Projector:
         self._shards = shards
         self._clock = clock
         self._tables = ReadModelTables.under(prefix)
-        # which status table(s) to write: more than one during a live table migration
+        # which status table(s) to write: more than one during a table migration
         self._router = router or StaticRouter(self._tables.status)
         # Events this instance already saw applied (write-through, then the relay): skipped
         # without a DynamoDB call. Only an optimisation; the conditions stay the guarantee.
