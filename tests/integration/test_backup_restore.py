@@ -17,13 +17,13 @@ import orjson
 import pytest
 
 from orderline.config import Settings
-from orderline.ops.backup import BackupOptions, plan_backup, run_backup
-from orderline.ops.files import CorruptBackup
-from orderline.ops.manifest import Manifest
-from orderline.ops.restore import RestoreError, RestoreOptions, run_restore
-from orderline.ops.schema import wait_active
-from orderline.ops.wire import Wire, open_wire
-from orderline.ops.writer import BatchWriter
+from orderline.ops.bulk.backup import BackupOptions, plan_backup, run_backup
+from orderline.ops.bulk.dynamodb_http import Wire, open_wire
+from orderline.ops.bulk.files import CorruptBackup
+from orderline.ops.bulk.manifest import Manifest
+from orderline.ops.bulk.restore import RestoreError, RestoreOptions, run_restore
+from orderline.ops.bulk.schema import wait_active
+from orderline.ops.bulk.writer import BatchWriter
 
 from ..dynamodb import new_prefix
 

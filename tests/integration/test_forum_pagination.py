@@ -19,7 +19,7 @@ from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.tables import FORUM_TABLES
 from orderline.config import Settings
 from orderline.forum import dynamo
-from orderline.forum.dynamo import Key, Page
+from orderline.forum.model import Key, Page
 from orderline.forum.store import THREAD_BUCKET, ForumStore
 
 from ..dynamodb import new_prefix

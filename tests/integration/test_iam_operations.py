@@ -1,4 +1,4 @@
-"""Each role's code paths call only what its IAM policy grants (`ops/iam.py:ROLES`).
+"""Each role's code paths call only what its IAM policy grants (`ops/provisioning/iam.py:ROLES`).
 
 Every DynamoDB call is counted in `orderline_dynamodb_calls_total{operation,table}`; each test
 runs one role's flows on a prefix of its own and checks every (operation, table) it observed
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from orderline.adapters.dynamodb.admin import delete_tables, ensure_tables
 from orderline.adapters.postgres.outbox import PostgresEventLog
 from orderline.bootstrap import Container, bootstrap, build_projector, build_reconciler
-from orderline.ops import drift, iam
+from orderline.ops.provisioning import drift, iam
 from orderline.readmodel import rebuild
 from orderline.readmodel.projector import Projector
 
@@ -60,7 +60,9 @@ async def observing(prefix: str) -> AsyncIterator[Observed]:
 def assert_granted(role: str, observed: Observed) -> None:
     allowed = iam.granted(role)
     missing = sorted((op, t) for op, t in observed if op not in allowed.get(t, set()))
-    assert not missing, f"role {role} calls {missing} without a grant in ops/iam.py:ROLES"
+    assert not missing, (
+        f"role {role} calls {missing} without a grant in ops/provisioning/iam.py:ROLES"
+    )
 
 
 @asynccontextmanager

@@ -16,14 +16,14 @@ from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.bootstrap import Container
 from orderline.config import Settings
 from orderline.entrypoints.cli import app
-from orderline.ops import live
-from orderline.ops.transforms import status_group
-from orderline.ops.wire import open_wire
+from orderline.ops.bulk.dynamodb_http import open_wire
+from orderline.ops.table_copy import online_migration
+from orderline.ops.table_copy.transforms import status_group
 
 from ..dynamodb import new_prefix
 from .test_relay import confirm, place
 
-TRANSFORM = "orderline.ops.transforms:order_status_v2"
+TRANSFORM = "orderline.ops.table_copy.transforms:order_status_v2"
 
 
 class Load:
@@ -52,9 +52,9 @@ class Load:
             await self.read_some()
 
     async def read_some(self) -> None:
-        assert self.container.router is not None
+        assert self.container.table_router is not None
         for order_id in random.sample(list(self.projected), min(5, len(self.projected))):
-            table = self.container.router.status_read().table
+            table = self.container.table_router.status_read().table
             item = await item_of(self.container, table, order_id)
             self.reads += 1
             if item is None or int(item["version"]["N"]) < self.projected[order_id]:
@@ -89,7 +89,7 @@ async def assert_complete(container: Container, table: str, transformed: bool) -
 async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     container: Container, dynamodb_endpoint: str, tmp_path: Path
 ) -> None:
-    router = container.router
+    router = container.table_router
     assert router is not None and container.relay is not None
     router.poll_seconds = 0.05  # processes poll the phase; short here to keep the test short
     old = router.status_read().table
@@ -102,10 +102,12 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     running = asyncio.create_task(load.run())
     settings = Settings(dynamodb_endpoint=dynamodb_endpoint)
     async with open_wire(settings) as wire:
-        await live.start(container.engine, container.dynamodb, "status-v2", old, new, TRANSFORM)
+        await online_migration.start(
+            container.engine, container.dynamodb, "status-v2", old, new, TRANSFORM
+        )
         await asyncio.sleep(0.3)
         step = {"grace_seconds": 0.2, "checkpoint_dir": tmp_path}
-        advanced = await live.advance(
+        advanced = await online_migration.advance(
             container.engine, container.dynamodb, wire, "status-v2", **step
         )
         assert advanced.phase == "backfill" and advanced.backfill is not None
@@ -120,7 +122,7 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
             load.stop.clear()
             running = asyncio.create_task(load.run())
             await asyncio.sleep(0.3)
-            moved = await live.advance(
+            moved = await online_migration.advance(
                 container.engine, container.dynamodb, wire, "status-v2", **step
             )
             assert moved.phase == phase
@@ -136,13 +138,13 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     await container.relay.drain()
     assert await item_of(container, new, order_id) is not None
     assert await item_of(container, old, order_id) is None
-    assert (await live.get(container.engine, "status-v2")).phase == "cutover"
+    assert (await online_migration.get(container.engine, "status-v2")).phase == "cutover"
 
 
 async def test_rollback_returns_reads_and_writes_to_the_old_table(
     container: Container, dynamodb_endpoint: str, tmp_path: Path
 ) -> None:
-    router = container.router
+    router = container.table_router
     assert router is not None and container.relay is not None
     router.poll_seconds = 0.05
     old = router.status_read().table
@@ -150,13 +152,15 @@ async def test_rollback_returns_reads_and_writes_to_the_old_table(
     await place(container)
     await container.relay.drain()
     async with open_wire(Settings(dynamodb_endpoint=dynamodb_endpoint)) as wire:
-        await live.start(container.engine, container.dynamodb, "v2", old, new, TRANSFORM)
+        await online_migration.start(
+            container.engine, container.dynamodb, "v2", old, new, TRANSFORM
+        )
         step = {"grace_seconds": 0.1, "checkpoint_dir": tmp_path}
-        await live.advance(container.engine, container.dynamodb, wire, "v2", **step)
-        await live.advance(container.engine, container.dynamodb, wire, "v2", **step)
+        await online_migration.advance(container.engine, container.dynamodb, wire, "v2", **step)
+        await online_migration.advance(container.engine, container.dynamodb, wire, "v2", **step)
         await router.refresh_if_stale()  # what the next projector batch does
         assert router.status_read().table == new
-    assert await live.rollback(container.engine, "v2") == "read-new"
+    assert await online_migration.rollback(container.engine, "v2") == "read-new"
     await asyncio.sleep(0.1)
     router.status_read()  # the poll notices
     await asyncio.sleep(0.1)

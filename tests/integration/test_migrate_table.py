@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from orderline.config import Settings
 from orderline.entrypoints.cli import app
-from orderline.ops.migrate import MigrateOptions, migrate
-from orderline.ops.schema import wait_active
-from orderline.ops.transforms import order_status_v2
-from orderline.ops.wire import Wire, open_wire
-from orderline.ops.writer import BatchWriter
+from orderline.ops.bulk.dynamodb_http import Wire, open_wire
+from orderline.ops.bulk.schema import wait_active
+from orderline.ops.bulk.writer import BatchWriter
+from orderline.ops.table_copy.migrate import MigrateOptions, migrate
+from orderline.ops.table_copy.transforms import order_status_v2
 
 from ..dynamodb import new_prefix
 
@@ -62,7 +62,7 @@ async def test_migrate_table_transforms_every_item_and_compares_counts(
         "status",
         "status-v2",
         "--transform",
-        "orderline.ops.transforms:order_status_v2",
+        "orderline.ops.table_copy.transforms:order_status_v2",
     ]
     dry = await asyncio.to_thread(runner.invoke, app, [*args, "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output

@@ -15,7 +15,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from orderline.entrypoints.cli import app
-from orderline.ops.schema import wait_active
+from orderline.ops.bulk.schema import wait_active
 
 from ..dynamodb import new_prefix
 

@@ -16,7 +16,7 @@ from orderline.adapters.dynamodb.tables import (
     ORDER_STATUS_LOG,
 )
 from orderline.entrypoints.cli import app
-from orderline.ops.drift import diff_tables
+from orderline.ops.provisioning.drift import diff_tables
 
 from .conftest import new_prefix
 

@@ -17,9 +17,14 @@ from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.tables import EVERY_TABLE, ORDER_STATUS, TABLES, Index, TableSpec
 from orderline.entrypoints.cli import app
-from orderline.ops import cost, iam
-from orderline.ops.alarms import with_overrides
-from orderline.ops.cloudformation import ExportOptions, create_request_of, logical_id, render
+from orderline.ops.provisioning import cost, iam
+from orderline.ops.provisioning.alarms import with_overrides
+from orderline.ops.provisioning.cloudformation import (
+    ExportOptions,
+    create_request_of,
+    logical_id,
+    render,
+)
 from orderline.readmodel.projector import Projector
 
 with warnings.catch_warnings():

@@ -31,12 +31,11 @@ from ..auth.authenticator import Authenticator
 from ..config import Settings
 from ..forum.service import ForumService
 from ..live.hub import Hub
-from ..ops.live import LiveRouter
-from ..ops.retention import RetentionLoop
 from ..readmodel.cache import ReadCache
 from ..readmodel.projector import Projector
 from ..readmodel.rebuild import Reconciler, replay
 from ..readmodel.routing import TableRouter
+from ..readmodel.table_migration import PhasedTableRouter
 from ..readmodel.views import OrderViews
 from ..readmodel.write_through import WriteThrough
 from ..service_layer.dispatcher import CommandDispatcher
@@ -44,6 +43,7 @@ from ..service_layer.event_bus import EventBus
 from ..service_layer.handlers import HANDLERS, Clock
 from ..workers.consumer import KafkaProjection
 from ..workers.relay import Relay
+from ..workers.retention import RetentionLoop
 from ..workers.runner import Loop, in_background
 from .contexts import build_forum, build_live, open_forum, open_router
 from .settings_map import (
@@ -103,7 +103,7 @@ class Container:
     auth: Authenticator = field(default_factory=lambda: Authenticator(None))
     forum: ForumService | None = None
     live: Hub | None = None  # the API's change fan-out (SSE); its loop runs in the API lifespan
-    router: LiveRouter | None = None
+    table_router: PhasedTableRouter | None = None
 
     def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
         """The loops to run: the relay and retention, and with Kafka the projector."""
@@ -324,7 +324,7 @@ async def _compose(
         write_through=write_through,
         forum=await open_forum(stack, settings, dynamodb) if dynamodb is not None else None,
         live=build_live(settings, engine, notify_channel),
-        router=router,
+        table_router=router,
     )
 
 
@@ -334,7 +334,7 @@ async def _read_side(
     events: PostgresEventLog,
     dynamodb: Any,
     engine: AsyncEngine,
-) -> tuple[OrderViews, Projector | None, LiveRouter]:
+) -> tuple[OrderViews, Projector | None, PhasedTableRouter]:
     """The views (cache warmed) and the projector, both following the table router."""
     router = await open_router(settings, engine)
     views = build_read_side(settings, orders, events, dynamodb, router)

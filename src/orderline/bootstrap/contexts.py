@@ -1,5 +1,5 @@
 """Builders of the bounded contexts beside the order pipeline: the forum, live tracking, and the
-table router a live table migration steers."""
+table router a zero-downtime table migration steers."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..adapters.dynamodb.tables import FORUM_TABLES, ReadModelTables
 from ..adapters.postgres.live_feed import PostgresChangeFeed
+from ..adapters.postgres.table_migration_state import PostgresMigrationStates
 from ..config import Settings
 from ..forum.service import ForumService
 from ..forum.snapshot import Snapshotter
 from ..forum.store import ForumStore
 from ..live.hub import Hub
-from ..ops.live import LiveRouter
+from ..readmodel.table_migration import PhasedTableRouter
 from ..workers.runner import in_background
 from .settings_map import live_policy
 
@@ -42,9 +43,11 @@ async def open_forum(stack: AsyncExitStack, settings: Settings, dynamodb: Any) -
     return build_forum(dynamodb, settings)
 
 
-async def open_router(settings: Settings, engine: AsyncEngine) -> LiveRouter:
-    """Where `order-status` reads and writes go; follows a live table migration's phases."""
-    router = LiveRouter(engine, ReadModelTables.under(settings.table_prefix).status)
+async def open_router(settings: Settings, engine: AsyncEngine) -> PhasedTableRouter:
+    """The table router: where `order-status` reads and writes go; follows the phases of a
+    zero-downtime table migration."""
+    status_table = ReadModelTables.under(settings.table_prefix).status
+    router = PhasedTableRouter(PostgresMigrationStates(engine), status_table)
     await router.refresh()
     return router
 

@@ -11,10 +11,10 @@ from ..auth.limits import RateLimiter
 from ..auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from ..config import Settings
 from ..live.hub import LivePolicy
-from ..ops.retention import RetentionPolicy
 from ..readmodel.documents import Expiry
 from ..secrets_store import local_secret, random_secret
 from ..workers.relay import RelayPolicy
+from ..workers.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.codec import from_item, to_attribute
 
+from .model import Key, Page
+
 Item = dict[str, Any]
-Key = dict[str, str]
 TRANSACT_ATTEMPTS = 12
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ATTEMPTS = 10
@@ -125,12 +125,6 @@ async def existing_keys(client: Any, table: str, keys: list[Key]) -> set[tuple[s
         if request:
             raise Busy("BatchGetItem kept keys unprocessed")
     return found
-
-
-@dataclass
-class Page:
-    items: list[Item]
-    next_key: Key | None
 
 
 async def query_page(

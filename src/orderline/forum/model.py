@@ -1,9 +1,10 @@
-"""Forum users, threads and posts: the rules every write obeys (API and import alike), and
-the errors they raise. Plain values; no I/O."""
+"""Forum users, threads and posts: the rules every write obeys (API and import alike), the
+errors they raise, and the pages listings return. Plain values; no I/O."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -24,6 +25,12 @@ MAX_CONTENT = 1_000_000  # characters; the real bound is the item size below
 MAX_ITEM_BYTES = 400 * 1024
 METADATA_BYTES = 256  # version, createdAt, updatedAt, updatedRegion, postCount, lastPostAt, bucket
 EMAIL_GUARD = "email#"  # userId of the guard item that claims a normalized address
+# The attributes of each listing's position: the key after which its next page starts.
+THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
+THREAD_POSTS_KEY = ("threadId", "createdAt", "postId")
+USER_POSTS_KEY = ("userId", "createdAt", "postId", "threadId")
+
+Key = dict[str, str]
 
 ForumId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
@@ -38,6 +45,14 @@ Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length
 Content = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
 ]
+
+
+@dataclass
+class Page:
+    """Items of one listing and the key after the last one (None: this is the last page)."""
+
+    items: list[dict[str, Any]]
+    next_key: Key | None
 
 
 class Strict(BaseModel):

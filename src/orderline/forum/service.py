@@ -11,10 +11,12 @@ from typing import Any, Literal
 
 from orderline.domain.access import Actor, Scope
 
-from .dynamo import Item, Key, Page
+from .dynamo import Item
 from .model import (
+    Key,
     NotAllowed,
     NotFound,
+    Page,
     PostIn,
     PostPatch,
     StaleVersion,

@@ -18,14 +18,21 @@ from orderline.adapters.dynamodb.errors import is_condition_failed
 from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM_USERS
 
 from . import dynamo
-from .dynamo import Cancelled, Item, Key, Page, values
-from .model import Conflict, NotFound, StaleVersion, now
+from .dynamo import Cancelled, Item, values
+from .model import (
+    THREAD_PAGE_KEY,
+    THREAD_POSTS_KEY,
+    USER_POSTS_KEY,
+    Conflict,
+    Key,
+    NotFound,
+    Page,
+    StaleVersion,
+    now,
+)
 from .writes import delete_guard, delete_version, guard_key, put_new, put_version, version_condition
 
 THREAD_BUCKET = "all"  # the one CreatedAtIndex partition (docs/forum.md: why one)
-THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
-THREAD_POSTS_KEY = ("threadId", "createdAt", "postId")
-USER_POSTS_KEY = ("userId", "createdAt", "postId", "threadId")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from typing import Any
 
 from orderline.adapters.dynamodb.codec import to_item
 
-from .dynamo import Item, Key, raw_key, values
-from .model import EMAIL_GUARD
+from .dynamo import Item, raw_key, values
+from .model import EMAIL_GUARD, Key
 
 
 def guard_key(email: str) -> str:

@@ -27,6 +27,7 @@ from orderline.adapters.dynamodb.codec import to_attribute, to_item
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.keys import counter_key, gauge_key, history_key, hour_bucket
 from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.domain.events import Envelope as EventDict  # as committed; .envelopes parses it
 
 from . import documents as docs
 from .envelopes import Envelope, InvalidEnvelope, parse
@@ -46,6 +47,10 @@ class ProjectionResult:
     applied: int = 0
     duplicates: int = 0
     rejected: dict[int, str] = field(default_factory=dict)  # input position -> reason
+
+
+Observer = Callable[[Sequence[EventDict]], None]
+"""Told about events once they are projected (the read side refreshes its cache)."""
 
 
 class ProjectsEvents(Protocol):
@@ -88,7 +93,7 @@ class Projector:
         self._shards = shards
         self._clock = clock
         self._tables = ReadModelTables.under(prefix)
-        # which status table(s) to write: more than one during a live table migration
+        # which status table(s) to write: more than one during a table migration
         self._router = router or StaticRouter(self._tables.status)
         # Events this instance already saw applied (write-through, then the relay): skipped
         # without a DynamoDB call. Only an optimisation; the conditions stay the guarantee.

@@ -1,9 +1,9 @@
 """Which `order-status` table(s) the projector writes and the read path reads (TableRouter).
 
-Normally one table. During a live table migration (ops/live.py) the projector writes the old
-and the new table (each item through the new schema's transform) and reads move to the new table
-at the `read-new` phase; the router answers from a state it re-reads every few seconds, so a
-running process follows the phases without a restart.
+Normally one table. During a zero-downtime table migration (table_migration.py) the projector
+writes the old and the new table (each item through the new schema's transform) and reads move
+to the new table at the `read-new` phase; the router answers from a state it re-reads every
+few seconds, so a running process follows the phases without a restart.
 """
 
 from __future__ import annotations

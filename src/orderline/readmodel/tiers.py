@@ -49,7 +49,7 @@ class Tiers:
     cache: ReadCache[docs.Document]
     expiry: docs.Expiry
     clock: Callable[[], datetime]
-    router: TableRouter | None = None  # a live migration may move status reads to a new table
+    router: TableRouter | None = None  # a table migration may move status reads to a new table
 
     def read_model(self) -> Any:
         """The DynamoDB client of a query only the read model answers."""

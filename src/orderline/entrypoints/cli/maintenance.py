@@ -17,9 +17,9 @@ from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.adapters.postgres.queries import PostgresOrderQueries
 from orderline.bootstrap import build_projector, build_reconciler
 from orderline.config import Settings
-from orderline.ops.retention import history_warning
 from orderline.readmodel import rebuild
 from orderline.readmodel.rebuild import ReplayResult
+from orderline.workers.retention import history_warning
 
 from .app import app, db_app, outbox_app
 from .common import configure_logging, fail, load_settings, progress_bar, services, with_engine

@@ -1,4 +1,4 @@
-"""`orderline migration start|advance|status|rollback NAME`: live table migrations."""
+"""`orderline migration start|advance|status|rollback NAME`: zero-downtime table migrations."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import typer
 from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.postgres.engine import build_engine
 from orderline.config import Settings
-from orderline.ops import live
-from orderline.ops.wire import WireError, open_wire
+from orderline.ops.bulk.dynamodb_http import WireError, open_wire
+from orderline.ops.table_copy import online_migration
+from orderline.readmodel.table_migration import MigrationError
 
 from .app import app
 from .common import fail, load_settings, progress_bar, services
@@ -35,7 +36,7 @@ def migration_start(
     ] = "order-status-v2",
     transform: Annotated[
         str, typer.Option(help="module:function giving the new schema of an item.")
-    ] = "orderline.ops.transforms:order_status_v2",
+    ] = "orderline.ops.table_copy.transforms:order_status_v2",
 ) -> None:
     """Create the new table and enter dual-write: every process writes both within a second.
 
@@ -44,7 +45,7 @@ def migration_start(
 
     async def action(settings: Settings, engine: Any, client: Any, _: Any) -> str:
         source, target = settings.table_prefix + table, settings.table_prefix + to
-        await live.start(engine, client, name, source, target, transform)
+        await online_migration.start(engine, client, name, source, target, transform)
         return f"{name}: {source} -> {target}, phase dual-write"
 
     typer.echo(_run(action))
@@ -59,7 +60,7 @@ def migration_advance(name: Annotated[str, typer.Argument(help="The migration.")
 
     async def action(settings: Settings, engine: Any, client: Any, wire: Any) -> str:
         with progress_bar("backfilling items", None) as advance:
-            step = await live.advance(
+            step = await online_migration.advance(
                 engine,
                 client,
                 wire,
@@ -85,7 +86,7 @@ def migration_status(name: Annotated[str, typer.Argument(help="The migration.")]
     """
 
     async def action(_: Settings, engine: Any, __: Any, ___: Any) -> str:
-        found = await live.get(engine, name)
+        found = await online_migration.get(engine, name)
         steps = " -> ".join(step["phase"] for step in found.history)
         return (
             f"{found.name}: {found.source} -> {found.target} ({found.transform}); phase "
@@ -103,7 +104,7 @@ def migration_rollback(name: Annotated[str, typer.Argument(help="The migration."
     """
 
     async def action(_: Settings, engine: Any, __: Any, ___: Any) -> str:
-        previous = await live.rollback(engine, name)
+        previous = await online_migration.rollback(engine, name)
         return f"{name}: {previous} -> rolled-back (reads and writes on the old table)"
 
     typer.echo(_run(action))
@@ -113,7 +114,7 @@ def _run(action: Callable[[Settings, Any, Any, Any], Awaitable[str]]) -> str:
     with services(load_settings(), postgres=True, dynamodb=True) as settings:
         try:
             return asyncio.run(_open(settings, action))
-        except (live.MigrationError, WireError, ValueError, ImportError) as exc:
+        except (MigrationError, WireError, ValueError, ImportError) as exc:
             problem = str(exc)
     fail(problem, code=1)
 

@@ -10,9 +10,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from orderline.adapters.dynamodb.client import dynamodb_client
-from orderline.ops import native
-from orderline.ops.backup import list_tables
-from orderline.ops.manifest import selected
+from orderline.ops.bulk import native
+from orderline.ops.bulk.backup import list_tables
+from orderline.ops.bulk.manifest import selected
 
 from .app import tables_app
 from .common import fail, load_settings, services

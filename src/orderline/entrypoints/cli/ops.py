@@ -18,7 +18,7 @@ from orderline.adapters.postgres import retention as store
 from orderline.adapters.postgres.engine import build_engine
 from orderline.bootstrap import retention_policy
 from orderline.config import Settings
-from orderline.ops.backup import (
+from orderline.ops.bulk.backup import (
     STATE,
     BackupError,
     BackupOptions,
@@ -27,18 +27,18 @@ from orderline.ops.backup import (
     plan_backup,
     run_backup,
 )
-from orderline.ops.files import CorruptBackup
-from orderline.ops.manifest import READ_MODEL_NAMES, Manifest, selected
-from orderline.ops.migrate import (
+from orderline.ops.bulk.dynamodb_http import WireError, open_wire
+from orderline.ops.bulk.files import CorruptBackup
+from orderline.ops.bulk.manifest import READ_MODEL_NAMES, Manifest, selected
+from orderline.ops.bulk.restore import RestoreError, RestoreOptions, RestoreResult, run_restore
+from orderline.ops.table_copy.migrate import (
     MigrateOptions,
     MigrateResult,
     ensure_target,
-    load_transform,
     migrate,
 )
-from orderline.ops.restore import RestoreError, RestoreOptions, RestoreResult, run_restore
-from orderline.ops.retention import PruneReport, prune
-from orderline.ops.wire import WireError, open_wire
+from orderline.readmodel.table_migration import load_transform
+from orderline.workers.retention import PruneReport, prune
 
 from .app import app, outbox_app
 from .common import fail, load_settings, progress_bar, services, with_engine

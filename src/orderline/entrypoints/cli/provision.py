@@ -10,9 +10,9 @@ import typer
 
 from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.config import Settings
-from orderline.ops import cost, drift, iam
-from orderline.ops.alarms import with_overrides
-from orderline.ops.cloudformation import Capacity, ExportOptions, render
+from orderline.ops.provisioning import cost, drift, iam
+from orderline.ops.provisioning.alarms import with_overrides
+from orderline.ops.provisioning.cloudformation import Capacity, ExportOptions, render
 
 from .app import app, tables_app
 from .common import fail, load_settings, services

@@ -8,10 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from orderline.forum.dynamo import Key, Page
 from orderline.forum.model import (
     EMAIL_PATTERN,
     MAX_EMAIL,
+    THREAD_PAGE_KEY,
+    THREAD_POSTS_KEY,
+    USER_POSTS_KEY,
+    Key,
+    Page,
     PostIn,
     PostPatch,
     ThreadIn,
@@ -20,7 +24,6 @@ from orderline.forum.model import (
     UserPatch,
 )
 from orderline.forum.service import ForumService, user_view
-from orderline.forum.store import THREAD_PAGE_KEY, THREAD_POSTS_KEY, USER_POSTS_KEY
 
 from ..deps import ActorDep, ContainerDep, CursorsDep, ExpectedVersion, decode_cursor, etag
 from ..responses import JSONResponse

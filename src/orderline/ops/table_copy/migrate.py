@@ -4,13 +4,13 @@ The checkpoint file records, per segment, the `LastEvaluatedKey` after which eve
 written (saved after each page's writes complete) or that the segment is done, so a migration
 killed at any point resumes without scanning done pages again (re-putting is idempotent).
 With `conditional`, each item is written by a PutItem that applies only when the target has no
-item or an older `version` (the live-migration backfill: never over a newer dual-written item).
+item or an older `version` (the backfill of a zero-downtime migration: never over a newer
+dual-written item).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,34 +18,19 @@ from typing import Any
 
 import orjson
 
-from .files import write_json_durably
-from .limiter import CapacityLimiter, consumed_units
-from .manifest import describe_for_backup
-from .scan import count_items, scan_segment
-from .schema import create_from_backup, exists
-from .wire import Wire, WireError
-from .writer import BATCH, BatchWriter
+from orderline.readmodel.table_migration import identity
+
+from ..bulk.dynamodb_http import Wire, WireError
+from ..bulk.files import write_json_durably
+from ..bulk.limiter import CapacityLimiter, consumed_units
+from ..bulk.manifest import describe_for_backup
+from ..bulk.scan import count_items, scan_segment
+from ..bulk.schema import create_from_backup, exists
+from ..bulk.writer import BATCH, BatchWriter
 
 Item = dict[str, Any]
 Transform = Callable[[Item], Item | None]
 NEWER = "attribute_not_exists(#key) OR #version < :version"
-
-
-def identity(item: Item) -> Item | None:
-    return item
-
-
-def load_transform(path: str | None) -> Transform:
-    """`module:function`, a function from a DynamoDB-JSON item to one (or None: leave out)."""
-    if not path:
-        return identity
-    module, _, name = path.partition(":")
-    if not module or not name:
-        raise ValueError(f"--transform must be module:function, not {path!r}")
-    function = getattr(importlib.import_module(module), name, None)
-    if not callable(function):
-        raise ValueError(f"{path} is not a function")
-    return function  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

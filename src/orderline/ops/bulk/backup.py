@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dynamodb_http import Wire
 from .files import FileEntry, SegmentWriter, read_done, verify
 from .limiter import CapacityLimiter
 from .manifest import MANIFEST, Manifest, TableBackup, describe_for_backup, now_text, selected
 from .scan import scan_segment
-from .wire import Wire
 
 STATE = "backup-state.json"
 Progress = Callable[[int], None]

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
+from .dynamodb_http import Wire, WireError
 from .limiter import CapacityLimiter, consumed_units
-from .wire import Wire, WireError
 
 BATCH = 25  # DynamoDB's limit per BatchWriteItem
 UNPROCESSED_ATTEMPTS = 30

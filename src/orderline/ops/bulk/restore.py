@@ -22,12 +22,12 @@ from typing import Any
 
 import orjson
 
+from .dynamodb_http import Wire
 from .files import CorruptBackup, FileEntry, lines, verify, write_json_durably
 from .limiter import CapacityLimiter
 from .manifest import MANIFEST, Manifest, TableBackup, selected
 from .scan import count_items, is_empty
 from .schema import create_from_backup, delete_and_wait, exists
-from .wire import Wire
 from .writer import BATCH, BatchWriter
 
 IN_FLIGHT_PER_FILE = 4

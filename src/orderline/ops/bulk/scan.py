@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .dynamodb_http import Wire
 from .limiter import CapacityLimiter, consumed_units
-from .wire import Wire
 
 # Items per Scan page at most. A page stays under 1 MB anyway; the limit bounds how many parsed
 # items each concurrent segment holds at once (memory flat with 16+ segments in flight).

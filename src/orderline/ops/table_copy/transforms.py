@@ -1,6 +1,7 @@
-"""Item transforms for `migrate-table --transform` and live migrations (DynamoDB-JSON items).
+"""Item transforms (on DynamoDB-JSON items) for `migrate-table --transform` and zero-downtime
+table migrations.
 
-`order_status_v2` is the schema change the live-migration procedure was built for: the
+`order_status_v2` is the schema change the zero-downtime migration procedure was built for: the
 `order-status` items gain `statusGroup` (ACTIVE, FINAL or DELETED, derived from `status`),
 which a `StatusGroupIndex` (statusGroup, updatedAt) on the new table can serve, and
 `schemaVersion` 2. It is pure and idempotent, so dual-write and backfill may both apply it.
