@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .errors import DomainError
+from .errors import Forbidden
 from .status import OrderStatus
 
 
@@ -46,14 +46,6 @@ EDITABLE_FIELDS: dict[Role, frozenset[str]] = {
     Role.CUSTOMER: frozenset({"items", "deliveryAddress"}),
     Role.RESTAURANT: frozenset({"estimatedDeliveryTime"}),
 }
-
-
-class Forbidden(DomainError):
-    """The principal is known but may not do this; `scope` names what would allow it."""
-
-    def __init__(self, message: str, scope: str | None = None) -> None:
-        super().__init__(message)
-        self.scope = scope
 
 
 @dataclass(frozen=True)

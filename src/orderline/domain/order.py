@@ -98,7 +98,11 @@ class Order:
     def expect_version(self, expected: int | None) -> None:
         """Refuse to act on a stale view of the order (If-Match)."""
         if expected is not None and expected != self.version:
-            raise VersionConflict(expected=expected, actual=self.version)
+            raise VersionConflict(
+                f"order is at version {self.version}, not the expected version {expected}",
+                expected=expected,
+                actual=self.version,
+            )
 
     def change_status(
         self,

@@ -19,7 +19,7 @@ from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM
 
 from . import dynamo
 from .dynamo import Cancelled, Item, Key, Page, values
-from .model import Conflict, NotFound, StaleVersion, now
+from .model import Conflict, ForumNotFound, ForumVersionConflict, now
 from .writes import delete_guard, delete_version, guard_key, put_new, put_version, version_condition
 
 THREAD_BUCKET = "all"  # the one CreatedAtIndex partition (docs/forum.md: why one)
@@ -243,7 +243,7 @@ class ForumStore:
                 if not exc.failed(2):
                     raise
                 if await self.thread(item["threadId"]) is None:
-                    raise NotFound("thread", item["threadId"]) from None
+                    raise ForumNotFound("thread", item["threadId"]) from None
         raise dynamo.Busy("the thread kept changing while a post was written")
 
     def _count_post(self, item: Item) -> dict[str, Any]:
@@ -357,7 +357,7 @@ class ForumStore:
             await dynamo.transact(self.client, [check, *writes])
         except Cancelled as exc:
             if exc.failed(0):
-                raise NotFound("user", user_id) from None
+                raise ForumNotFound("user", user_id) from None
             raise
 
     async def _stale(self, kind: str, table: str, current: Item) -> Exception:
@@ -368,5 +368,5 @@ class ForumStore:
         else:
             found = await self.get(table, {hash_key: current[hash_key]})
         if found is None:
-            return NotFound(kind, current[hash_key])
-        return StaleVersion(kind, current["version"], found["version"])
+            return ForumNotFound(kind, current[hash_key])
+        return ForumVersionConflict(kind, current["version"], found["version"])
