@@ -14,6 +14,9 @@ from .money import Money
 from .status import CONTENT_EDITABLE, OrderStatus
 
 MAX_ITEMS = 100
+Document = dict[str, Any]
+"""An order, or a view of one (its status, a history entry), as JSON-ready primitives: what the
+API answers, what every event carries as `order`, what the read model serves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,7 @@ class Order:
         self._bump(now)
         self._record(OrderDeleted, now, {"userId": user_id})
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Document:
         """The whole order as JSON-ready primitives: the API document and every event's `order`."""
         return {
             "id": str(self.id),

@@ -11,9 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.codec import from_item, to_attribute
+from orderline.adapters.dynamodb.codec import Item, from_item, to_attribute
 
-Item = dict[str, Any]
 Key = dict[str, str]
 TRANSACT_ATTEMPTS = 12
 BATCH_WRITE_LIMIT = 25

@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
+from orderline.adapters.dynamodb.codec import Item
 from orderline.domain.access import Actor, Scope
 from orderline.domain.errors import Forbidden
 
-from .dynamo import Item, Key, Page
+from .dynamo import Key, Page
 from .model import (
     ForumNotFound,
     ForumVersionConflict,

@@ -13,12 +13,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.codec import from_item
+from orderline.adapters.dynamodb.codec import Item, from_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
 from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM_USERS
 
 from . import dynamo
-from .dynamo import Cancelled, Item, Key, Page, values
+from .dynamo import Cancelled, Key, Page, values
 from .model import Conflict, ForumNotFound, ForumVersionConflict, now
 from .writes import delete_guard, delete_version, guard_key, put_new, put_version, version_condition
 

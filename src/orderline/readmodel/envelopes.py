@@ -10,9 +10,10 @@ from typing import Any
 from uuid import UUID
 
 from orderline.domain.events import EVENT_TYPES, SCHEMA_VERSION, Envelope
+from orderline.domain.order import Document
 from orderline.domain.status import OrderStatus
 
-from .documents import HISTORY_FIELDS, Document, parse_instant
+from .documents import HISTORY_FIELDS, parse_instant
 
 STATUS_EVENTS = frozenset({"OrderPlaced", "OrderStatusChanged"})
 ORDER_FIELDS = (

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from orderline.adapters.dynamodb import requests
 from orderline.adapters.dynamodb.errors import is_transient
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .tiers import ReadModelUnavailable, Tiers
@@ -25,7 +26,7 @@ MAX_QUERY_PAGES = 10
 
 @dataclass(frozen=True)
 class ListingPage:
-    items: list[docs.Document]
+    items: list[Document]
     next_key: dict[str, str] | None
 
 
@@ -44,7 +45,7 @@ class Listings:
     ) -> ListingPage:
         client = self._tiers.read_model()
         key_name = PARTY_INDEXES[party][1]
-        collected: list[docs.Document] = []
+        collected: list[Document] = []
         start = after
         now = self._tiers.clock()
         try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from orderline.adapters.dynamodb import requests
 from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .ports import EventLog, OrderQueries
@@ -109,9 +110,7 @@ class Reconciler:
                         report.repaired += 1
         return report
 
-    def _compare(
-        self, table: str, document: docs.Document, item: docs.Document | None
-    ) -> Drift | None:
+    def _compare(self, table: str, document: Document, item: Document | None) -> Drift | None:
         order_id, version = document["id"], int(document["version"])
         live = docs.is_live(item, self._clock())
         if document.get("deletedAt"):
@@ -135,7 +134,7 @@ class Reconciler:
             return Drift(order_id, table, "differs", f"fields {', '.join(fields)}")
         return None
 
-    async def _repair(self, table: str, document: docs.Document) -> None:
+    async def _repair(self, table: str, document: Document) -> None:
         """Overwrite with what PostgreSQL holds (unconditionally: PostgreSQL is the truth)."""
         ttl = self._expiry.status_ttl(self._clock())
         if document.get("deletedAt"):
@@ -146,7 +145,7 @@ class Reconciler:
             item = docs.details_item(document, ttl)
         await requests.put_item(self._client, self._tables[table], item)
 
-    async def _batch_get(self, table: str, ids: list[str]) -> dict[str, docs.Document]:
+    async def _batch_get(self, table: str, ids: list[str]) -> dict[str, Document]:
         """The items of `ids`; an unprocessed key would read as drift, so it stops the run."""
         got = await requests.batch_get(self._client, self._tables[table], ids)
         if got.unprocessed:

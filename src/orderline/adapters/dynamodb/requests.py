@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codec import from_item, to_item
+from .codec import Item, from_item, to_item
 
-Item = dict[str, Any]
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 UNPROCESSED_RETRIES = 5
 UNPROCESSED_BACKOFF_SECONDS = 0.01  # doubles per retry: 10, 20, 40, 80, 160 ms
