@@ -241,11 +241,13 @@ class Projector:
         if kind != "status":
             if ("details", order_id) in chunk.stale:
                 return []
-            return [_Write(kind, order_id, put_newer(self._tables.details, item, version))]
+            return [
+                _Write(kind, order_id, transact_put_if_newer(self._tables.details, item, version))
+            ]
         writes = []
         for target in self._router.status_writes():
             key = f"status@{target.table}"
-            request = put_newer(target.table, item, version)
+            request = transact_put_if_newer(target.table, item, version)
             shaped = target.apply(request["Put"]["Item"])
             if (key, order_id) not in chunk.stale and shaped is not None:
                 request["Put"]["Item"] = shaped
@@ -309,7 +311,7 @@ def counter_update(table: str, pk: str, sk: str, count: int, value: Decimal) -> 
     }
 
 
-def put_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+def transact_put_if_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
     """A transaction's put that applies only over an older version (or no item)."""
     return {
         "Put": {
