@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.order import Document
@@ -93,7 +93,7 @@ class BatchStatus:
             return order_ids
         try:
             # keys still unprocessed after the retries are simply left for PostgreSQL
-            got = await requests.batch_get(tiers.client, tiers.status_table, order_ids)
+            got = await read_side_calls.batch_get(tiers.client, tiers.status_table, order_ids)
         except Exception as exc:
             if not is_transient(exc):
                 raise

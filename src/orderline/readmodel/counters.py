@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.keys import counter_key, gauge_key, hour_bucket
 from orderline.domain.order import Document
@@ -83,7 +83,7 @@ class StatusCounts:
         if hours is not None:
             condition += " AND sk BETWEEN :first AND :last"
             values.update({":first": {"S": hours[0]}, ":last": {"S": hours[1]}})
-        return await requests.query_all(
+        return await read_side_calls.query_all(
             self._tiers.client,
             {
                 "TableName": self._tiers.tables.metrics,

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.keys import history_key
 from orderline.domain.order import Document
@@ -57,7 +57,7 @@ class History:
         if before is not None:
             condition += " AND sk < :before"
             values[":before"] = {"S": history_key(before)}
-        items, _ = await requests.query_page(
+        items, _ = await read_side_calls.query_page(
             self._tiers.client,
             {
                 "TableName": self._tiers.tables.log,

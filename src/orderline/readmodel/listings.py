@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.domain.order import Document
 
@@ -52,7 +52,7 @@ class Listings:
             for _ in range(MAX_QUERY_PAGES):
                 wanted = limit + 1 - len(collected)
                 query = self._query(party, party_id, status, start, wanted)
-                items, last = await requests.query_page(client, query)
+                items, last = await read_side_calls.query_page(client, query)
                 collected += [item for item in items if docs.is_live(item, now)]
                 start = {name: value["S"] for name, value in last.items()} if last else None
                 if start is None or len(collected) > limit:

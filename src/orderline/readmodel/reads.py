@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.order import Document
@@ -61,7 +61,7 @@ class SingleReads:
         reason = "unavailable"
         if tiers.client is not None:
             try:
-                item = await requests.get_item(
+                item = await read_side_calls.get_item(
                     tiers.client,
                     tiers.table_of(view),
                     "orderId",

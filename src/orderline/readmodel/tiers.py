@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.codec import from_item, to_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
 from orderline.adapters.dynamodb.tables import ReadModelTables
@@ -141,7 +141,7 @@ class Tiers:
             if shaped is None:
                 return
             item = from_item(shaped)
-        await requests.put_item(
+        await read_side_calls.put_item(
             self.client,
             table,
             item,

@@ -1,4 +1,5 @@
-"""DynamoDB requests of the read side: one place for each loop and its retry rule.
+"""The read side's DynamoDB calls (get, batch get, query pages, put, ping): one place for each
+loop and its retry rule.
 
 Items come back decoded (`codec.from_item`). Errors are the client's; callers decide with
 `errors.is_transient` whether an outage is theirs to absorb.
