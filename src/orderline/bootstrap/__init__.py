@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..adapters.dynamodb import requests
+from ..adapters.dynamodb import read_side_calls
 from ..adapters.dynamodb.admin import ensure_tables
 from ..adapters.dynamodb.client import dynamodb_client
 from ..adapters.dynamodb.tables import FORUM_TABLES
@@ -134,7 +134,7 @@ class Container:
         """One probe per dependency, PostgreSQL first; each raises when its service is down."""
         probes: dict[str, Probe] = {"postgres": self.orders.ping}
         if self.dynamodb is not None:
-            probes["dynamodb"] = partial(requests.ping, self.dynamodb)
+            probes["dynamodb"] = partial(read_side_calls.ping, self.dynamodb)
         return probes
 
 

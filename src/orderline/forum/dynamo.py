@@ -10,11 +10,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.codec import from_item, to_attribute
+from orderline.adapters.dynamodb.codec import Item, from_item, to_attribute
 
 from .model import Key, Page
 
-Item = dict[str, Any]
 TRANSACT_ATTEMPTS = 12
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ATTEMPTS = 10

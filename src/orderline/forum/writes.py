@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orderline.adapters.dynamodb.codec import to_item
+from orderline.adapters.dynamodb.codec import Item, to_item
 
-from .dynamo import Item, raw_key, values
+from .dynamo import raw_key, values
 from .model import EMAIL_GUARD, Key
 
 

@@ -30,7 +30,7 @@ from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.events import Envelope as EventDict  # as committed; .envelopes parses it
 
 from . import documents as docs
-from .envelopes import Envelope, InvalidEnvelope, parse
+from .envelopes import InvalidEnvelope, ParsedEnvelope, parse
 from .routing import StaticRouter, TableRouter
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ class _Write:
 class _Chunk:
     """Events written in one transaction; shrinks as writes turn out stale or duplicate."""
 
-    events: list[Envelope]
-    newest: dict[str, Envelope]
+    events: list[ParsedEnvelope]
+    newest: dict[str, ParsedEnvelope]
     stale: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -104,7 +104,7 @@ class Projector:
         await self._router.refresh_if_stale()
         rejected: dict[int, str] = {}
         positions: dict[str, int] = {}
-        events: list[Envelope] = []
+        events: list[ParsedEnvelope] = []
         for position, raw in enumerate(raw_envelopes):
             try:
                 event = parse(raw)
@@ -127,9 +127,9 @@ class Projector:
             self._on_applied()
         return ProjectionResult(applied, duplicates, rejected)
 
-    def _chunks(self, events: list[Envelope]) -> Iterable[_Chunk]:
+    def _chunks(self, events: list[ParsedEnvelope]) -> Iterable[_Chunk]:
         """Group events so that no transaction can exceed DynamoDB's item limit."""
-        newest: dict[str, Envelope] = {}
+        newest: dict[str, ParsedEnvelope] = {}
         for event in events:
             if event.order_id not in newest or newest[event.order_id].version < event.version:
                 newest[event.order_id] = event
@@ -246,18 +246,20 @@ class Projector:
         if kind != "status":
             if ("details", order_id) in chunk.stale:
                 return []
-            return [_Write(kind, order_id, put_newer(self._tables.details, item, version))]
+            return [
+                _Write(kind, order_id, transact_put_if_newer(self._tables.details, item, version))
+            ]
         writes = []
         for target in self._router.status_writes():
             key = f"status@{target.table}"
-            request = put_newer(target.table, item, version)
+            request = transact_put_if_newer(target.table, item, version)
             shaped = target.apply(request["Put"]["Item"])
             if (key, order_id) not in chunk.stale and shaped is not None:
                 request["Put"]["Item"] = shaped
                 writes.append(_Write(key, order_id, request))
         return writes
 
-    def _current_items(self, event: Envelope) -> list[tuple[str, dict[str, Any]]]:
+    def _current_items(self, event: ParsedEnvelope) -> list[tuple[str, dict[str, Any]]]:
         ttl = self._expiry.status_ttl(event.occurred_at)
         if event.deleted:
             updated_at = event.order.get("deletedAt") or event.raw["occurredAt"]
@@ -268,7 +270,7 @@ class Projector:
             ("details", docs.details_item(event.order, ttl)),
         ]
 
-    def _history_put(self, event: Envelope) -> dict[str, Any]:
+    def _history_put(self, event: ParsedEnvelope) -> dict[str, Any]:
         entry = {
             "orderId": event.order_id,
             "sk": history_key(event.version),
@@ -289,7 +291,7 @@ class Projector:
     def _shard(self, order_id: str) -> int:
         return zlib.crc32(order_id.encode()) % self._shards
 
-    def _observe_lag(self, events: list[Envelope]) -> None:
+    def _observe_lag(self, events: list[ParsedEnvelope]) -> None:
         now = self._clock()
         for event in events:
             metrics.PROJECTION_LAG.observe(max(0.0, (now - event.occurred_at).total_seconds()))
@@ -314,7 +316,7 @@ def counter_update(table: str, pk: str, sk: str, count: int, value: Decimal) -> 
     }
 
 
-def put_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+def transact_put_if_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
     """A transaction's put that applies only over an older version (or no item)."""
     return {
         "Put": {
@@ -327,7 +329,7 @@ def put_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
     }
 
 
-def _gauge_deltas(event: Envelope) -> list[tuple[str, int]]:
+def _gauge_deltas(event: ParsedEnvelope) -> list[tuple[str, int]]:
     """How an event moves the count of orders now in each status."""
     if event.event_type == "OrderPlaced":
         return [(event.status, 1)]

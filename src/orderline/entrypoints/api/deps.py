@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,11 +19,9 @@ from orderline.auth.tokens import InvalidToken, TokenVerifier
 from orderline.bootstrap import Container
 from orderline.domain.access import ANONYMOUS_ADMIN, Actor
 
-from .contract import CURSOR, ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
-from .cursors import CursorCodec, InvalidCursor
+from .contract import ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
 from .errors import ApiError, unauthorized
 
-T = TypeVar("T")
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
@@ -34,13 +31,7 @@ async def get_container(request: Request) -> Container:
     return container
 
 
-async def get_cursors(request: Request) -> CursorCodec:
-    codec: CursorCodec = request.app.state.cursors
-    return codec
-
-
 ContainerDep = Annotated[Container, Depends(get_container)]
-CursorsDep = Annotated[CursorCodec, Depends(get_cursors)]
 bearer = HTTPBearer(
     auto_error=False,
     bearerFormat="JWT",
@@ -139,19 +130,3 @@ async def idempotency_key(
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
-
-
-def decode_cursor(
-    cursors: CursorCodec, query: str, cursor: str, read: Callable[[dict[str, Any]], T]
-) -> T:
-    """The position a cursor holds, turned by `read`; any flaw in it is a 400 problem."""
-    if not CURSOR.fullmatch(cursor):
-        raise ApiError(400, "Invalid cursor", "cursor is malformed; pass `nextCursor` as it came")
-    try:
-        return read(cursors.decode(query, cursor))
-    except (InvalidCursor, KeyError, ValueError, TypeError) as exc:
-        raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'

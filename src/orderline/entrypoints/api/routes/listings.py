@@ -12,24 +12,15 @@ from orderline.domain.access import Actor, Scope
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.listings import Party
 
-from ..contract import CURSOR_PATTERN, ID_PATTERN, DateTimeIn
-from ..cursors import CursorCodec
-from ..deps import ActorDep, ContainerDep, CursorsDep, decode_cursor
+from ..contract import ID_PATTERN, DateTimeIn
+from ..deps import ActorDep, ContainerDep
 from ..errors import ApiError
+from ..paging import ListingCursor, PageSize, Paging, PagingDep
 from ..responses import JSONResponse
 from ..schemas import StatusCountsOut, StatusPageOut, problem_responses
 
 router = APIRouter(prefix="/api", tags=["queries"])
 PROBLEMS = problem_responses(400, 401, 403, 404, 422, 429, 503)
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=1024,
-        description="`nextCursor` of the previous page, as it came (signed; another is 400).",
-        json_schema_extra={"pattern": CURSOR_PATTERN},
-    ),
-]
 FromTime = Annotated[
     DateTimeIn,
     Query(
@@ -62,14 +53,14 @@ def _add_listing(party: Party) -> None:
     async def listing(
         party_id: str,
         container: ContainerDep,
-        cursors: CursorsDep,
+        paging: PagingDep,
         actor: ActorDep,
         status: OrderStatus | None = None,
-        limit: Limit = 20,
-        cursor: Cursor = None,
+        limit: PageSize = 20,
+        cursor: ListingCursor = None,
     ) -> JSONResponse:
         _check_party(actor, party, party_id)
-        return await _listing(party, party_id, container, cursors, status, limit, cursor)
+        return await _listing(party, party_id, container, paging, status, limit, cursor)
 
     listing.__doc__ = (
         f"Most recently changed first ({index}); `status` filters. A {party} lists only its "
@@ -103,23 +94,21 @@ async def _listing(
     party: Party,
     party_id: str,
     container: Container,
-    cursors: CursorCodec,
+    paging: Paging,
     status: OrderStatus | None,
     limit: int,
     cursor: str | None,
 ) -> JSONResponse:
     query = f"{party}|{party_id}|{status}"
-    after = None
-    if cursor is not None:
-        after = decode_cursor(cursors, query, cursor, lambda position: position)
+    after = paging.position(query, cursor, lambda position: position)
     page = await container.views.by_party(
         party,
         party_id,
-        limit=min(limit, container.settings.max_page_size),
+        limit=paging.size(limit),
         status=status.value if status else None,
         after=after,
     )
-    next_cursor = cursors.encode(query, page.next_key) if page.next_key else None
+    next_cursor = paging.next_cursor(query, page.next_key)
     return JSONResponse(
         {"items": page.items, "nextCursor": next_cursor}, headers={"X-Read-Source": "dynamodb"}
     )

@@ -1,4 +1,5 @@
-"""Benchmark floors (ORDERLINE_BENCH_ENDPOINTS): what the server costs with nothing to do.
+"""The benchmark endpoints (ORDERLINE_BENCH_ENDPOINTS): floors, what the server costs with
+nothing to do.
 
 `/bench/asgi` is answered before FastAPI (a bare ASGI app); `/bench/fastapi` is a FastAPI
 hello-world route behind the same middleware as every other route.
@@ -13,7 +14,7 @@ BODY = b'{"ok":true}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
 
-def add_floors(app: FastAPI) -> ASGIApp:
+def add_bench_endpoints(app: FastAPI) -> ASGIApp:
     @app.get("/bench/fastapi", include_in_schema=False)
     async def fastapi_floor() -> dict[str, bool]:
         return {"ok": True}

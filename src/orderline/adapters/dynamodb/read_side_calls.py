@@ -1,4 +1,5 @@
-"""DynamoDB requests of the read side: one place for each loop and its retry rule.
+"""The read side's DynamoDB calls (get, batch get, query pages, put, ping): one place for each
+loop and its retry rule.
 
 Items come back decoded (`codec.from_item`). Errors are the client's; callers decide with
 `errors.is_transient` whether an outage is theirs to absorb.
@@ -11,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .codec import from_item, to_item
+from .codec import Item, from_item, to_item
 
-Item = dict[str, Any]
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 UNPROCESSED_RETRIES = 5
 UNPROCESSED_BACKOFF_SECONDS = 0.01  # doubles per retry: 10, 20, 40, 80, 160 ms
