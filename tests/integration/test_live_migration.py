@@ -52,9 +52,9 @@ class Load:
             await self.read_some()
 
     async def read_some(self) -> None:
-        assert self.container.router is not None
+        assert self.container.table_router is not None
         for order_id in random.sample(list(self.projected), min(5, len(self.projected))):
-            table = self.container.router.status_read().table
+            table = self.container.table_router.status_read().table
             item = await item_of(self.container, table, order_id)
             self.reads += 1
             if item is None or int(item["version"]["N"]) < self.projected[order_id]:
@@ -89,7 +89,7 @@ async def assert_complete(container: Container, table: str, transformed: bool) -
 async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     container: Container, dynamodb_endpoint: str, tmp_path: Path
 ) -> None:
-    router = container.router
+    router = container.table_router
     assert router is not None and container.relay is not None
     router.poll_seconds = 0.05  # processes poll the phase; short here to keep the test short
     old = router.status_read().table
@@ -142,7 +142,7 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
 async def test_rollback_returns_reads_and_writes_to_the_old_table(
     container: Container, dynamodb_endpoint: str, tmp_path: Path
 ) -> None:
-    router = container.router
+    router = container.table_router
     assert router is not None and container.relay is not None
     router.poll_seconds = 0.05
     old = router.status_read().table

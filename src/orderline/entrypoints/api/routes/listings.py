@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from orderline.bootstrap import Container
 from orderline.domain.access import Actor, Scope
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.listings import Party
+from orderline.readmodel.views import OrderViews
 
 from ..contract import CURSOR_PATTERN, ID_PATTERN, DateTimeIn
 from ..cursors import CursorCodec
-from ..deps import ActorDep, ContainerDep, CursorsDep, decode_cursor
+from ..deps import ActorDep, CursorsDep, SettingsDep, ViewsDep, decode_cursor
 from ..errors import ApiError
 from ..responses import JSONResponse
 from ..schemas import StatusCountsOut, StatusPageOut, problem_responses
@@ -61,7 +61,8 @@ def _add_listing(party: Party) -> None:
 
     async def listing(
         party_id: str,
-        container: ContainerDep,
+        views: ViewsDep,
+        settings: SettingsDep,
         cursors: CursorsDep,
         actor: ActorDep,
         status: OrderStatus | None = None,
@@ -69,7 +70,8 @@ def _add_listing(party: Party) -> None:
         cursor: Cursor = None,
     ) -> JSONResponse:
         _check_party(actor, party, party_id)
-        return await _listing(party, party_id, container, cursors, status, limit, cursor)
+        size = min(limit, settings.max_page_size)
+        return await _listing(party, party_id, views, cursors, status, size, cursor)
 
     listing.__doc__ = (
         f"Most recently changed first ({index}); `status` filters. A {party} lists only its "
@@ -102,7 +104,7 @@ def _check_party(actor: Actor, party: Party, party_id: str) -> None:
 async def _listing(
     party: Party,
     party_id: str,
-    container: Container,
+    views: OrderViews,
     cursors: CursorCodec,
     status: OrderStatus | None,
     limit: int,
@@ -112,10 +114,10 @@ async def _listing(
     after = None
     if cursor is not None:
         after = decode_cursor(cursors, query, cursor, lambda position: position)
-    page = await container.views.by_party(
+    page = await views.by_party(
         party,
         party_id,
-        limit=min(limit, container.settings.max_page_size),
+        limit=limit,
         status=status.value if status else None,
         after=after,
     )
@@ -136,7 +138,7 @@ for _party in PARTIES:
     summary="Entries into each status per hour, and orders in each status now",
 )
 async def status_counts(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     from_: FromTime = None,
     to: ToTime = None,
@@ -144,7 +146,7 @@ async def status_counts(
     """From the sharded hourly counters; the range is at most 31 days. Needs analytics:read."""
     actor.check_scope(Scope.ANALYTICS_READ)
     start, end = _range(from_, to)
-    counts = await container.views.status_counts(start, end)
+    counts = await views.status_counts(start, end)
     return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
 
 
@@ -155,7 +157,7 @@ async def status_counts(
     summary="One restaurant's entries into each status per hour, and its orders in each now",
 )
 async def restaurant_status_counts(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     restaurant_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
     from_: FromTime = None,
@@ -165,7 +167,7 @@ async def restaurant_status_counts(
     if Scope.ANALYTICS_READ not in actor.scopes:
         _check_party(actor, "restaurant", restaurant_id)
     start, end = _range(from_, to)
-    counts = await container.views.status_counts(start, end, restaurant_id)
+    counts = await views.status_counts(start, end, restaurant_id)
     return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
 
 
