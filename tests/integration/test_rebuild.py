@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.bootstrap import Container, bootstrap, build_projector, expiry_of
+from orderline.bootstrap import Container, Profile, bootstrap, build_projector, expiry_of
 from orderline.entrypoints.cli import app
 from orderline.readmodel.ports import OrderFilters
 from orderline.readmodel.rebuild import Reconciler, replay
@@ -108,7 +108,7 @@ async def test_cli_outbox_status_replay_and_reconcile(
     clean = await run("reconcile")
     assert clean.exit_code == 0, clean.output
     assert "checked 6 orders: 0 drifted items" in clean.output
-    async with bootstrap(settings, migrate=False) as container:
+    async with bootstrap(settings, profile=Profile.TOOL) as container:
         table = f"{settings.table_prefix}order-status"
         await container.dynamodb.delete_item(
             TableName=table, Key={"orderId": {"S": (await first_order(container))}}

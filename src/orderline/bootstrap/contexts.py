@@ -4,10 +4,10 @@ table router a zero-downtime table migration steers."""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..adapters.dynamodb.protocol import DynamoDBClient
 from ..adapters.dynamodb.tables import FORUM_TABLES, ReadModelTables
 from ..adapters.postgres.live_feed import PostgresChangeFeed
 from ..adapters.postgres.table_migration_state import PostgresMigrationStates
@@ -21,13 +21,24 @@ from ..workers.runner import in_background
 from .settings_map import live_policy
 
 
-def build_forum(client: Any, settings: Settings, prefix: str | None = None) -> ForumService:
+def build_forum(
+    client: DynamoDBClient, settings: Settings, prefix: str | None = None
+) -> ForumService:
     """The forum on the process's DynamoDB client (its tables are FORUM_TABLES)."""
+    return ForumService(build_forum_store(client, settings, prefix))
+
+
+def build_forum_store(
+    client: DynamoDBClient, settings: Settings, prefix: str | None = None
+) -> ForumStore:
+    """The forum's tables under `prefix` (the configured one by default)."""
     prefix = settings.table_prefix if prefix is None else prefix
-    return ForumService(ForumStore(client, prefix, settings.aws_region))
+    return ForumStore(client, prefix, settings.aws_region)
 
 
-async def open_forum(stack: AsyncExitStack, settings: Settings, dynamodb: Any) -> ForumService:
+async def open_forum(
+    stack: AsyncExitStack, settings: Settings, dynamodb: DynamoDBClient
+) -> ForumService:
     """The forum; with snapshots on (the embedded emulator), its tables restored from the data
     dir first and snapshotted there every `forum_snapshot_seconds` and at shutdown."""
     if settings.forum_snapshot:

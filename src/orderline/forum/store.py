@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.codec import Item, from_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM_USERS
 
 from . import dynamo
@@ -51,7 +52,7 @@ class ForumTables:
 
 
 class ForumStore:
-    def __init__(self, client: Any, prefix: str, region: str) -> None:
+    def __init__(self, client: DynamoDBClient, prefix: str, region: str) -> None:
         self.client = client
         self.tables = ForumTables.under(prefix)
         self.region = region

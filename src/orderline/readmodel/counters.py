@@ -84,7 +84,7 @@ class StatusCounts:
             condition += " AND sk BETWEEN :first AND :last"
             values.update({":first": {"S": hours[0]}, ":last": {"S": hours[1]}})
         return await read_side_calls.query_all(
-            self._tiers.client,
+            self._tiers.read_model(),
             {
                 "TableName": self._tiers.tables.metrics,
                 "KeyConditionExpression": condition,

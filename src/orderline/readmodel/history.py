@@ -58,7 +58,7 @@ class History:
             condition += " AND sk < :before"
             values[":before"] = {"S": history_key(before)}
         items, _ = await read_side_calls.query_page(
-            self._tiers.client,
+            self._tiers.read_model(),
             {
                 "TableName": self._tiers.tables.log,
                 "KeyConditionExpression": condition,

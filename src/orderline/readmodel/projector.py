@@ -26,6 +26,7 @@ from orderline import metrics
 from orderline.adapters.dynamodb.codec import to_attribute, to_item
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.keys import counter_key, gauge_key, history_key, hour_bucket
+from orderline.adapters.dynamodb.protocol import TransactionWriter
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.events import Envelope as EventDict  # as committed; .envelopes parses it
 
@@ -78,7 +79,7 @@ class _Chunk:
 class Projector:
     def __init__(
         self,
-        client: Any,
+        client: TransactionWriter,
         prefix: str,
         *,
         expiry: docs.Expiry | None = None,

@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from orderline.adapters.dynamodb import read_side_calls
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.order import Document
 
@@ -75,7 +75,7 @@ class Reconciler:
     def __init__(
         self,
         orders: OrderQueries,
-        client: Any,
+        client: DynamoDBClient,
         prefix: str,
         expiry: docs.Expiry,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

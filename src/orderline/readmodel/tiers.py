@@ -12,12 +12,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from orderline import metrics
 from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.codec import from_item, to_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.events import Envelope
 from orderline.domain.order import Document
@@ -45,14 +46,14 @@ class Tiers:
     """What the query families share; `client` is None when the read model is switched off."""
 
     orders: OrderQueries
-    client: Any | None
+    client: DynamoDBClient | None
     tables: ReadModelTables
     cache: ReadCache[Document]
     expiry: docs.Expiry
     clock: Callable[[], datetime]
     router: TableRouter | None = None  # a table migration may move status reads to a new table
 
-    def read_model(self) -> Any:
+    def read_model(self) -> DynamoDBClient:
         """The DynamoDB client of a query only the read model answers."""
         if self.client is None:
             raise ReadModelUnavailable("the read model is switched off")
@@ -142,7 +143,7 @@ class Tiers:
                 return
             item = from_item(shaped)
         await read_side_calls.put_item(
-            self.client,
+            self.read_model(),
             table,
             item,
             condition=FILL_CONDITION,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.order import Document
@@ -35,7 +35,7 @@ class OrderViews:
     def __init__(
         self,
         orders: OrderQueries,
-        client: Any | None,
+        client: DynamoDBClient | None,
         prefix: str,
         cache: ReadCache[Document],
         *,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 from urllib.parse import urlparse
 
 import botocore.session
@@ -14,6 +13,7 @@ from aiobotocore.session import get_session
 from orderline.config import Settings
 
 from .instrumentation import instrument
+from .protocol import DynamoDBClient
 
 # Emulators accept any credentials; botocore still insists on having some. DynamoDB Local keeps
 # one database per access key and region, so the user's own credentials win when there are any.
@@ -55,7 +55,7 @@ def client_credentials(endpoint: str | None) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
+async def dynamodb_client(settings: Settings) -> AsyncIterator[DynamoDBClient]:
     config = AioConfig(
         retries={
             "max_attempts": settings.dynamodb_max_attempts,

@@ -11,6 +11,8 @@ from typing import Any
 
 from orderline import metrics
 
+from .protocol import DynamoDBClient
+
 THROTTLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -23,7 +25,7 @@ _STARTED = "orderline_started"
 _TABLE = "orderline_table"
 
 
-def instrument(client: Any) -> None:
+def instrument(client: DynamoDBClient) -> None:
     """Register the hooks on one client (aiobotocore awaits or calls them alike)."""
     events = client.meta.events
     events.register("before-parameter-build.dynamodb", _before)

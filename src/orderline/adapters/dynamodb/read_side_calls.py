@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import Item, from_item, to_item
+from .protocol import DynamoDBClient
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 UNPROCESSED_RETRIES = 5
@@ -28,7 +29,7 @@ class BatchGot:
 
 
 async def get_item(
-    client: Any, table: str, key_name: str, key: str, *, consistent: bool = False
+    client: DynamoDBClient, table: str, key_name: str, key: str, *, consistent: bool = False
 ) -> Item | None:
     response = await client.get_item(
         TableName=table, Key={key_name: {"S": key}}, ConsistentRead=consistent
@@ -38,7 +39,7 @@ async def get_item(
 
 
 async def batch_get(
-    client: Any,
+    client: DynamoDBClient,
     table: str,
     keys: Sequence[str],
     *,
@@ -69,14 +70,16 @@ async def batch_get(
     return got
 
 
-async def query_page(client: Any, request: dict[str, Any]) -> tuple[list[Item], Item | None]:
+async def query_page(
+    client: DynamoDBClient, request: dict[str, Any]
+) -> tuple[list[Item], Item | None]:
     """One Query page: its items and the raw `LastEvaluatedKey` (None on the last page)."""
     response = await client.query(**request)
     items = [from_item(raw) for raw in response.get("Items", [])]
     return items, response.get("LastEvaluatedKey") or None
 
 
-async def query_all(client: Any, request: dict[str, Any]) -> list[Item]:
+async def query_all(client: DynamoDBClient, request: dict[str, Any]) -> list[Item]:
     """Every item a Query matches, following `LastEvaluatedKey`."""
     items: list[Item] = []
     page = dict(request)
@@ -89,7 +92,7 @@ async def query_all(client: Any, request: dict[str, Any]) -> list[Item]:
 
 
 async def put_item(
-    client: Any,
+    client: DynamoDBClient,
     table: str,
     item: Item,
     *,
@@ -108,6 +111,6 @@ async def put_item(
     await client.put_item(**request)
 
 
-async def ping(client: Any) -> None:
+async def ping(client: DynamoDBClient) -> None:
     """The cheapest call that proves DynamoDB answers (readiness)."""
     await client.list_tables(Limit=1)

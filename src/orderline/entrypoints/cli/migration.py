@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderline.adapters.dynamodb.client import dynamodb_client
-from orderline.adapters.postgres.engine import build_engine
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.bootstrap import TOOL_POOL_SIZE, open_dynamodb, open_engine
 from orderline.config import Settings
 from orderline.ops.bulk.dynamodb_http import WireError, open_wire
 from orderline.ops.table_copy import online_migration
@@ -43,7 +44,9 @@ def migration_start(
     Example: orderline migration start status-v2 --table order-status --to order-status-v2
     """
 
-    async def action(settings: Settings, engine: Any, client: Any, _: Any) -> str:
+    async def action(
+        settings: Settings, engine: AsyncEngine, client: DynamoDBClient, _: Any
+    ) -> str:
         source, target = settings.table_prefix + table, settings.table_prefix + to
         await online_migration.start(engine, client, name, source, target, transform)
         return f"{name}: {source} -> {target}, phase dual-write"
@@ -58,7 +61,9 @@ def migration_advance(name: Annotated[str, typer.Argument(help="The migration.")
     Example: orderline migration advance status-v2
     """
 
-    async def action(settings: Settings, engine: Any, client: Any, wire: Any) -> str:
+    async def action(
+        settings: Settings, engine: AsyncEngine, client: DynamoDBClient, wire: Any
+    ) -> str:
         with progress_bar("backfilling items", None) as advance:
             step = await online_migration.advance(
                 engine,
@@ -110,7 +115,10 @@ def migration_rollback(name: Annotated[str, typer.Argument(help="The migration."
     typer.echo(_run(action))
 
 
-def _run(action: Callable[[Settings, Any, Any, Any], Awaitable[str]]) -> str:
+Action = Callable[[Settings, AsyncEngine, DynamoDBClient, Any], Awaitable[T]]
+
+
+def _run(action: Action[str]) -> str:
     with services(load_settings(), postgres=True, dynamodb=True) as settings:
         try:
             return asyncio.run(_open(settings, action))
@@ -119,11 +127,10 @@ def _run(action: Callable[[Settings, Any, Any, Any], Awaitable[str]]) -> str:
     fail(problem, code=1)
 
 
-async def _open(settings: Settings, action: Callable[[Settings, Any, Any, Any], Awaitable[T]]) -> T:
-    assert settings.database_url is not None
-    engine = build_engine(settings.database_url.get_secret_value(), pool_size=2)
-    try:
-        async with dynamodb_client(settings) as client, open_wire(settings) as wire:
-            return await action(settings, engine, client, wire)
-    finally:
-        await engine.dispose()
+async def _open(settings: Settings, action: Action[T]) -> T:
+    async with (
+        open_engine(settings, pool_size=TOOL_POOL_SIZE) as engine,
+        open_dynamodb(settings) as client,
+        open_wire(settings) as wire,
+    ):
+        return await action(settings, engine, client, wire)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.bootstrap import open_dynamodb
 from orderline.config import Settings
 from orderline.ops.provisioning import cost, drift, iam
 from orderline.ops.provisioning.alarms import with_overrides
@@ -94,7 +94,7 @@ def tables_diff(
 
 
 async def _diff(settings: Settings, pitr: bool | None) -> drift.DriftReport:
-    async with dynamodb_client(settings) as client:
+    async with open_dynamodb(settings) as client:
         return await drift.diff_tables(client, settings.table_prefix, pitr=pitr)
 
 

@@ -12,7 +12,7 @@ import prometheus_client
 import typer
 
 from orderline.adapters.kafka import replay_dead_letters
-from orderline.bootstrap import kafka_topics
+from orderline.bootstrap import Profile, kafka_topics
 from orderline.config import Settings
 from orderline.workers.runner import run_until_stopped
 
@@ -32,9 +32,7 @@ def relay(metrics_port: MetricsPort = None) -> None:
 
     Example: ORDERLINE_DATABASE_URL=postgresql://db/orders ORDERLINE_DYNAMODB_ENDPOINT=http://localhost:8001 orderline relay --metrics-port 9101
     """  # noqa: E501
-    settings = _external_settings("relay")
-    with_dynamodb = settings.kafka_bootstrap_servers is None  # the in-process bus projects
-    _run_worker(settings, metrics_port, relay=True, project=False, with_dynamodb=with_dynamodb)
+    _run_worker(_external_settings("relay"), metrics_port, Profile.RELAY)
 
 
 @app.command()
@@ -46,7 +44,7 @@ def project(metrics_port: MetricsPort = None) -> None:
     settings = _external_settings("project")
     if settings.kafka_bootstrap_servers is None:
         fail("`project` consumes Kafka; set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
-    _run_worker(settings, metrics_port, relay=False, project=True, with_dynamodb=True)
+    _run_worker(settings, metrics_port, Profile.PROJECTOR)
 
 
 @app.command("replay-dead-letters")
@@ -82,29 +80,22 @@ def _external_settings(command: str) -> Settings:
     return settings
 
 
-def _run_worker(
-    settings: Settings,
-    metrics_port: int | None,
-    *,
-    relay: bool,
-    project: bool,
-    with_dynamodb: bool,
-) -> None:
+def _run_worker(settings: Settings, metrics_port: int | None, profile: Profile) -> None:
     port = settings.metrics_port if metrics_port is None else metrics_port
     if port:
         prometheus_client.start_http_server(port, addr=settings.host)
         log.info("metrics on http://%s:%d/metrics", settings.host, port)
-    run_service(_work(settings, relay=relay, project=project, with_dynamodb=with_dynamodb))
+    run_service(_work(settings, profile))
 
 
-async def _work(settings: Settings, *, relay: bool, project: bool, with_dynamodb: bool) -> None:
+async def _work(settings: Settings, profile: Profile) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with AsyncExitStack() as stack:
-        container = await start_container(stack, settings, with_dynamodb=with_dynamodb)
-        loops = container.worker_loops(relay=relay, project=project)
+        container = await start_container(stack, settings, profile)
+        loops = container.worker_loops()
         log.info("running %s", ", ".join(loop.__qualname__ for loop in loops))
         await run_until_stopped(loops, stop)
     log.info("stopped")

@@ -25,7 +25,7 @@ from orderline.forum.model import (
 )
 from orderline.forum.service import ForumService, user_view
 
-from ..deps import ActorDep, ContainerDep, ExpectedVersion
+from ..deps import ActorDep, ExpectedVersion, ForumDep
 from ..paging import ForumCursor, PageSize, Paging, PagingDep
 from ..responses import JSONResponse, versioned
 from ..schemas import problem_responses
@@ -35,12 +35,6 @@ WRITES = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503
 READS = problem_responses(400, 401, 404, 422, 429, 503)
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 
-
-def _forum(container: Any) -> ForumService:
-    forum: ForumService | None = container.forum
-    if forum is None:
-        raise RuntimeError("the forum needs DynamoDB")
-    return forum
 
 
 def _page(paging: Paging, query: str, page: Page) -> JSONResponse:
@@ -63,10 +57,10 @@ def _after(paging: Paging, query: str, cursor: str | None, names: Sequence[str])
 
 @router.post("/users", status_code=201, responses=WRITES, summary="Register as a forum user")
 async def register(
-    body: UserIn, request: Request, container: ContainerDep, actor: ActorDep
+    body: UserIn, request: Request, forum: ForumDep, actor: ActorDep
 ) -> JSONResponse:
     """The forum user is the token's subject; the address is unique whatever its case (409)."""
-    user = await _forum(container).register(actor, body)
+    user = await forum.register(actor, body)
     response = versioned(user, 201)
     response.headers["Location"] = str(request.url_for("forum_user", user_id=user["userId"]))
     return response
@@ -74,42 +68,42 @@ async def register(
 
 @router.get("/users", responses=READS | problem_responses(403), summary="Find a user by email")
 async def user_by_email(
-    container: ContainerDep,
+    forum: ForumDep,
     actor: ActorDep,
     email: Annotated[str, Query(min_length=3, max_length=MAX_EMAIL, pattern=EMAIL_PATTERN)],
 ) -> JSONResponse:
     """Through the EmailIndex, case-insensitively. Needs forum:moderate."""
-    return versioned(await _forum(container).user_by_email(actor, email))
+    return versioned(await forum.user_by_email(actor, email))
 
 
 @router.get("/users/{user_id}", name="forum_user", responses=READS, summary="A forum user")
-async def get_user(user_id: Id, container: ContainerDep, actor: ActorDep) -> JSONResponse:
+async def get_user(user_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
     """Any authenticated principal; the email only for the user and moderators."""
-    return versioned(user_view(actor, await _forum(container).user(user_id)))
+    return versioned(user_view(actor, await forum.user(user_id)))
 
 
 @router.patch("/users/{user_id}", responses=WRITES, summary="Change your profile")
 async def patch_user(
-    user_id: Id, body: UserPatch, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    user_id: Id, body: UserPatch, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> JSONResponse:
     """`name`, `email`; only your own profile. `If-Match` → 412 when stale."""
-    return versioned(await _forum(container).update_user(actor, user_id, body, version))
+    return versioned(await forum.update_user(actor, user_id, body, version))
 
 
 @router.delete("/users/{user_id}", status_code=204, responses=WRITES, summary="Delete a user")
 async def delete_user(
-    user_id: Id, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    user_id: Id, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Yourself, or anyone with forum:moderate. The address is free again; posts and threads
     stay (they keep the userId)."""
-    await _forum(container).delete_user(actor, user_id, version)
+    await forum.delete_user(actor, user_id, version)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}/posts", responses=READS, summary="A user's posts, newest first")
 async def user_posts(
     user_id: Id,
-    container: ContainerDep,
+    forum: ForumDep,
     paging: PagingDep,
     actor: ActorDep,
     limit: PageSize = 20,
@@ -119,7 +113,7 @@ async def user_posts(
     query = f"forum-user-posts|{user_id}"
     after = _after(paging, query, cursor, USER_POSTS_KEY)
     size = paging.size(limit)
-    return _page(paging, query, await _forum(container).user_posts(user_id, size, after))
+    return _page(paging, query, await forum.user_posts(user_id, size, after))
 
 
 # -- threads ------------------------------------------------------------------------------------
@@ -127,11 +121,11 @@ async def user_posts(
 
 @router.post("/threads", status_code=201, responses=WRITES, summary="Start a thread")
 async def create_thread(
-    body: ThreadIn, request: Request, container: ContainerDep, actor: ActorDep
+    body: ThreadIn, request: Request, forum: ForumDep, actor: ActorDep
 ) -> JSONResponse:
     """`title` (trimmed, not blank), `description`; the author is the token's subject, who must
     be a registered forum user (404 otherwise)."""
-    thread = await _forum(container).create_thread(actor, body)
+    thread = await forum.create_thread(actor, body)
     response = versioned(thread, 201)
     response.headers["Location"] = str(
         request.url_for("forum_thread", thread_id=thread["threadId"])
@@ -141,7 +135,7 @@ async def create_thread(
 
 @router.get("/threads", responses=READS, summary="Threads, newest first")
 async def list_threads(
-    container: ContainerDep,
+    forum: ForumDep,
     paging: PagingDep,
     actor: ActorDep,
     limit: PageSize = 20,
@@ -151,33 +145,33 @@ async def list_threads(
     query = "forum-threads"
     after = _after(paging, query, cursor, THREAD_PAGE_KEY)
     size = paging.size(limit)
-    return _page(paging, query, await _forum(container).threads(size, after))
+    return _page(paging, query, await forum.threads(size, after))
 
 
 @router.get("/threads/{thread_id}", name="forum_thread", responses=READS, summary="A thread")
-async def get_thread(thread_id: Id, container: ContainerDep, actor: ActorDep) -> JSONResponse:
+async def get_thread(thread_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
     """With `postCount` and `lastPostAt`."""
-    return versioned(await _forum(container).thread(thread_id))
+    return versioned(await forum.thread(thread_id))
 
 
 @router.patch("/threads/{thread_id}", responses=WRITES, summary="Edit a thread")
 async def patch_thread(
     thread_id: Id,
     body: ThreadPatch,
-    container: ContainerDep,
+    forum: ForumDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """Its author or forum:moderate; `If-Match` → 412 when stale."""
-    return versioned(await _forum(container).update_thread(actor, thread_id, body, version))
+    return versioned(await forum.update_thread(actor, thread_id, body, version))
 
 
 @router.delete("/threads/{thread_id}", status_code=204, responses=WRITES, summary="Delete a thread")
 async def delete_thread(
-    thread_id: Id, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    thread_id: Id, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Its author or forum:moderate; its posts go with it."""
-    await _forum(container).delete_thread(actor, thread_id, version)
+    await forum.delete_thread(actor, thread_id, version)
     return Response(status_code=204)
 
 
@@ -188,10 +182,10 @@ async def delete_thread(
     "/threads/{thread_id}/posts", status_code=201, responses=WRITES, summary="Post in a thread"
 )
 async def create_post(
-    thread_id: Id, body: PostIn, request: Request, container: ContainerDep, actor: ActorDep
+    thread_id: Id, body: PostIn, request: Request, forum: ForumDep, actor: ActorDep
 ) -> JSONResponse:
     """The thread's `postCount` and `lastPostAt` change in the same transaction."""
-    post = await _forum(container).create_post(actor, thread_id, body)
+    post = await forum.create_post(actor, thread_id, body)
     response = versioned(post, 201)
     response.headers["Location"] = str(request.url_for("forum_post", post_id=post["postId"]))
     return response
@@ -200,7 +194,7 @@ async def create_post(
 @router.get("/threads/{thread_id}/posts", responses=READS, summary="A thread's posts")
 async def thread_posts(
     thread_id: Id,
-    container: ContainerDep,
+    forum: ForumDep,
     paging: PagingDep,
     actor: ActorDep,
     order: Literal["asc", "desc"] = "asc",
@@ -211,31 +205,31 @@ async def thread_posts(
     query = f"forum-thread-posts|{thread_id}|{order}"
     after = _after(paging, query, cursor, THREAD_POSTS_KEY)
     size = paging.size(limit)
-    page = await _forum(container).thread_posts(thread_id, order, size, after)
+    page = await forum.thread_posts(thread_id, order, size, after)
     return _page(paging, query, page)
 
 
 @router.get("/posts/{post_id}", name="forum_post", responses=READS, summary="A post")
-async def get_post(post_id: Id, container: ContainerDep, actor: ActorDep) -> JSONResponse:
-    return versioned(await _forum(container).post(post_id))
+async def get_post(post_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
+    return versioned(await forum.post(post_id))
 
 
 @router.patch("/posts/{post_id}", responses=WRITES, summary="Edit a post")
 async def patch_post(
     post_id: Id,
     body: PostPatch,
-    container: ContainerDep,
+    forum: ForumDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """Its author or forum:moderate; `If-Match` → 412 when stale."""
-    return versioned(await _forum(container).update_post(actor, post_id, body, version))
+    return versioned(await forum.update_post(actor, post_id, body, version))
 
 
 @router.delete("/posts/{post_id}", status_code=204, responses=WRITES, summary="Delete a post")
 async def delete_post(
-    post_id: Id, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    post_id: Id, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Its author or forum:moderate; the thread's count goes down in the same transaction."""
-    await _forum(container).delete_post(actor, post_id, version)
+    await forum.delete_post(actor, post_id, version)
     return Response(status_code=204)

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from orderline.bootstrap import Container
 from orderline.domain.access import Actor, Scope
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.listings import Party
+from orderline.readmodel.views import OrderViews
 
 from ..contract import ID_PATTERN, DateTimeIn
-from ..deps import ActorDep, ContainerDep
+from ..deps import ActorDep, ViewsDep
 from ..errors import ApiError
 from ..paging import ListingCursor, PageSize, Paging, PagingDep
 from ..responses import JSONResponse
@@ -52,7 +52,7 @@ def _add_listing(party: Party) -> None:
 
     async def listing(
         party_id: str,
-        container: ContainerDep,
+        views: ViewsDep,
         paging: PagingDep,
         actor: ActorDep,
         status: OrderStatus | None = None,
@@ -60,7 +60,7 @@ def _add_listing(party: Party) -> None:
         cursor: ListingCursor = None,
     ) -> JSONResponse:
         _check_party(actor, party, party_id)
-        return await _listing(party, party_id, container, paging, status, limit, cursor)
+        return await _listing(party, party_id, views, paging, status, limit, cursor)
 
     listing.__doc__ = (
         f"Most recently changed first ({index}); `status` filters. A {party} lists only its "
@@ -93,7 +93,7 @@ def _check_party(actor: Actor, party: Party, party_id: str) -> None:
 async def _listing(
     party: Party,
     party_id: str,
-    container: Container,
+    views: OrderViews,
     paging: Paging,
     status: OrderStatus | None,
     limit: int,
@@ -101,7 +101,7 @@ async def _listing(
 ) -> JSONResponse:
     query = f"{party}|{party_id}|{status}"
     after = paging.position(query, cursor, lambda position: position)
-    page = await container.views.by_party(
+    page = await views.by_party(
         party,
         party_id,
         limit=paging.size(limit),
@@ -125,7 +125,7 @@ for _party in PARTIES:
     summary="Entries into each status per hour, and orders in each status now",
 )
 async def status_counts(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     from_: FromTime = None,
     to: ToTime = None,
@@ -133,7 +133,7 @@ async def status_counts(
     """From the sharded hourly counters; the range is at most 31 days. Needs analytics:read."""
     actor.check_scope(Scope.ANALYTICS_READ)
     start, end = _range(from_, to)
-    counts = await container.views.status_counts(start, end)
+    counts = await views.status_counts(start, end)
     return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
 
 
@@ -144,7 +144,7 @@ async def status_counts(
     summary="One restaurant's entries into each status per hour, and its orders in each now",
 )
 async def restaurant_status_counts(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     restaurant_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
     from_: FromTime = None,
@@ -154,7 +154,7 @@ async def restaurant_status_counts(
     if Scope.ANALYTICS_READ not in actor.scopes:
         _check_party(actor, "restaurant", restaurant_id)
     start, end = _range(from_, to)
-    counts = await container.views.status_counts(start, end, restaurant_id)
+    counts = await views.status_counts(start, end, restaurant_id)
     return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from orderline.bootstrap import Container
+from orderline.readmodel.views import OrderViews
 from orderline.domain.access import Actor
 from orderline.domain.errors import OrderNotFound
 from orderline.domain.status import OrderStatus
@@ -16,7 +16,7 @@ from orderline.readmodel.ports import OrderFilters, Position
 from orderline.service_layer import commands
 
 from ..contract import ID_PATTERN, IDS_PATTERN, MAX_BATCH_IDS, Uuid, is_uuid
-from ..deps import ActorDep, ContainerDep, ExpectedVersion, IdempotencyKey
+from ..deps import ActorDep, CommandsDep, ExpectedVersion, IdempotencyKey, OrdersDep, ViewsDep
 from ..errors import ApiError
 from ..paging import OrderCursor, PageSize, PagingDep
 from ..responses import JSONResponse, versioned
@@ -44,14 +44,14 @@ FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_P
 async def place_order(
     body: PlaceOrderIn,
     request: Request,
-    container: ContainerDep,
+    dispatcher: CommandsDep,
     actor: ActorDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
     """Totals are computed by the server. Send `Idempotency-Key` to make retries safe.
     A customer places orders only for itself (`customerId` = its subject)."""
     request_hash = hashlib.sha256(body.fingerprint().encode()).hexdigest()
-    placed = await container.commands.handle(body.to_command(actor, key, request_hash))
+    placed = await dispatcher.handle(body.to_command(actor, key, request_hash))
     response = versioned(placed.document, 201)
     response.headers["Location"] = str(request.url_for("get_order", order_id=placed.document["id"]))
     if placed.replayed:
@@ -61,7 +61,7 @@ async def place_order(
 
 @router.get("", response_model=OrderPageOut, responses=PROBLEMS, summary="List orders")
 async def list_orders(
-    container: ContainerDep,
+    orders: OrdersDep,
     paging: PagingDep,
     actor: ActorDep,
     customerId: FilterId = None,
@@ -75,7 +75,7 @@ async def list_orders(
     filters = OrderFilters(customerId, restaurantId, status.value if status else None)
     query = filters.query_key()
     after = paging.position(query, cursor, Position.from_cursor)
-    page = await container.orders.page(
+    page = await orders.page(
         filters, limit=paging.size(limit), after=after, ownership=actor.ownership()
     )
     end = page.next_position.to_cursor() if page.next_position is not None else None
@@ -96,13 +96,13 @@ MinVersion = Annotated[
 async def _read(
     view: Literal["status", "details"],
     order_id: Uuid,
-    container: Container,
+    views: OrderViews,
     actor: Actor,
     min_version: int | None,
 ) -> JSONResponse:
     """One order's status or details through the read path, with the tier that answered;
     another principal's order is not found, exactly like a missing one."""
-    read = await container.views.read(view, order_id, min_version, actor.ownership())
+    read = await views.read(view, order_id, min_version, actor.ownership())
     if read.document is None:
         raise OrderNotFound(order_id)
     response = versioned(read.document)
@@ -117,7 +117,7 @@ async def _read(
     summary="Status of up to 100 orders",
 )
 async def batch_status(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     ids: Annotated[
         str,
@@ -130,7 +130,7 @@ async def batch_status(
     ],
 ) -> JSONResponse:
     """Cache first, then one DynamoDB BatchGetItem, then one PostgreSQL query for the rest."""
-    read = await container.views.statuses(_parse_ids(ids), actor.ownership())
+    read = await views.statuses(_parse_ids(ids), actor.ownership())
     return JSONResponse(
         {"items": read.items, "notFound": read.not_found, "sources": read.sources},
         headers={"X-Read-Source": read.source},
@@ -154,10 +154,10 @@ def _invalid_ids(message: str) -> ApiError:
 
 @router.get("/{order_id}", response_model=OrderOut, responses=PROBLEMS, summary="Get an order")
 async def get_order(
-    order_id: Uuid, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, views: ViewsDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """Read path: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("details", order_id, container, actor, minVersion)
+    return await _read("details", order_id, views, actor, minVersion)
 
 
 @router.get(
@@ -167,10 +167,10 @@ async def get_order(
     summary="An order's current status",
 )
 async def get_status(
-    order_id: Uuid, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, views: ViewsDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """The fast read: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("status", order_id, container, actor, minVersion)
+    return await _read("status", order_id, views, actor, minVersion)
 
 
 @router.get(
@@ -181,7 +181,7 @@ async def get_status(
 )
 async def get_history(
     order_id: Uuid,
-    container: ContainerDep,
+    views: ViewsDep,
     paging: PagingDep,
     actor: ActorDep,
     limit: PageSize = 50,
@@ -191,7 +191,7 @@ async def get_history(
     order's history stays readable: it is the audit trail, ending with OrderDeleted."""
     query = f"history|{order_id}"
     before = paging.position(query, cursor, lambda p: int(p["before"]))
-    page = await container.views.history_of(
+    page = await views.history_of(
         order_id, limit=paging.size(limit), before=before, ownership=actor.ownership()
     )
     if page is None:
@@ -213,7 +213,7 @@ async def get_history(
 async def update_order(
     order_id: Uuid,
     body: UpdateOrderIn,
-    container: ContainerDep,
+    dispatcher: CommandsDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
@@ -227,16 +227,16 @@ async def update_order(
         estimated_delivery_time=body.estimatedDeliveryTime,
         expected_version=version,
     )
-    return versioned((await container.commands.handle(command)).document)
+    return versioned((await dispatcher.handle(command)).document)
 
 
 @router.delete("/{order_id}", status_code=204, responses=PROBLEMS, summary="Delete an order")
 async def delete_order(
-    order_id: Uuid, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    order_id: Uuid, dispatcher: CommandsDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Soft delete (orders:admin): the order disappears from reads; the event log keeps its
     history."""
-    await container.commands.handle(
+    await dispatcher.handle(
         commands.DeleteOrder(order_id=order_id, actor=actor, expected_version=version)
     )
     return Response(status_code=204)
@@ -251,13 +251,13 @@ async def delete_order(
 async def change_status(
     order_id: Uuid,
     body: ChangeStatusIn,
-    container: ContainerDep,
+    dispatcher: CommandsDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """409 lists the allowed next statuses; the current status again is a no-op 200. Restaurants
     move their orders to CONFIRMED, PROCESSING, SHIPPED or CANCELLED, customers may cancel."""
-    result = await container.commands.handle(
+    result = await dispatcher.handle(
         commands.ChangeStatus(
             actor=actor,
             order_id=order_id,
