@@ -21,7 +21,6 @@ from ..auth.authenticator import Authenticator
 from ..config import Settings
 from ..forum.service import ForumService
 from ..live.hub import Hub
-from ..workers.retention import RetentionLoop
 from ..readmodel.ports import EventLog, OrderQueries
 from ..readmodel.projector import Projector
 from ..readmodel.routing import TableRouter
@@ -30,6 +29,7 @@ from ..readmodel.write_through import WriteThrough
 from ..service_layer.dispatcher import CommandDispatcher
 from ..service_layer.handlers import Clock
 from ..workers.relay import Relay
+from ..workers.retention import RetentionLoop
 from ..workers.runner import Loop
 from .profile import Profile
 from .read_side import ReadSide

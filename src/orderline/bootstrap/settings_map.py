@@ -13,8 +13,8 @@ from ..auth.dev import DevSigner
 from ..auth.limits import RateLimiter
 from ..auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from ..config import Settings
-from ..live.hub import LivePolicy
 from ..domain.order import Document
+from ..live.hub import LivePolicy
 from ..readmodel.cache import ReadCache
 from ..readmodel.documents import Expiry
 from ..secrets_store import local_secret, random_secret

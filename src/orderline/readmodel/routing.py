@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+from orderline.adapters.dynamodb.codec import AttributeItem
+
+Transform = Callable[[AttributeItem], AttributeItem | None]  # an item's new schema (None: skip)
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class Target:
     table: str
     transform: Transform | None = None  # on the DynamoDB-JSON item; None: as is
 
-    def apply(self, item: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, item: AttributeItem) -> AttributeItem | None:
         return item if self.transform is None else self.transform(item)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+
 from .dynamodb_http import Wire
 from .files import FileEntry, SegmentWriter, read_done, verify
 from .limiter import CapacityLimiter
@@ -52,7 +54,7 @@ class BackupResult:
 
 
 async def plan_backup(
-    client: Any, options: BackupOptions, position: PositionSource | None
+    client: DynamoDBClient, options: BackupOptions, position: PositionSource | None
 ) -> tuple[Manifest, bool]:
     """The plan of this backup: resumed from the state file, or new. (plan, resumed)"""
     state = options.out / STATE
@@ -150,7 +152,7 @@ def segment_path(table: str, segment: int, total: int) -> str:
     return f"{table}/segment-{segment:04d}-of-{total:04d}.jsonl"
 
 
-async def list_tables(client: Any, prefix: str) -> list[str]:
+async def list_tables(client: DynamoDBClient, prefix: str) -> list[str]:
     names: list[str] = []
     request: dict[str, Any] = {}
     while True:

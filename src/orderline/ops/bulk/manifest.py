@@ -19,6 +19,7 @@ import orjson
 from botocore.exceptions import ClientError
 
 from orderline import __version__
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import TABLES
 
 from .files import FileEntry, write_json_durably
@@ -135,7 +136,7 @@ def selected(base: str, full: str, patterns: list[str] | None) -> bool:
     return any(fnmatch.fnmatchcase(base, p) or fnmatch.fnmatchcase(full, p) for p in patterns)
 
 
-async def describe_for_backup(client: Any, name: str, prefix: str) -> TableBackup:
+async def describe_for_backup(client: DynamoDBClient, name: str, prefix: str) -> TableBackup:
     """A live table as CreateTable would recreate it, with TTL, tags and PITR."""
     table = (await client.describe_table(TableName=name))["Table"]
     base = base_name(name, prefix)
@@ -190,14 +191,14 @@ def _throughput(described: dict[str, Any]) -> dict[str, int]:
     }
 
 
-async def _ttl_attribute(client: Any, name: str) -> str | None:
+async def _ttl_attribute(client: DynamoDBClient, name: str) -> str | None:
     described = (await client.describe_time_to_live(TableName=name))["TimeToLiveDescription"]
     if described.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
         return str(described["AttributeName"])
     return None
 
 
-async def _tags(client: Any, arn: str | None) -> list[dict[str, str]] | None:
+async def _tags(client: DynamoDBClient, arn: str | None) -> list[dict[str, str]] | None:
     if not arn:
         return None
     try:
@@ -207,7 +208,7 @@ async def _tags(client: Any, arn: str | None) -> list[dict[str, str]] | None:
     return list(response.get("Tags", []))
 
 
-async def _pitr(client: Any, name: str) -> bool | None:
+async def _pitr(client: DynamoDBClient, name: str) -> bool | None:
     try:
         response = await client.describe_continuous_backups(TableName=name)
     except ClientError:

@@ -13,6 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+
 from .schema import code, wait_active
 
 
@@ -47,7 +49,7 @@ async def _call(operation: str, method: Any, **request: Any) -> dict[str, Any]:
     return response
 
 
-async def create_backup(client: Any, table: str, name: str) -> BackupSummary:
+async def create_backup(client: DynamoDBClient, table: str, name: str) -> BackupSummary:
     response = await _call("CreateBackup", client.create_backup, TableName=table, BackupName=name)
     details = response["BackupDetails"]
     return BackupSummary(
@@ -60,7 +62,7 @@ async def create_backup(client: Any, table: str, name: str) -> BackupSummary:
     )
 
 
-async def list_backups(client: Any, prefix: str) -> list[BackupSummary]:
+async def list_backups(client: DynamoDBClient, prefix: str) -> list[BackupSummary]:
     found: list[BackupSummary] = []
     request: dict[str, Any] = {}
     while True:
@@ -82,7 +84,7 @@ async def list_backups(client: Any, prefix: str) -> list[BackupSummary]:
         request["ExclusiveStartBackupArn"] = response["LastEvaluatedBackupArn"]
 
 
-async def restore_backup(client: Any, arn: str, target: str) -> None:
+async def restore_backup(client: DynamoDBClient, arn: str, target: str) -> None:
     await _call(
         "RestoreTableFromBackup",
         client.restore_table_from_backup,
@@ -92,11 +94,11 @@ async def restore_backup(client: Any, arn: str, target: str) -> None:
     await wait_active(client, target)
 
 
-async def delete_backup(client: Any, arn: str) -> None:
+async def delete_backup(client: DynamoDBClient, arn: str) -> None:
     await _call("DeleteBackup", client.delete_backup, BackupArn=arn)
 
 
-async def enable_pitr(client: Any, table: str) -> PitrStatus:
+async def enable_pitr(client: DynamoDBClient, table: str) -> PitrStatus:
     response = await _call(
         "UpdateContinuousBackups",
         client.update_continuous_backups,
@@ -106,14 +108,14 @@ async def enable_pitr(client: Any, table: str) -> PitrStatus:
     return _pitr(response)
 
 
-async def pitr_status(client: Any, table: str) -> PitrStatus:
+async def pitr_status(client: DynamoDBClient, table: str) -> PitrStatus:
     response = await _call(
         "DescribeContinuousBackups", client.describe_continuous_backups, TableName=table
     )
     return _pitr(response)
 
 
-async def restore_to_time(client: Any, table: str, target: str, when: datetime) -> None:
+async def restore_to_time(client: DynamoDBClient, table: str, target: str, when: datetime) -> None:
     await _call(
         "RestoreTableToPointInTime",
         client.restore_table_to_point_in_time,

@@ -18,9 +18,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
+
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 
 from .dynamodb_http import Wire
 from .files import CorruptBackup, FileEntry, lines, verify, write_json_durably
@@ -121,7 +122,7 @@ def journal_for(source: Path, prefix: str) -> Journal:
 
 
 async def prepare_tables(
-    client: Any,
+    client: DynamoDBClient,
     wire: Wire,
     chosen: list[tuple[TableBackup, str]],
     journal: Journal,
@@ -230,7 +231,7 @@ async def _settle(
 
 
 async def run_restore(
-    client: Any,
+    client: DynamoDBClient,
     wire: Wire,
     options: RestoreOptions,
     progress: Callable[[str, int], Progress] | None = None,

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from botocore.exceptions import ClientError
+
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 
 from .manifest import TableBackup
 
 WAIT_SECONDS = 300.0
 
 
-async def exists(client: Any, name: str) -> bool:
+async def exists(client: DynamoDBClient, name: str) -> bool:
     try:
         await client.describe_table(TableName=name)
     except ClientError as exc:
@@ -22,7 +23,7 @@ async def exists(client: Any, name: str) -> bool:
     return True
 
 
-async def create_from_backup(client: Any, table: TableBackup, name: str) -> list[str]:
+async def create_from_backup(client: DynamoDBClient, table: TableBackup, name: str) -> list[str]:
     """Create `name` as the backed-up table was; what the endpoint could not apply, as notes."""
     try:
         await client.create_table(TableName=name, **table.create)
@@ -54,7 +55,7 @@ async def create_from_backup(client: Any, table: TableBackup, name: str) -> list
     return notes
 
 
-async def delete_and_wait(client: Any, name: str) -> None:
+async def delete_and_wait(client: DynamoDBClient, name: str) -> None:
     await client.delete_table(TableName=name)
     deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
     while await exists(client, name):
@@ -63,7 +64,7 @@ async def delete_and_wait(client: Any, name: str) -> None:
         await asyncio.sleep(0.2)
 
 
-async def wait_active(client: Any, name: str) -> None:
+async def wait_active(client: DynamoDBClient, name: str) -> None:
     deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
     delay = 0.05
     while True:

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import EVERY_TABLE, TTL_ATTRIBUTE, TableSpec
 
 UNSUPPORTED = frozenset({"UnknownOperationException", "UnrecognizedClientException"})
@@ -34,7 +35,11 @@ class DriftReport:
 
 
 async def diff_tables(
-    client: Any, prefix: str, specs: Sequence[TableSpec] = EVERY_TABLE, *, pitr: bool | None = None
+    client: DynamoDBClient,
+    prefix: str,
+    specs: Sequence[TableSpec] = EVERY_TABLE,
+    *,
+    pitr: bool | None = None,
 ) -> DriftReport:
     """Compare every spec's table under `prefix`; `pitr` None leaves PITR unchecked."""
     report = DriftReport()
@@ -119,7 +124,7 @@ def _ttl(spec: TableSpec, answer: dict[str, Any]) -> list[str]:
     return []
 
 
-async def _pitr(client: Any, name: str, wanted: bool, report: DriftReport) -> None:
+async def _pitr(client: DynamoDBClient, name: str, wanted: bool, report: DriftReport) -> None:
     try:
         answer = await client.describe_continuous_backups(TableName=name)
     except ClientError as exc:

@@ -49,7 +49,7 @@ class Grant:
 
 START_UP = Grant(READ_MODEL, ("DescribeTable", "DescribeTimeToLive"))  # ensure_tables' check
 PROJECTION = Grant(READ_MODEL, ("TransactWriteItems",))  # projector: all four tables
-READINESS = Grant(NO_TABLE, ("ListTables",))  # requests.ping
+READINESS = Grant(NO_TABLE, ("ListTables",))  # read_side_calls.ping
 READ_PATH = (
     Grant((ORDER_STATUS.name,), ("GetItem", "BatchGetItem", "PutItem", "Query"), indexes=True),
     Grant((ORDER_DETAILS.name,), ("GetItem", "PutItem")),  # PutItem: filled from PostgreSQL

@@ -18,6 +18,9 @@ from typing import Any
 
 import orjson
 
+from orderline.adapters.dynamodb.codec import AttributeItem
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.readmodel.routing import Transform
 from orderline.readmodel.table_migration import identity
 
 from ..bulk.dynamodb_http import Wire, WireError
@@ -28,8 +31,6 @@ from ..bulk.scan import count_items, scan_segment
 from ..bulk.schema import create_from_backup, exists
 from ..bulk.writer import BATCH, BatchWriter
 
-Item = dict[str, Any]
-Transform = Callable[[Item], Item | None]
 NEWER = "attribute_not_exists(#key) OR #version < :version"
 
 
@@ -55,7 +56,7 @@ class MigrateResult:
     stale: int = 0  # conditional writes refused: the target had a newer version
     source_count: int | None = None
     target_count: int | None = None
-    samples: list[Item] = field(default_factory=list)
+    samples: list[AttributeItem] = field(default_factory=list)
 
 
 class Checkpoint:
@@ -106,7 +107,7 @@ async def _segment(
     if state.get("done"):
         return
 
-    async def page(items: list[Item], last: Item | None) -> None:
+    async def page(items: list[AttributeItem], last: AttributeItem | None) -> None:
         changed = [options.transform(item) for item in items]
         kept = [item for item in changed if item is not None]
         result.scanned += len(items)
@@ -135,12 +136,12 @@ async def _write(
     wire: Wire,
     writer: BatchWriter,
     options: MigrateOptions,
-    items: list[Item],
+    items: list[AttributeItem],
     result: MigrateResult,
 ) -> None:
     if options.conditional:
         outcomes = await asyncio.gather(
-            *(put_newer(wire, options.target, item, options.key) for item in items)
+            *(put_item_if_newer(wire, options.target, item, options.key) for item in items)
         )
         result.written += sum(outcomes)
         result.stale += len(outcomes) - sum(outcomes)
@@ -154,7 +155,7 @@ async def _write(
     result.written += len(items)
 
 
-async def put_newer(wire: Wire, table: str, item: Item, key: str) -> bool:
+async def put_item_if_newer(wire: Wire, table: str, item: AttributeItem, key: str) -> bool:
     """Put unless the target holds the same or a newer version; False when refused."""
     request = {
         "TableName": table,
@@ -173,7 +174,7 @@ async def put_newer(wire: Wire, table: str, item: Item, key: str) -> bool:
     return True
 
 
-async def ensure_target(client: Any, source: str, target: str) -> bool:
+async def ensure_target(client: DynamoDBClient, source: str, target: str) -> bool:
     """Create `target` like `source` (keys, indexes, billing, stream, TTL) if it is missing."""
     if await exists(client, target):
         return False

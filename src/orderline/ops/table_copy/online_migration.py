@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.postgres.table_migration_state import PostgresMigrationStates
 from orderline.readmodel.table_migration import (
     ROLLBACK_FROM,
@@ -30,7 +30,7 @@ from .migrate import MigrateOptions, MigrateResult, ensure_target, migrate
 
 
 async def start(
-    engine: AsyncEngine, client: Any, name: str, source: str, target: str, transform: str
+    engine: AsyncEngine, client: DynamoDBClient, name: str, source: str, target: str, transform: str
 ) -> None:
     """Create the new table (like the old) and enter dual-write."""
     load_transform(transform)  # fails now rather than in every process
@@ -63,7 +63,7 @@ class Advanced:
 
 async def advance(
     engine: AsyncEngine,
-    client: Any,
+    client: DynamoDBClient,
     wire: Wire,
     name: str,
     *,

@@ -9,18 +9,17 @@ which a `StatusGroupIndex` (statusGroup, updatedAt) on the new table can serve, 
 
 from __future__ import annotations
 
-from typing import Any
+from orderline.adapters.dynamodb.codec import AttributeItem
 
 FINAL = frozenset({"DELIVERED", "CANCELLED"})
-Item = dict[str, Any]
 
 
-def status_group(item: Item) -> str:
+def status_group(item: AttributeItem) -> str:
     if item.get("deleted", {}).get("BOOL"):
         return "DELETED"
     status = item.get("status", {}).get("S", "")
     return "FINAL" if status in FINAL else "ACTIVE"
 
 
-def order_status_v2(item: Item) -> Item:
+def order_status_v2(item: AttributeItem) -> AttributeItem:
     return {**item, "statusGroup": {"S": status_group(item)}, "schemaVersion": {"N": "2"}}

@@ -23,7 +23,7 @@ from orderline.forum.model import (
     UserIn,
     UserPatch,
 )
-from orderline.forum.service import ForumService, user_view
+from orderline.forum.service import user_view
 
 from ..deps import ActorDep, ExpectedVersion, ForumDep
 from ..paging import ForumCursor, PageSize, Paging, PagingDep
@@ -34,7 +34,6 @@ router = APIRouter(prefix="/api/forum", tags=["forum"])
 WRITES = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 READS = problem_responses(400, 401, 404, 422, 429, 503)
 Id = Annotated[str, Path(min_length=1, max_length=64)]
-
 
 
 def _page(paging: Paging, query: str, page: Page) -> JSONResponse:

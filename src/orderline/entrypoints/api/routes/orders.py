@@ -8,11 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from orderline.readmodel.views import OrderViews
 from orderline.domain.access import Actor
 from orderline.domain.errors import OrderNotFound
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.ports import OrderFilters, Position
+from orderline.readmodel.views import OrderViews
 from orderline.service_layer import commands
 
 from ..contract import ID_PATTERN, IDS_PATTERN, MAX_BATCH_IDS, Uuid, is_uuid
