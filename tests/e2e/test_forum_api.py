@@ -15,7 +15,7 @@ import pytest
 
 from orderline.domain.access import Role
 
-from .conftest import RunningServer
+from ..helpers.server import RunningServer
 
 MODERATOR = ("forum:moderate",)
 

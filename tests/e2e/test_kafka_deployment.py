@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..broker import Broker, free_port, running_broker
-from .processes import wait_ready
-from .test_make_run import ORDER
+from ..helpers.broker import Broker, running_broker
+from ..helpers.http import SMOKE_ORDER
+from ..helpers.processes import free_port, wait_ready
 
 ORDERLINE = Path(sys.executable).with_name("orderline")
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def test_serve_without_workers_plus_relay_and_projector_processes(
                     log=lambda: logs(tmp_path),
                 )
         base = f"http://127.0.0.1:{port}"
-        order_id = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10).json()["id"]
+        order_id = httpx.post(f"{base}/api/orders", json=SMOKE_ORDER, timeout=10).json()["id"]
         changed = httpx.post(
             f"{base}/api/orders/{order_id}/status",
             json={"status": "CONFIRMED"},

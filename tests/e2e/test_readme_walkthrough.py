@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .conftest import RunningServer
+from ..helpers.server import RunningServer
 
 README = Path(__file__).parents[2] / "README.md"
 

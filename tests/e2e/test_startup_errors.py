@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..broker import Broker, free_port
+from ..helpers.broker import Broker
+from ..helpers.processes import free_port
 
 
 def serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.postgres.engine import build_engine
 from orderline.entrypoints.cli import app
 
-from ..dynamodb import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from orderline.ops.schema import wait_active
 from orderline.ops.wire import Wire, open_wire
 from orderline.ops.writer import BatchWriter
 
-from ..dynamodb import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 ORDERLINE = Path(sys.executable).with_name("orderline")
 BIG = 395_000  # characters: a 400 KB item on both (moto's limit is 405,000 bytes)

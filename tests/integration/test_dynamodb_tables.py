@@ -18,7 +18,7 @@ from orderline.adapters.dynamodb.admin import (
 from orderline.adapters.dynamodb.tables import TABLES
 from orderline.entrypoints.cli import app
 
-from .conftest import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 
 @pytest.fixture

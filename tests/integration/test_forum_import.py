@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from orderline.adapters.dynamodb.client import client_credentials
 from orderline.entrypoints.cli import app
 
-from ..dynamodb import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 runner = CliRunner()
 BIG = "x" * 500_000

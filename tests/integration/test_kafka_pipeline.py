@@ -34,11 +34,10 @@ from orderline.domain.status import OrderStatus
 from orderline.entrypoints.cli import app
 from orderline.service_layer import commands
 
-from ..actors import admin
-from ..broker import Broker, running_broker
-from ..dynamodb import counter_scope
-from ..unit.factories import place_command
-from .conftest import new_prefix, scan
+from ..helpers.actors import admin
+from ..helpers.broker import Broker, running_broker
+from ..helpers.dynamodb import counter_scope, new_prefix, scan
+from ..helpers.factories import place_command
 
 pytestmark = pytest.mark.slow
 ORDERLINE = Path(sys.executable).with_name("orderline")

@@ -20,8 +20,8 @@ from orderline.ops import live
 from orderline.ops.transforms import status_group
 from orderline.ops.wire import open_wire
 
-from ..dynamodb import new_prefix
-from .test_relay import confirm, place
+from ..helpers.dynamodb import new_prefix
+from ..helpers.orders import confirm, place
 
 TRANSFORM = "orderline.ops.transforms:order_status_v2"
 

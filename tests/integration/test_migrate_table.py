@@ -19,7 +19,7 @@ from orderline.ops.transforms import order_status_v2
 from orderline.ops.wire import Wire, open_wire
 from orderline.ops.writer import BatchWriter
 
-from ..dynamodb import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 runner = CliRunner()
 STATUSES = ("PENDING", "DELIVERED", "CANCELLED")

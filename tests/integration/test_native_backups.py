@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from orderline.entrypoints.cli import app
 from orderline.ops.schema import wait_active
 
-from ..dynamodb import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 runner = CliRunner()
 

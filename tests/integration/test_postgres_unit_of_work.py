@@ -21,8 +21,8 @@ from orderline.domain.errors import DomainError, InvalidTransition
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer import commands, handlers
 
-from ..actors import admin
-from ..unit.factories import place_command
+from ..helpers.actors import admin
+from ..helpers.factories import place_command
 
 
 async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:

@@ -16,9 +16,10 @@ from orderline.readmodel.ports import OrderFilters
 from orderline.readmodel.rebuild import Reconciler, replay
 from orderline.service_layer import commands
 
-from ..actors import admin
-from .conftest import new_prefix, scan, settings_for
-from .test_relay import confirm, place
+from ..helpers.actors import admin
+from ..helpers.dynamodb import new_prefix, scan
+from ..helpers.orders import confirm, place
+from ..helpers.settings import settings_for
 
 
 async def some_orders(container: Container) -> list[Any]:

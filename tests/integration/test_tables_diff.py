@@ -18,7 +18,7 @@ from orderline.adapters.dynamodb.tables import (
 from orderline.entrypoints.cli import app
 from orderline.ops.drift import diff_tables
 
-from .conftest import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 runner = CliRunner()
 

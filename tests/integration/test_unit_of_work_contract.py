@@ -23,8 +23,8 @@ from orderline.domain.order import Order
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer.unit_of_work import StoredResponse, UnitOfWork
 
-from ..unit.factories import T0, placed_order
-from ..unit.fakes import FakeUnitOfWork
+from ..helpers.factories import T0, placed_order
+from ..helpers.fakes import FakeUnitOfWork
 
 
 @dataclass
