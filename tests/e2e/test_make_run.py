@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from ..helpers import REPO
+from ..helpers.cli import process_env
 from ..helpers.http import SMOKE_ORDER
 from ..helpers.processes import free_port, wait_ready
 
@@ -39,9 +40,8 @@ def clone() -> Iterator[Path]:
 
 
 def clean_env(port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")}
-    env["ORDERLINE_PORT"] = str(port)
-    return env
+    """Nothing configured but the port, as for a user who just cloned the repository."""
+    return process_env({"ORDERLINE_PORT": str(port)})
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ class CliEnv(dict[str, str]):
     @property
     def prefix(self) -> str:
         """The test's own table prefix (present when the test uses DynamoDB)."""
+        if "ORDERLINE_TABLE_PREFIX" not in self:
+            raise LookupError("cli_env has DynamoDB only for tests that use `dynamodb_endpoint`")
         return self["ORDERLINE_TABLE_PREFIX"]
 
     @property

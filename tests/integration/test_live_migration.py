@@ -10,17 +10,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from typer.testing import CliRunner
-
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.bootstrap import Container
 from orderline.config import Settings
-from orderline.entrypoints.cli import app
 from orderline.ops import live
 from orderline.ops.transforms import status_group
 from orderline.ops.wire import open_wire
 
-from ..helpers.dynamodb import new_prefix
+from ..helpers.cli import CliEnv, invoke
 from ..helpers.orders import confirm, place
 
 TRANSFORM = "orderline.ops.transforms:order_status_v2"
@@ -167,32 +164,20 @@ async def test_rollback_returns_reads_and_writes_to_the_old_table(
     await assert_complete(container, old, transformed=False)
 
 
-async def test_migration_commands(
-    dynamodb: Any, dynamodb_endpoint: str, scratch_database: str, tmp_path: Path
-) -> None:
-    prefix = new_prefix()
+async def test_migration_commands(dynamodb: Any, cli_env: CliEnv, scratch_database: str) -> None:
+    prefix = cli_env.prefix
     await ensure_tables(dynamodb, prefix)
-    env = {
-        "ORDERLINE_DATABASE_URL": scratch_database,
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": prefix,
-        "ORDERLINE_DATA_DIR": str(tmp_path),
-    }
-
-    async def invoke(*args: str) -> Any:
-        return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
-
-    assert (await invoke("db", "upgrade")).exit_code == 0
-    started = await invoke("migration", "start", "v2")
+    assert (await invoke(cli_env, "db", "upgrade")).exit_code == 0
+    started = await invoke(cli_env, "migration", "start", "v2")
     assert started.exit_code == 0, started.output
     assert f"{prefix}order-status -> {prefix}order-status-v2, phase dual-write" in started.output
-    again = await invoke("migration", "start", "v3")
+    again = await invoke(cli_env, "migration", "start", "v3")
     assert again.exit_code == 1 and "already being migrated by 'v2'" in again.output
-    advanced = await invoke("migration", "advance", "v2")
+    advanced = await invoke(cli_env, "migration", "advance", "v2")
     assert "v2: dual-write -> backfill; backfilled 0 items" in advanced.output, advanced.output
-    assert "rolled-back" in (await invoke("migration", "rollback", "v2")).output
-    status = await invoke("migration", "status", "v2")
+    assert "rolled-back" in (await invoke(cli_env, "migration", "rollback", "v2")).output
+    status = await invoke(cli_env, "migration", "status", "v2")
     assert "phase rolled-back" in status.output
     assert "history dual-write -> backfill -> rolled-back" in status.output
-    refused = await invoke("migration", "advance", "v2")
+    refused = await invoke(cli_env, "migration", "advance", "v2")
     assert refused.exit_code == 1 and "error: nothing follows phase rolled-back" in refused.output
