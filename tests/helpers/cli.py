@@ -38,7 +38,11 @@ class CliEnv(dict[str, str]):
 async def invoke(env: Mapping[str, str | None], *args: str) -> Result:
     """`orderline *args` run in this process with `env` set (None unsets a variable), in a
     thread: the command runs its own event loop, which must not meet the test's."""
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=dict(env))
+
+    def run() -> Result:
+        return CliRunner().invoke(app, list(args), env=dict(env))
+
+    return await asyncio.to_thread(run)
 
 
 def process_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -29,16 +29,21 @@ def location() -> DeliveryLocation:
     return DeliveryLocation("123 Main St", "New York", "10001", 40.7128, -74.006)
 
 
-def placed_order(*items: OrderItem) -> Order:
+def placed_order(
+    *items: OrderItem,
+    customer_id: str = "customer-1",
+    restaurant_id: str = "restaurant-1",
+    now: datetime = T0,
+) -> Order:
     return Order.place(
         order_id=uuid4(),
-        customer_id="customer-1",
-        restaurant_id="restaurant-1",
+        customer_id=customer_id,
+        restaurant_id=restaurant_id,
         channel_id="default-channel",
         currency="USD",
         items=list(items) or [item()],
         delivery=location(),
-        now=T0,
+        now=now,
     )
 
 
