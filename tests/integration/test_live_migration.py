@@ -31,7 +31,9 @@ class Load:
         self.projected: dict[UUID, int] = {}  # order -> version known projected
         self.missing: list[tuple[UUID, str]] = []
         self.reads = 0
+        self.rounds = 0
         self.stop = asyncio.Event()
+        self._round = asyncio.Event()
 
     async def run(self) -> None:
         relay = self.container.relay
@@ -47,6 +49,15 @@ class Load:
             await relay.drain()
             self.projected.update(pending)
             await self.read_some()
+            self.rounds += 1
+            self._round.set()
+
+    async def ran(self, rounds: int = 3) -> None:
+        """Wait until the load has gone `rounds` more times round (writes, projection, reads)."""
+        target = self.rounds + rounds
+        while self.rounds < target:
+            self._round.clear()
+            await asyncio.wait_for(self._round.wait(), 120)
 
     async def read_some(self) -> None:
         assert self.container.router is not None
@@ -100,14 +111,14 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     settings = Settings(dynamodb_endpoint=dynamodb_endpoint)
     async with open_wire(settings) as wire:
         await live.start(container.engine, container.dynamodb, "status-v2", old, new, TRANSFORM)
-        await asyncio.sleep(0.3)
+        await load.ran()
         step = {"grace_seconds": 0.2, "checkpoint_dir": tmp_path}
         advanced = await live.advance(
             container.engine, container.dynamodb, wire, "status-v2", **step
         )
         assert advanced.phase == "backfill" and advanced.backfill is not None
         assert advanced.backfill.written >= 40  # the history, plus what raced dual-write
-        await asyncio.sleep(0.3)
+        await load.ran()
         load.stop.set()
         await running
         assert await assert_complete(container, old, transformed=False) >= 40
@@ -116,12 +127,12 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
         for phase in ("read-new", "cutover"):
             load.stop.clear()
             running = asyncio.create_task(load.run())
-            await asyncio.sleep(0.3)
+            await load.ran()
             moved = await live.advance(
                 container.engine, container.dynamodb, wire, "status-v2", **step
             )
             assert moved.phase == phase
-            await asyncio.sleep(0.3)
+            await load.ran()
             load.stop.set()
             await running
             assert router.status_read().table == new
@@ -154,9 +165,7 @@ async def test_rollback_returns_reads_and_writes_to_the_old_table(
         await router.refresh_if_stale()  # what the next projector batch does
         assert router.status_read().table == new
     assert await live.rollback(container.engine, "v2") == "read-new"
-    await asyncio.sleep(0.1)
-    router.status_read()  # the poll notices
-    await asyncio.sleep(0.1)
+    await router.refresh()  # what the router's next poll does
     assert router.status_read().table == old
     order_id = await place(container)
     await container.relay.drain()
