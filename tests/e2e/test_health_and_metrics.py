@@ -10,7 +10,7 @@ from orderline.bootstrap import Profile, bootstrap
 from orderline.config import Settings
 from orderline.entrypoints.api.app import create_app
 
-from .conftest import RunningServer, serve_in_thread
+from ..helpers.server import RunningServer, serve_in_thread
 
 
 async def test_ready_reports_each_dependency(client: httpx.AsyncClient) -> None:

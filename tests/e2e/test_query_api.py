@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from .test_orders_api import assert_problem, create
+from ..helpers.http import assert_problem, create
 
 
 async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> None:

