@@ -71,6 +71,11 @@ def _uvicorn_config(settings: Settings, container: Container) -> uvicorn.Config:
         from orderline.entrypoints.api.bench_endpoints import add_bench_endpoints
 
         app = add_bench_endpoints(app)
+    return uvicorn_config(settings, app)
+
+
+def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
+    """How `serve` runs `app` under uvicorn."""
     return uvicorn.Config(
         app, log_level=settings.log_level, access_log=settings.log_level == "debug", lifespan="on"
     )
