@@ -106,7 +106,7 @@ def test_an_access_token_type_is_accepted(signer: DevSigner, typ: str) -> None:
     assert verifier(signer).verify(_signed_with_header(signer, typ=typ)).subject == "c"
 
 
-@pytest.mark.parametrize("typ", ["secevent+jwt", "logout+jwt", "JWE", "id_token+jwt", ""])
+@pytest.mark.parametrize("typ", ["secevent+jwt", "logout+jwt", "JWE", "id_token+jwt", "dpop+jwt"])
 def test_another_token_type_is_refused(signer: DevSigner, typ: str) -> None:
     """RFC 8725 3.11: a token of another kind (a logout token, a security event) is not ours."""
     with pytest.raises(InvalidToken, match="type"):
