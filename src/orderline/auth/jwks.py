@@ -132,7 +132,9 @@ class JwksKeys:
             keys = _parse(document)
         except (jwt.PyJWKClientError, ValueError) as exc:  # unreachable, or not a JWKS
             self._down_until = self._clock() + self._failure_seconds
-            log.warning("fetching the JWKS failed (%s); retrying in %gs", exc, self._failure_seconds)
+            log.warning(
+                "fetching the JWKS failed (%s); retrying in %gs", exc, self._failure_seconds
+            )
             raise KeysUnavailable(self._failure_seconds) from exc
         self._set = _KeySet(keys, self._clock())
         return self._set

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 
+from ..adapters.errors import StartupError
 from ..adapters.kafka import KafkaTopics
 from ..auth.authenticator import Authenticator
 from ..auth.dev import DevSigner
-from ..auth.limits import RateLimiter
-from ..adapters.errors import StartupError
 from ..auth.jwks import InsecureJwksUrl, JwksKeys
+from ..auth.limits import RateLimiter
 from ..auth.tokens import KeySource, StaticKey, TokenVerifier
 from ..config import Settings
 from ..domain.order import Document

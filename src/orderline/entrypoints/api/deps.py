@@ -123,13 +123,13 @@ async def _verified(auth: Authenticator, token: str, client: str) -> Actor:
             auth.failures.take(client)
         raise unauthorized(str(exc), error="invalid_token") from None
     except KeysUnavailable as exc:
-        wait = retry_after(exc.retry_after_seconds)
+        seconds = retry_after(exc.retry_after_seconds)
         raise ApiError(
             503,
             "Identity provider unavailable",
             "the identity provider's keys cannot be fetched, so the token can be neither "
-            f"trusted nor refused; retry after {wait} s",
-            headers={"Retry-After": wait},
+            f"trusted nor refused; retry after {seconds} s",
+            headers={"Retry-After": seconds},
         ) from None
 
 
