@@ -12,7 +12,7 @@ import pytest
 
 from orderline.adapters.errors import StartupError
 from orderline.auth.dev import DevSigner
-from orderline.auth.limits import RateLimiter, retry_after
+from orderline.auth.limits import RateLimiter, address_key, retry_after
 from orderline.auth.tokens import InvalidToken, StaticKey, TokenVerifier
 from orderline.bootstrap import build_auth
 from orderline.config import Settings
@@ -160,3 +160,10 @@ def test_failed_authentications_are_limited_per_address() -> None:
     assert failures.blocked("10.0.0.2") is None
     now[0] = 1.0
     assert failures.blocked("10.0.0.1") is None
+
+
+def test_an_ipv6_client_is_limited_by_its_slash_64() -> None:
+    """One IPv6 host usually holds a whole /64: rotating addresses in it is one client."""
+    assert address_key("2001:db8::1") == address_key("2001:db8::ffff") == "2001:db8::/64"
+    assert address_key("2001:db8:0:1::1") != address_key("2001:db8::1")
+    assert address_key("192.0.2.7") == "192.0.2.7"
