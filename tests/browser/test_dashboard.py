@@ -117,3 +117,17 @@ def _ticket_column(browser: Any, order_id: str) -> str | None:
         order_id,
     )
     return None if found is None else str(found)
+
+
+def test_the_docs_page_renders_under_its_policy(server: RunningServer, browser: Any) -> None:
+    """Issue 21, 13: swagger-ui from this server's own files, under a CSP that allows nothing
+    else; the page still renders and the console shows no violation."""
+    browser.get(f"{server.base_url}/docs")
+    title = lambda: browser.execute_script(  # noqa: E731
+        "return document.querySelector('.swagger-ui .info .title')?.textContent"
+    )
+    wait_for(lambda: (title() or "").startswith("Orderline"), 10, "the docs page")
+    operations = browser.execute_script("return document.querySelectorAll('.opblock').length")
+    assert operations > 20
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors

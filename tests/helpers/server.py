@@ -60,9 +60,12 @@ Headers = dict[str, str]
 ADMIN_SCOPES = ("orders:admin", "analytics:read", "metrics:read", "forum:moderate")
 
 
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Serve `app` from a thread of this process; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def serve_in_thread(app: FastAPI, **options: Any) -> Iterator[str]:
+    """Serve `app` from a thread of this process; yield its base URL. `options` go to
+    uvicorn.Config (e.g. `proxy_headers`)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,7 +1,9 @@
-"""Per-principal request rate limits: a token bucket per subject (OWASP API4)."""
+"""Request rate limits (OWASP API4): a token bucket per key, the principal's subject for
+requests, the client's address for failed authentications."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -37,6 +39,13 @@ class RateLimiter:
         self._buckets[key] = (tokens, now)
         return (1 - tokens) / self.rate
 
+    def blocked(self, key: str) -> float | None:
+        """Like `take`, without spending: None when one more would be allowed now."""
+        now = self._clock()
+        tokens, then = self._buckets.get(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - then) * self.rate)
+        return None if tokens >= 1 else (1 - tokens) / self.rate
+
     def _evict(self) -> None:
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
@@ -45,3 +54,15 @@ class RateLimiter:
 def retry_after(seconds: float) -> str:
     """A Retry-After value: whole seconds, at least 1."""
     return str(max(1, math.ceil(seconds)))
+
+
+def address_key(host: str) -> str:
+    """The limit key of a client address: an IPv6 client by its /64 (one host usually holds a
+    whole /64), an IPv4 client by its address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

@@ -131,11 +131,16 @@ def refine(document: dict[str, Any]) -> None:
                 _declare_refusals(operation)
 
 
-AUTH_REFUSALS = {"401": "Unauthorized", "403": "Forbidden", "429": "Too Many Requests"}
+AUTH_REFUSALS = {
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "429": "Too Many Requests",
+    "503": "Service Unavailable (the identity provider's keys cannot be fetched; Retry-After)",
+}
 
 
 def _declare_refusals(operation: dict[str, Any]) -> None:
-    """Every operation behind a token may answer 401, 403 and 429 (problem+json)."""
+    """Every operation behind a token may answer 401, 403, 429 and 503 (problem+json)."""
     responses = operation.setdefault("responses", {})
     for code, title in AUTH_REFUSALS.items():
         responses.setdefault(

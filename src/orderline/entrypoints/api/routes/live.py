@@ -146,4 +146,12 @@ async def _ready(ready: asyncio.Event) -> bool:
 @router.get("/dashboard", include_in_schema=False)
 async def dashboard() -> FileResponse:
     """The live dashboard: one static page using the public API (it asks for a token)."""
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    headers = {"Cache-Control": "no-cache", "Content-Security-Policy": DASHBOARD_POLICY}
+    return FileResponse(STATIC / "index.html", headers=headers)
+
+
+# the page loads only its own script and stylesheet and talks only to this API
+DASHBOARD_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
