@@ -17,6 +17,7 @@ from orderline.domain.errors import DomainError, NotFound, VersionConflict
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 ID_RE = re.compile(ID_PATTERN)
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+EMAIL_RE = re.compile(EMAIL_PATTERN)
 MAX_ID = 64
 MAX_NAME = 100
 MAX_EMAIL = 254
@@ -65,11 +66,15 @@ class Strict(BaseModel):
 
 
 class UserIn(Strict):
+    """`email` may be left out: the address is the token's (given, it must be that one)."""
+
     name: Name
-    email: Email
+    email: Email | None = None
 
 
 class UserPatch(Strict):
+    """`email`: only the token's current address (the provider's change, followed)."""
+
     name: Name | None = None
     email: Email | None = None
 
@@ -122,6 +127,17 @@ class Conflict(ForumError):
     """Already registered, or the email belongs to someone else (409)."""
 
 
+class NotYourAddress(ForumError):
+    """A body address other than the token's (422). The same words whoever holds it, or
+    nobody: the answer says nothing about other users' addresses."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "email must be the address your token carries (its email claim); leave it out "
+            "to use that one"
+        )
+
+
 class TooLarge(ForumError):
     def __init__(self, kind: str, size: int) -> None:
         super().__init__(
@@ -168,6 +184,10 @@ def check_size(kind: str, item: dict[str, Any]) -> None:
     size = item_size(item) + METADATA_BYTES
     if size > MAX_ITEM_BYTES:
         raise TooLarge(kind, size)
+
+
+def valid_email(value: str) -> bool:
+    return len(value) <= MAX_EMAIL and EMAIL_RE.match(value) is not None
 
 
 def valid_id(value: str) -> bool:

@@ -17,6 +17,7 @@ from .model import (
     ForumNotFound,
     ForumVersionConflict,
     Key,
+    NotYourAddress,
     Page,
     PostIn,
     PostPatch,
@@ -26,6 +27,7 @@ from .model import (
     UserPatch,
     check_size,
     normalize_email,
+    valid_email,
     valid_id,
 )
 from .store import ForumStore
@@ -60,7 +62,8 @@ class ForumService:
                 f"the token's subject {actor.subject!r} cannot be a forum user id "
                 "(1-64 characters of A-Z a-z 0-9 . _ : -)"
             )
-        user = {"userId": actor.subject, "name": body.name, "email": normalize_email(body.email)}
+        email = own_address(actor, body.email)
+        user = {"userId": actor.subject, "name": body.name, "email": email}
         check_size("user", user)
         return await self.store.create_user(user)
 
@@ -76,7 +79,7 @@ class ForumService:
         current = await self._editable_user(actor, user_id, expected, moderators=False)
         changes = body.model_dump(exclude_none=True)
         if "email" in changes:
-            changes["email"] = normalize_email(changes["email"])
+            changes["email"] = own_address(actor, changes["email"])
         check_size("user", {**current, **changes})
         return await self.store.update_user(current, changes)
 
@@ -178,6 +181,22 @@ class ForumService:
     async def delete_post(self, actor: Actor, post_id: str, expected: int | None) -> None:
         current = _editable(actor, "post", await self.post(post_id), expected)
         await self.store.delete_post(current)
+
+
+def own_address(actor: Actor, claimed: str | None) -> str:
+    """The token's address, normalized: a forum user's only. A different one in the body is
+    refused in words that do not depend on who (if anyone) holds it."""
+    if actor.email is None:
+        raise Forbidden(
+            "a forum user's address comes from the token, and this one carries no verified "
+            "email claim"
+        )
+    mine = normalize_email(actor.email)
+    if not valid_email(mine):
+        raise Forbidden("the token's email claim is not an address the forum accepts")
+    if claimed is not None and normalize_email(claimed) != mine:
+        raise NotYourAddress()
+    return mine
 
 
 def _editable(actor: Actor, kind: str, item: Item, expected: int | None) -> Item:
