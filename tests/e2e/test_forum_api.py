@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import uuid
@@ -14,7 +15,7 @@ import pytest
 
 from orderline.domain.access import Role
 
-from ..helpers.cli import process_env
+from ..helpers.cli import invoke, process_env
 from ..helpers.server import RunningServer
 
 MODERATOR = ("forum:moderate",)
@@ -101,6 +102,49 @@ async def test_an_address_is_only_the_tokens_own(server: RunningServer) -> None:
         assert [m.status_code for m in moves] == [422, 422]
         assert moves[0].json()["detail"] == moves[1].json()["detail"]
         assert tag not in moves[0].text + moves[1].text
+
+
+async def test_imported_users_belong_to_no_token_subject_until_claimed(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """Issue 21 finding 11: a json-server user "N" was owned by whoever held `sub` "N". Imported
+    users live in their own id space (`import:N`), which no token subject owns; the holder of a
+    token whose verified address is the imported user's claims it by registering."""
+    tag = uuid.uuid4().hex[:8]
+    export = {
+        "users": [{"id": tag, "name": "Imported", "email": f"imp-{tag}@example.com"}],
+        "threads": [{"id": f"t-{tag}", "title": "Old", "userId": tag}],
+        "posts": [{"id": f"p-{tag}", "threadId": f"t-{tag}", "userId": tag, "title": "p"}],
+    }
+    export["posts"][0]["content"] = "hello"
+    for kind, rows in export.items():
+        (tmp_path / kind).mkdir()
+        (tmp_path / kind / "db.json").write_text(json.dumps({kind: rows}))
+    imported = await invoke(server.cli_env(), "forum", "import", str(tmp_path))
+    assert imported.exit_code == 0, imported.output
+    thread_url = f"/api/forum/threads/t-{tag}"
+    for subject in (tag, f"import:{tag}"):  # the old id and the new one, as a token's subject
+        async with member(server, subject, email=f"imp-{tag}@example.com") as squatter:
+            edit = await squatter.patch(thread_url, json={"title": "Mine now"})
+            assert edit.status_code == 403, edit.text
+            shown = await squatter.get(f"/api/forum/users/import:{tag}")
+            assert shown.status_code == 200 and "email" not in shown.json()
+    async with member(server, f"import:{tag}", email=f"imp-{tag}@example.com") as squatter:
+        refused = await squatter.post("/api/forum/users", json={"name": "Squatter"})
+        assert refused.status_code == 403, refused.text
+    async with member(server, f"real-{tag}", email=f"IMP-{tag}@example.com") as owner:
+        claimed = await owner.post("/api/forum/users", json={"name": "Real"})
+        assert claimed.status_code == 201, claimed.text
+        assert claimed.json()["claimed"] == [f"import:{tag}"]
+        profile = (await owner.get(f"/api/forum/users/import:{tag}")).json()
+        assert profile["owner"] == f"real-{tag}" and "email" not in profile
+        edit = await owner.patch(thread_url, json={"title": "Still mine"})
+        assert edit.status_code == 200, edit.text
+        post = await owner.patch(f"/api/forum/posts/p-{tag}", json={"content": "edited"})
+        assert post.status_code == 200, post.text
+    async with member(server, f"late-{tag}", email=f"imp-{tag}@example.com") as late:
+        again = await late.post("/api/forum/users", json={"name": "Late"})
+        assert again.status_code == 409  # the address is the claimant's now
 
 
 async def test_registering_needs_a_verified_address(server: RunningServer) -> None:

@@ -29,6 +29,7 @@ MAX_CONTENT = 1_000_000  # characters; the real bound is the item size below
 MAX_ITEM_BYTES = 400 * 1024
 METADATA_BYTES = 256  # version, createdAt, updatedAt, updatedRegion, postCount, lastPostAt, bucket
 EMAIL_GUARD = "email#"  # userId of the guard item that claims a normalized address
+IMPORTED = "import:"  # the id space of imported users: no token subject owns one (docs/forum.md)
 # The attributes of each listing's position: the key after which its next page starts.
 THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
 THREAD_POSTS_KEY = ("threadId", "createdAt", "postId")
@@ -70,6 +71,13 @@ class UserIn(Strict):
 
     name: Name
     email: Email | None = None
+
+
+class ImportedUserIn(Strict):
+    """A json-server user: the export's address, which a token with it claims (docs/forum.md)."""
+
+    name: Name
+    email: Email
 
 
 class UserPatch(Strict):
@@ -184,6 +192,23 @@ def check_size(kind: str, item: dict[str, Any]) -> None:
     size = item_size(item) + METADATA_BYTES
     if size > MAX_ITEM_BYTES:
         raise TooLarge(kind, size)
+
+
+def is_imported(user_id: str) -> bool:
+    return user_id.startswith(IMPORTED)
+
+
+def imported_id(source_id: str) -> str:
+    """The forum id of an exported user: in the import id space (ValueError when too long)."""
+    user_id = IMPORTED + source_id
+    if not valid_id(user_id):
+        raise ValueError(f"id {source_id} is too long (at most {MAX_ID - len(IMPORTED)})")
+    return user_id
+
+
+def source_id(user_id: str) -> str:
+    """An id as the export spelt it (reports speak the export's language)."""
+    return user_id.removeprefix(IMPORTED)
 
 
 def valid_email(value: str) -> bool:
