@@ -33,10 +33,16 @@ class RunningServer:
         restaurant: str | None = None,
         scopes: tuple[str, ...] = (),
         ttl_seconds: int = 3600,
+        email: str | None = None,
     ) -> str:
         """A bearer token this server accepts (signed with its data dir's key)."""
         return dev_signer(self.settings).issue(
-            subject, role, restaurant_id=restaurant, scopes=scopes, ttl_seconds=ttl_seconds
+            subject,
+            role,
+            restaurant_id=restaurant,
+            scopes=scopes,
+            ttl_seconds=ttl_seconds,
+            email=email,
         )
 
     def headers(self, role: Role = Role.STAFF, subject: str = "staff-1", **claims: Any) -> Headers:

@@ -16,7 +16,7 @@ from orderline.config import Settings
 from orderline.domain.access import Actor, Role
 from orderline.forum import snapshot
 from orderline.forum.importer import Importer
-from orderline.forum.model import PostIn
+from orderline.forum.model import PostIn, UserIn
 from orderline.forum.sample import SAMPLE
 from orderline.forum.store import ForumStore
 
@@ -71,10 +71,12 @@ async def test_serve_keeps_the_forum_across_a_restart(
         forum_snapshot_seconds=3600,
     )
     await ensure_tables(dynamodb, first, FORUM_TABLES)
-    author = Actor("1", Role.CUSTOMER)
+    # the seed's Alice (import:1), claimed by the principal whose token carries her address
+    author = Actor("alice", Role.CUSTOMER, email="alice@example.com")
     async with AsyncExitStack() as stack:
         forum = await open_forum(stack, settings, dynamodb)
         await Importer(forum.store).run(SAMPLE)
+        await forum.register(author, UserIn(name="Alice"))
         await forum.create_post(author, "1", PostIn(title="after seed", content="kept"))
     restarted = settings.with_overrides(table_prefix=second)
     async with AsyncExitStack() as stack:

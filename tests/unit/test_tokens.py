@@ -13,7 +13,7 @@ import pytest
 from orderline.adapters.errors import StartupError
 from orderline.auth.dev import DevSigner
 from orderline.auth.limits import RateLimiter, address_key, retry_after
-from orderline.auth.tokens import InvalidToken, StaticKey, TokenVerifier
+from orderline.auth.tokens import InvalidToken, StaticKey, TokenVerifier, actor_of
 from orderline.bootstrap import build_auth
 from orderline.config import Settings
 from orderline.domain.access import Role
@@ -81,6 +81,29 @@ def test_alg_none_and_hmac_confusion_are_refused(signer: DevSigner) -> None:
 def test_claims_that_make_no_principal_are_refused(signer: DevSigner) -> None:
     with pytest.raises(InvalidToken, match="restaurantId"):
         verifier(signer).verify(signer.issue("chef", Role.RESTAURANT))
+
+
+@pytest.mark.parametrize(
+    ("extra", "email"),
+    [
+        ({}, None),
+        ({"email": "a@x.io"}, "a@x.io"),  # a provider that omits email_verified
+        ({"email": "a@x.io", "email_verified": True}, "a@x.io"),
+        ({"email": "a@x.io", "email_verified": False}, None),
+        ({"email": "a@x.io", "email_verified": "false"}, None),
+        ({"email": 5, "email_verified": True}, None),
+    ],
+)
+def test_only_an_address_not_said_unverified_is_the_actors(
+    extra: dict[str, object], email: str | None
+) -> None:
+    claims = {"sub": "s", "role": "customer", **extra}
+    assert actor_of(claims).email == email
+
+
+def test_dev_tokens_carry_a_verified_address(signer: DevSigner) -> None:
+    token = signer.issue("c", Role.CUSTOMER, email="Me@Example.com")
+    assert verifier(signer).verify(token).email == "Me@Example.com"
 
 
 def test_rate_limit_is_a_token_bucket_per_key() -> None:

@@ -174,4 +174,16 @@ def actor_of(claims: dict[str, Any]) -> Actor:
         role=role,
         restaurant_id=restaurant if isinstance(restaurant, str) else None,
         scopes=frozenset(scopes),
+        email=verified_email(claims),
     )
+
+
+def verified_email(claims: dict[str, Any]) -> str | None:
+    """The `email` claim, unless `email_verified` says it is not verified (OIDC sends a
+    boolean; some providers the string "false"). A provider that omits `email_verified` is
+    trusted to send checked addresses only."""
+    email = claims.get("email")
+    verified = claims.get("email_verified", True)
+    if not isinstance(email, str) or verified is False or verified == "false":
+        return None
+    return email

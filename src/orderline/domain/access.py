@@ -77,6 +77,7 @@ class Actor:
     role: Role
     restaurant_id: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    email: str | None = None  # the token's address, when its provider has not said unverified
 
     @property
     def is_admin(self) -> bool:
