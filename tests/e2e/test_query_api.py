@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ..helpers.http import assert_problem, create
+from ..helpers.http import assert_problem, create, projected
 
 
 async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> None:
@@ -17,18 +17,6 @@ async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> N
         response = await client.post(f"/api/orders/{order_id}/status", json={"status": status})
         assert response.status_code == 200, response.text
     await projected(client)
-
-
-async def projected(client: httpx.AsyncClient) -> None:
-    """Wait for write-through to land in DynamoDB: it runs just after each response, and the
-    DynamoDB-only views (history, listings, counts) follow it."""
-    deadline = asyncio.get_running_loop().time() + 10
-    while asyncio.get_running_loop().time() < deadline:
-        metrics = (await client.get("/metrics")).text
-        if "\norderline_write_through_backlog_events 0.0\n" in metrics:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("write-through did not finish within 10 s")
 
 
 async def test_status_read_names_its_tier_and_honours_min_version(

@@ -72,13 +72,16 @@ async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Cloc
 
 
 async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
+    cmd.actor.check_edits(cmd.fields())
     async with uow:
         order = await _live_order(uow, cmd)
-        cmd.actor.check_edits(cmd.fields())
         changed = order.update(
             items=_items(cmd.items, order.currency) if cmd.items is not None else None,
             delivery=_location(cmd.address) if cmd.address is not None else None,
             estimated_delivery_time=cmd.estimated_delivery_time,
+            user_id=cmd.actor.subject,
+            reason=cmd.reason,
+            corrections=cmd.actor.corrections,
             now=clock(),
         )
         if changed:

@@ -22,11 +22,12 @@ from .contract import (
     MoneyIn,
     MoneyOut,
     NullableDateTimeIn,
-    no_nul,
     whole_number,
 )
+from .exact_json import free_form
 
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 16  # DynamoDB holds 32 levels in all; the history item wraps it
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 # Free text is taken as sent (never trimmed), without NUL and with a visible character.
@@ -131,6 +132,14 @@ class UpdateOrderIn(Strict):
     items: Items | SkipJsonSchema[None] = None
     deliveryAddress: AddressIn | SkipJsonSchema[None] = None
     estimatedDeliveryTime: DateTimeIn = None
+    reason: Annotated[str, Field(max_length=500, pattern=TEXT_PATTERN)] | SkipJsonSchema[None] = (
+        Field(
+            None,
+            description="Why: required for a correction by orders:admin of items or address "
+            "after the owner's window (items: PENDING; address: PENDING or CONFIRMED); the "
+            "history records it.",
+        )
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -141,7 +150,7 @@ class UpdateOrderIn(Strict):
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateOrderIn:
-        if not self.model_fields_set:
+        if not self.model_fields_set - {"reason"}:
             raise ValueError("name at least one of items, deliveryAddress, estimatedDeliveryTime")
         for name in self.model_fields_set:
             if getattr(self, name) is None:
@@ -156,8 +165,8 @@ class ChangeStatusIn(Strict):
     reason: Annotated[str, Field(max_length=500, pattern=NO_NUL_PATTERN)] | None = None
     metadata: dict[str, Any] = Field(
         default_factory=dict,
-        description=f"Free-form JSON, at most {MAX_METADATA_BYTES} bytes serialised and without "
-        "NUL characters (else 422).",
+        description=f"Free-form JSON, at most {MAX_METADATA_BYTES} bytes serialised, nested at "
+        f"most {MAX_METADATA_DEPTH} levels deep and without NUL characters (else 422).",
     )
 
     model_config = ConfigDict(
@@ -167,10 +176,12 @@ class ChangeStatusIn(Strict):
     @field_validator("metadata")
     @classmethod
     def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
-        no_nul(value)
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        """Size and depth first, walked without recursion; then the exact serialised size."""
+        limits = {"max_bytes": MAX_METADATA_BYTES, "max_depth": MAX_METADATA_DEPTH}
+        checked: dict[str, Any] = free_form(value, **limits)
+        if len(json.dumps(checked).encode()) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
-        return value
+        return checked
 
 
 class ItemOut(BaseModel):

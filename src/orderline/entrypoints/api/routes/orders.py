@@ -18,6 +18,7 @@ from orderline.service_layer import commands
 from ..contract import ID_PATTERN, IDS_PATTERN, MAX_BATCH_IDS, Uuid, is_uuid
 from ..deps import ActorDep, CommandsDep, ExpectedVersion, IdempotencyKey, OrdersDep, ViewsDep
 from ..errors import ApiError
+from ..exact_json import ExactJsonRoute
 from ..paging import OrderCursor, PageSize, PagingDep
 from ..responses import JSONResponse, versioned
 from ..schemas import (
@@ -32,7 +33,8 @@ from ..schemas import (
     problem_responses,
 )
 
-router = APIRouter(prefix="/api/orders", tags=["orders"])
+# Bodies keep their numbers' literals: money sent as a JSON number is read exactly.
+router = APIRouter(prefix="/api/orders", tags=["orders"], route_class=ExactJsonRoute)
 
 PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
@@ -217,8 +219,9 @@ async def update_order(
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
-    """Items and address change only while PENDING or CONFIRMED; the estimate until final.
-    Customers change items and address, restaurants the estimate, orders:admin anything."""
+    """Customers change items (and so prices) while PENDING and the address while PENDING or
+    CONFIRMED; restaurants the estimate until final. Past that, orders:admin corrects items or
+    address until final, with a `reason` the history records (the restaurant's board shows it)."""
     command = commands.UpdateOrder(
         actor=actor,
         order_id=order_id,
@@ -226,6 +229,7 @@ async def update_order(
         address=body.deliveryAddress.to_address() if body.deliveryAddress else None,
         estimated_delivery_time=body.estimatedDeliveryTime,
         expected_version=version,
+        reason=body.reason,
     )
     return versioned((await dispatcher.handle(command)).document)
 
