@@ -28,6 +28,7 @@ from ..helpers.authorization import (
     RESTAURANT_X,
     RESTAURANT_Y,
     ROWS,
+    comparable,
     reads,
     tokens,
 )
@@ -155,12 +156,16 @@ async def test_matrix(
     ):
         failures = []
         for (method, path), (expect, changes) in ROWS.items():
+            answers: dict[tuple[str, int], Any] = {}  # (object, attempt) -> comparable answer
             for obj in OBJECTS:
                 t = await target(admin, standing, principal, obj, fresh=changes)
                 wanted = 401 if principal in BAD else expect(principal, obj)
                 # twice: the first read may warm the cache, the second must not leak either
                 for attempt in (1, 2) if not changes else (1,):
                     response = await ask(caller, request_for(method, path, principal, t))
+                    answers[obj, attempt] = comparable(
+                        response, t.order_id, t.customer, t.restaurant
+                    )
                     seen = f"{method} {path} [{obj}] #{attempt}"
                     if response.status_code != wanted:
                         failures.append(f"{seen}: {response.status_code}, wanted {wanted}")
@@ -171,6 +176,13 @@ async def test_matrix(
                         should = obj != "missing" and reads(principal, obj) == 200
                         if shown != should:
                             failures.append(f"{seen}: order shown={shown}, wanted {should}")
+            if principal != "staff":  # another's object must answer exactly like a missing one
+                for attempt in (1, 2) if not changes else (1,):
+                    theirs, missing = answers["another's", attempt], answers["missing", attempt]
+                    if theirs != missing:
+                        failures.append(
+                            f"{method} {path} #{attempt}: another's {theirs} != missing {missing}"
+                        )
         assert not failures, "\n".join(failures)
 
 

@@ -265,7 +265,10 @@ class StatusOut(BaseModel):
 class BatchStatusOut(BaseModel):
     items: list[StatusOut] = Field(description="Found orders, in the order their ids were asked.")
     notFound: list[str] = Field(description="Ids with no live order (unknown or deleted).")
-    sources: dict[str, int] = Field(description="How many ids each tier answered.")
+    sources: dict[str, int] = Field(
+        description="How many of the orders in `items` each tier answered (ids in `notFound` "
+        "count nowhere, so they all answer alike)."
+    )
 
 
 class HistoryEntryOut(BaseModel):
