@@ -337,3 +337,26 @@ async def test_deeply_nested_metadata_is_refused_not_a_500(client: httpx.AsyncCl
     await projected(client)
     latest = (await client.get(f"/api/orders/{created['id']}/history")).json()["items"][0]
     assert latest["metadata"] == fine["metadata"]
+
+
+async def test_idempotency_keys_belong_to_their_principal(server: RunningServer) -> None:
+    """Finding 5 (issue 21): B reusing A's key got 422 (B learnt it exists) and B could take
+    predictable keys first, so A's orders failed for 24 h."""
+    key = {"Idempotency-Key": f"shared-{uuid.uuid4()}"}
+    a, b = f"idem-a-{uuid.uuid4().hex[:6]}", f"idem-b-{uuid.uuid4().hex[:6]}"
+    async with (
+        httpx.AsyncClient(base_url=server.base_url, headers=server.headers(Role.CUSTOMER, a)) as ca,
+        httpx.AsyncClient(base_url=server.base_url, headers=server.headers(Role.CUSTOMER, b)) as cb,
+    ):
+        first = await ca.post("/api/orders", json=order(customerId=a), headers=key)
+        assert first.status_code == 201, first.text
+        theirs = await cb.post("/api/orders", json=order(customerId=b), headers=key)
+        assert theirs.status_code == 201, theirs.text  # a fresh order for B, not a 422
+        assert "idempotent-replayed" not in theirs.headers
+        assert theirs.json()["id"] != first.json()["id"]
+        again = await ca.post("/api/orders", json=order(customerId=a), headers=key)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()
+        assert (await cb.post("/api/orders", json=order(customerId=b), headers=key)).json() == (
+            theirs.json()
+        )

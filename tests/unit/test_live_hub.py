@@ -19,9 +19,9 @@ from orderline.live.subscription import Subscription
 from orderline.service_layer import commands, handlers
 from orderline.workers.runner import in_background
 
+from ..helpers.actors import admin
 from ..helpers.factories import TickingClock
 from ..helpers.fakes import FakeChangeFeed, FakeUnitOfWork
-from ..helpers.actors import admin
 from ..helpers.orders import move_in, place_in
 
 

@@ -54,9 +54,13 @@ def parse_money(value: object) -> Decimal:
         value = Decimal(value.literal)
     elif isinstance(value, int) and not isinstance(value, bool):
         value = Decimal(value)
-    if isinstance(value, Decimal) and value.is_finite() and 0 <= value <= MAX_PRICE:
-        if value == value.quantize(CENTS):
-            return value + 0  # -0 is 0
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and 0 <= value <= MAX_PRICE
+        and value == value.quantize(CENTS)
+    ):
+        return value + 0  # -0 is 0
     if isinstance(value, str) and _MONEY.fullmatch(value):
         return Decimal(value)
     raise ValueError(

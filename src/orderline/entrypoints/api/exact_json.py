@@ -77,8 +77,10 @@ def _shallow(item: Any) -> tuple[Any, list[tuple[Any, Any]], str]:
     if isinstance(item, dict):
         for key in item:
             _no_nul(key)
-        return dict.fromkeys(item), [(key, child) for key, child in item.items()], "{}" + "".join(
-            json.dumps(key) for key in item
+        return (
+            dict.fromkeys(item),
+            [(key, child) for key, child in item.items()],
+            "{}" + "".join(json.dumps(key) for key in item),
         )
     if isinstance(item, list):
         return [None] * len(item), list(enumerate(item)), "[]"
