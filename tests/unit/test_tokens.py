@@ -89,3 +89,16 @@ def test_rate_limit_is_a_token_bucket_per_key() -> None:
     assert limiter.take("b") is None  # another principal has its own bucket
     now[0] = 0.5
     assert limiter.take("a") is None
+
+
+def test_a_costly_request_takes_its_cost_and_work_done_is_charged_after() -> None:
+    """Finding 9 (issue 21): costly paths cost more than one token."""
+    now = [0.0]
+    limiter = RateLimiter(rate=1, burst=10, clock=lambda: now[0])
+    assert limiter.take("a", cost=8) is None
+    assert limiter.take("a", cost=3) == pytest.approx(1.0)  # 2 left: refused, nothing taken
+    assert limiter.take("a", cost=50) == pytest.approx(8.0)  # at most the whole burst
+    limiter.charge("a", 5)  # work already done: the bucket goes into debt
+    assert limiter.take("a") == pytest.approx(4.0)
+    now[0] = 4.0
+    assert limiter.take("a") is None
