@@ -127,7 +127,7 @@ class PlaceOrderIn(Strict):
 
 
 class UpdateOrderIn(Strict):
-    """Name at least one field; none may be null."""
+    """Name at least one of items, deliveryAddress, estimatedDeliveryTime; none may be null."""
 
     items: Items | SkipJsonSchema[None] = None
     deliveryAddress: AddressIn | SkipJsonSchema[None] = None
@@ -143,7 +143,11 @@ class UpdateOrderIn(Strict):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "minProperties": 1,
+            "anyOf": [
+                {"required": ["items"]},
+                {"required": ["deliveryAddress"]},
+                {"required": ["estimatedDeliveryTime"]},
+            ],
             "examples": [{"estimatedDeliveryTime": "2026-01-15T14:30:00Z"}],
         }
     )
