@@ -60,18 +60,20 @@ class FakeOutbox:
 
 
 class FakeIdempotency:
-    def __init__(self, stored: dict[str, StoredResponse]) -> None:
+    def __init__(self, stored: dict[tuple[str, str], StoredResponse]) -> None:
         self.stored = stored
-        self.claimed: dict[str, str] = {}
+        self.claimed: dict[tuple[str, str], str] = {}
 
-    async def claim(self, key: str, request_hash: str) -> StoredResponse | None:
-        if key in self.stored:
-            return self.stored[key]
-        self.claimed[key] = request_hash
+    async def claim(self, principal: str, key: str, request_hash: str) -> StoredResponse | None:
+        if (principal, key) in self.stored:
+            return self.stored[principal, key]
+        self.claimed[principal, key] = request_hash
         return None
 
-    async def record(self, key: str, status_code: int, body: dict[str, Any]) -> None:
-        self.claimed_response = StoredResponse(self.claimed[key], status_code, body)
+    async def record(
+        self, principal: str, key: str, status_code: int, body: dict[str, Any]
+    ) -> None:
+        self.claimed_response = StoredResponse(self.claimed[principal, key], status_code, body)
 
 
 class FakeUnitOfWork(UnitOfWork):
@@ -83,7 +85,7 @@ class FakeUnitOfWork(UnitOfWork):
         super().__init__()
         self.rows: dict[UUID, Order] = {}
         self.published: list[dict[str, Any]] = []
-        self.responses: dict[str, StoredResponse] = {}
+        self.responses: dict[tuple[str, str], StoredResponse] = {}
         self.commits = 0
         self.on_commit: list[Callable[[], None]] = []
 

@@ -190,3 +190,16 @@ def test_an_ipv6_client_is_limited_by_its_slash_64() -> None:
     assert address_key("2001:db8::1") == address_key("2001:db8::ffff") == "2001:db8::/64"
     assert address_key("2001:db8:0:1::1") != address_key("2001:db8::1")
     assert address_key("192.0.2.7") == "192.0.2.7"
+
+
+def test_a_costly_request_takes_its_cost_and_work_done_is_charged_after() -> None:
+    """Finding 9 (issue 21): costly paths cost more than one token."""
+    now = [0.0]
+    limiter = RateLimiter(rate=1, burst=10, clock=lambda: now[0])
+    assert limiter.take("a", cost=8) is None
+    assert limiter.take("a", cost=3) == pytest.approx(1.0)  # 2 left: refused, nothing taken
+    assert limiter.take("a", cost=50) == pytest.approx(8.0)  # at most the whole burst
+    limiter.charge("a", 5)  # work already done: the bucket goes into debt
+    assert limiter.take("a") == pytest.approx(4.0)
+    now[0] = 4.0
+    assert limiter.take("a") is None

@@ -27,17 +27,29 @@ class RateLimiter:
         self._max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
 
-    def take(self, key: str) -> float | None:
-        """None when the request may go ahead; else the seconds until it could."""
+    def take(self, key: str, cost: float = 1.0) -> float | None:
+        """None when the request may go ahead (its `cost` in tokens taken); else the seconds
+        until it could. A cost above the burst is asked as the whole burst."""
+        cost = min(cost, self._burst)
         now = self._clock()
-        tokens, then = self._buckets.pop(key, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - then) * self.rate)
-        if tokens >= 1:
-            self._buckets[key] = (tokens - 1, now)
+        tokens = self._refilled(key, now)
+        if tokens >= cost:
+            self._buckets[key] = (tokens - cost, now)
             self._evict()
             return None
         self._buckets[key] = (tokens, now)
-        return (1 - tokens) / self.rate
+        return (cost - tokens) / self.rate
+
+    def charge(self, key: str, cost: float) -> None:
+        """Take `cost` more tokens for work already done: the bucket may go into debt (down to
+        minus the burst), which the principal's next requests wait off."""
+        now = self._clock()
+        self._buckets[key] = (max(-self._burst, self._refilled(key, now) - cost), now)
+        self._evict()
+
+    def _refilled(self, key: str, now: float) -> float:
+        tokens, then = self._buckets.pop(key, (self._burst, now))
+        return min(self._burst, tokens + (now - then) * self.rate)
 
     def blocked(self, key: str) -> float | None:
         """Like `take`, without spending: None when one more would be allowed now."""

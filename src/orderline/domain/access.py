@@ -47,6 +47,13 @@ EDITABLE_FIELDS: dict[Role, frozenset[str]] = {
     Role.RESTAURANT: frozenset({"estimatedDeliveryTime"}),
 }
 
+# Changes past the owner's window (status.CONTENT_EDITABLE) that a scope may still make until the
+# order is final, each with a reason the history records: staff correct a dish or a price the
+# restaurant already accepted (the restaurant's board shows the change).
+CORRECTIONS: dict[Scope, frozenset[str]] = {
+    Scope.ORDERS_ADMIN: frozenset({"items", "deliveryAddress"}),
+}
+
 
 @dataclass(frozen=True)
 class Ownership:
@@ -82,6 +89,12 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return Scope.ORDERS_ADMIN in self.scopes
+
+    @property
+    def corrections(self) -> frozenset[str]:
+        """The fields this actor may correct past the owner's window (with a reason)."""
+        allowed = [fields for scope, fields in CORRECTIONS.items() if scope in self.scopes]
+        return frozenset().union(*allowed)
 
     def ownership(self) -> Ownership:
         """The orders this actor may see; staff and services need `orders:admin`."""

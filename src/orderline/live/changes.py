@@ -41,6 +41,8 @@ class Change:
             "version": envelope["version"],
             "occurredAt": envelope["occurredAt"],
             "previousStatus": envelope["payload"].get("previousStatus"),
+            "changedFields": envelope["payload"].get("changedFields"),  # OrderUpdated: what
+            "reason": envelope["payload"].get("reason"),  # and why (a staff correction)
             "deleted": envelope["eventType"] == "OrderDeleted",
             "status": view,
         }

@@ -87,6 +87,7 @@ outbox = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    Column("principal", String(255), primary_key=True),  # the token's subject: keys are its own
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("status_code", SmallInteger),
