@@ -16,7 +16,9 @@ def behaviour_section() -> str:
 
 
 def test_the_table_lists_twenty_behaviours() -> None:
-    rows = [line for line in behaviour_section().splitlines() if line.startswith("| ") and "`" in line]
+    rows = [
+        line for line in behaviour_section().splitlines() if line.startswith("| ") and "`" in line
+    ]
     assert len(rows) >= 20
 
 
