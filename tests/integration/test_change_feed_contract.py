@@ -32,6 +32,7 @@ from orderline.service_layer.unit_of_work import UnitOfWork
 
 from ..helpers.factories import T0, placed_order
 from ..helpers.fakes import FakeChangeFeed, FakeUnitOfWork
+from ..helpers.transactions import settled
 
 
 @dataclass
@@ -84,7 +85,7 @@ async def test_head_and_since_follow_the_committed_rows_in_commit_order(outbox: 
     assert await feed.head() == 0
     orders = [placed_order(restaurant_id=f"r{n}") for n in range(3)]
     await commit(outbox, *orders)
-    released = await feed.since(0, 10)
+    released = await settled(feed, 0)
     rows = released.changes
     assert not released.waiting
     assert [row.order_id for row in rows] == [str(order.id) for order in orders]
@@ -108,7 +109,7 @@ async def test_a_transactions_rows_share_its_xid_and_come_out_in_id_order(outbox
         await uow.orders.save(loaded)
         await uow.orders.add(placed_order())
         await uow.commit()
-    rows = (await outbox.feed.since(0, 10)).changes
+    rows = (await settled(outbox.feed, 0)).changes
     xids = [split_position(row.position)[0] for row in rows]
     assert xids[0] < xids[1] == xids[2] == xids[3]
     assert [row.id for row in rows] == sorted(row.id for row in rows)
@@ -116,6 +117,7 @@ async def test_a_transactions_rows_share_its_xid_and_come_out_in_id_order(outbox
 
 async def test_an_uncommitted_transaction_leaves_nothing_to_read(outbox: Outbox) -> None:
     await commit(outbox, placed_order())
+    await settled(outbox.feed, 0)
     head = await outbox.feed.head()
     async with outbox.new_uow() as uow:
         await uow.orders.add(placed_order())
@@ -137,8 +139,9 @@ async def test_replay_hands_out_what_the_topic_admits_between_two_positions(
         loaded.change_status(S.CONFIRMED, user_id="u", now=T0 + timedelta(minutes=1))
         await uow.orders.save(loaded)
         await uow.commit()
+    last = (await settled(outbox.feed, start)).changes[-1]
     end = await outbox.feed.head()
-    assert end == (await outbox.feed.since(start, 10)).changes[-1].position
+    assert end == last.position
 
     async def replayed(topic: Topic, upto: int = end, limit: int = 10) -> list[tuple[str, int]]:
         changes = await outbox.feed.replay(start, upto, topic, limit)
