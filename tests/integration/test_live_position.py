@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.live_feed import PostgresChangeFeed
+from orderline.adapters.postgres.migrate import upgrade
 from orderline.domain.access import EVERYTHING
 from orderline.live.changes import Change, Topic, split_position
 from orderline.live.hub import Hub, LivePolicy
@@ -142,3 +144,27 @@ async def test_a_late_commit_reaches_a_live_subscriber_after_the_earlier_release
         second = await next_change(sub)
     assert (first.id, second.id) == (early_id, late_id) and late_id < early_id
     assert first.position < second.position == hub.position
+
+
+async def test_rows_from_before_the_migration_keep_their_ids_as_positions(
+    database_url: str, schema: str
+) -> None:
+    engine = build_engine(database_url, schema=schema, pool_size=2)
+    try:
+        await upgrade(engine, "0003")
+        async with open_transaction(engine) as before:
+            old_ids = [await before.write() for _ in range(3)]
+            await before.commit()
+        await upgrade(engine)
+        feed = PostgresChangeFeed(engine, f"ch_{schema}")
+        old = (await settled(feed, 0)).changes
+        assert [change.position for change in old] == old_ids  # xid 0: a position is the id
+        # a client holding an outbox id from before the upgrade resumes exactly after it
+        assert [change.id for change in (await feed.since(old_ids[0], 10)).changes] == old_ids[1:]
+        async with open_transaction(engine) as after:
+            new_id = await after.write()
+            await after.commit()
+        (new,) = (await settled(feed, old_ids[-1])).changes
+        assert new.id == new_id and new.position > old_ids[-1]
+    finally:
+        await engine.dispose()
