@@ -262,8 +262,9 @@ class Settings(BaseSettings):
         0.5,
         ge=0,
         le=60,
-        description="How long a change waits for a lower outbox id still uncommitted (changes go "
-        "out in id order, so Last-Event-ID is a position).",
+        description="No longer used (kept for one release so existing configurations load): "
+        "live tracking releases a change once every older transaction has ended, so it never "
+        "waits for an outbox id that may have rolled back.",
     )
     live_poll_seconds: float = Field(
         5.0, gt=0, le=300, description="The live hub reads the outbox this often without NOTIFY."

@@ -20,6 +20,7 @@ from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.events import Envelope, Event
 from orderline.domain.order import Order
 from orderline.live.changes import Change, Topic
+from orderline.live.ports import Released
 from orderline.readmodel.ports import OrderFilters, OrderPage, Position
 from orderline.service_layer.unit_of_work import OrderRepository, StoredResponse, UnitOfWork
 
@@ -78,13 +79,15 @@ class FakeIdempotency:
 
 class FakeUnitOfWork(UnitOfWork):
     """Keeps committed state across transactions; discards what a transaction did not commit.
-    `published` is the outbox (envelopes in commit order); each commit calls `on_commit`'s
-    callbacks, as PostgreSQL's NOTIFY wakes its listeners."""
+    `published` is the outbox (envelopes in commit order), `written_by` the transaction (commit
+    number, from 1) of each; each commit calls `on_commit`'s callbacks, as PostgreSQL's NOTIFY
+    wakes its listeners."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[UUID, Order] = {}
         self.published: list[dict[str, Any]] = []
+        self.written_by: list[int] = []
         self.responses: dict[tuple[str, str], StoredResponse] = {}
         self.commits = 0
         self.on_commit: list[Callable[[], None]] = []
@@ -99,6 +102,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.rows = self._snapshot
         assert isinstance(self.outbox, FakeOutbox)
         self.published.extend(self.outbox.pending)
+        self.written_by.extend([self.commits + 1] * len(self.outbox.pending))
         idempotency = self.idempotency
         assert isinstance(idempotency, FakeIdempotency)
         for key in idempotency.claimed:
@@ -204,8 +208,10 @@ class FakeEventLog:
 
 class FakeChangeFeed:
     """Live tracking's `ChangeFeed` on the outbox of a FakeUnitOfWork: row n of `published` has
-    outbox id n (from 1). A listener is woken by each commit; `terminate(pid)` drops its
-    connection, as `pg_terminate_backend` does (its `lost` is called, no more wakes)."""
+    outbox id n (from 1) and its commit number as xid. Transactions here commit one at a time,
+    so every committed row is released at once (nothing ever `waiting`). A listener is woken by
+    each commit; `terminate(pid)` drops its connection, as `pg_terminate_backend` does (its
+    `lost` is called, no more wakes)."""
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
@@ -213,17 +219,19 @@ class FakeChangeFeed:
         self._listeners: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {}
 
     def _rows(self) -> list[Change]:
-        return [Change.from_row(n, envelope) for n, envelope in enumerate(self._uow.published, 1)]
+        rows = zip(self._uow.written_by, self._uow.published, strict=True)
+        return [Change.from_row(xid, n, envelope) for n, (xid, envelope) in enumerate(rows, 1)]
 
     async def head(self) -> int:
-        return len(self._uow.published)
+        rows = self._rows()
+        return rows[-1].position if rows else 0
 
-    async def since(self, after: int, also: Sequence[int], limit: int) -> list[Change]:
-        return [row for row in self._rows() if row.id > after or row.id in also][:limit]
+    async def since(self, after: int, limit: int) -> Released:
+        return Released([row for row in self._rows() if row.position > after][:limit], False)
 
     async def replay(self, after: int, upto: int, topic: Topic, limit: int) -> list[Change]:
-        rows = [row for row in self._rows() if after < row.id <= upto and topic.admits(row)]
-        return rows[:limit]
+        rows = self._rows()
+        return [row for row in rows if after < row.position <= upto and topic.admits(row)][:limit]
 
     @asynccontextmanager
     async def listen(

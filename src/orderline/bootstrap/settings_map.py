@@ -62,7 +62,6 @@ def live_policy(settings: Settings) -> LivePolicy:
         max_per_principal=settings.live_max_subscribers_per_principal,
         heartbeat_seconds=settings.live_heartbeat_seconds,
         retry_ms=settings.live_retry_ms,
-        gap_grace_seconds=settings.live_gap_grace_seconds,
         poll_seconds=settings.live_poll_seconds,
     )
 

@@ -65,14 +65,14 @@ class LiveStream(StreamingResponse):
         batch = self._hub.policy.batch_size
         while after < upto and self._sub.ended is None:
             page = await self._hub.feed.replay(after, upto, self._sub.topic, batch)
-            self._replayed = {change.id for change in page}
+            self._replayed = {change.position for change in page}
             for change in page:
                 if not await self._write(send, change.frame):
                     return False
-                self._sent(change.id)
+                self._sent(change.position)
             if len(page) < batch:
                 break
-            after = page[-1].id
+            after = page[-1].position
         return True
 
     async def _live(self, send: Send) -> None:
@@ -83,14 +83,14 @@ class LiveStream(StreamingResponse):
                 if self._sub.ended is not None or not await self._write(send, HEARTBEAT):
                     return
                 continue
-            if change.id <= resumed_at or change.id in self._replayed:
+            if change.position <= resumed_at or change.position in self._replayed:
                 continue  # the client had it, or the replay just sent it
             if not await self._write(send, change.frame):
                 return
-            self._sent(change.id)
+            self._sent(change.position)
 
-    def _sent(self, change_id: int) -> None:
-        self._position = max(self._position, change_id)
+    def _sent(self, position: int) -> None:
+        self._position = max(self._position, position)
         metrics.LIVE_EVENTS.labels(self._sub.topic.kind).inc()
 
     async def _write(self, send: Send, body: bytes) -> bool:

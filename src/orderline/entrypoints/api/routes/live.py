@@ -30,7 +30,7 @@ LastEventId = Annotated[
     str | None,
     Header(
         alias="Last-Event-ID",
-        max_length=20,
+        max_length=40,  # a position: writing transaction id * 10**19 + outbox id
         description="The last event id received: the stream first sends every change after it "
         "(from the outbox), then live ones, without duplicates.",
     ),
