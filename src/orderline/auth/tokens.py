@@ -161,4 +161,5 @@ def actor_of(claims: dict[str, Any]) -> Actor:
         role=role,
         restaurant_id=restaurant if isinstance(restaurant, str) else None,
         scopes=frozenset(scopes),
+        expires_at=float(claims["exp"]),
     )

@@ -62,6 +62,8 @@ def live_policy(settings: Settings) -> LivePolicy:
         retry_ms=settings.live_retry_ms,
         gap_grace_seconds=settings.live_gap_grace_seconds,
         poll_seconds=settings.live_poll_seconds,
+        max_stream_seconds=settings.live_max_stream_seconds,
+        max_replay_rows=settings.live_max_replay_rows,
     )
 
 

@@ -77,6 +77,8 @@ class Actor:
     role: Role
     restaurant_id: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # when the credential it came from expires (seconds since the epoch); None: it does not
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:

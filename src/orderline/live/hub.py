@@ -37,6 +37,8 @@ class LivePolicy:
     poll_seconds: float = 5.0
     batch_size: int = 500
     final_event_timeout: float = 5.0
+    max_stream_seconds: float = 3600.0  # a stream ends after this, or when its token expires
+    max_replay_rows: int = 5000  # the most changes one stream replays from the outbox
 
 
 class TooManySubscribers(Exception):
