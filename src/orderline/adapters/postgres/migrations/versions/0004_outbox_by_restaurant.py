@@ -1,0 +1,29 @@
+"""Outbox: a restaurant stream's replay reads its own rows by index, in id order.
+
+The expression is the one `live_feed.RESTAURANT_OF_ROW` queries, written the same way (the
+planner matches an expression index only to the same expression). A plain CREATE INDEX: the
+migration runs in one transaction, and retention keeps the outbox short.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "outbox_by_restaurant",
+        "outbox",
+        [sa.text("(payload -> 'payload' -> 'order' ->> 'restaurantId')"), "id"],
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("outbox_by_restaurant", table_name="outbox")
