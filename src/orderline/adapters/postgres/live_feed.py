@@ -17,7 +17,7 @@ from .tables import outbox
 _ORDER = outbox.c.payload["payload"]["order"]
 # An outbox row's restaurant, written exactly as the index outbox_by_restaurant (migration 0004)
 # declares it, so a restaurant stream's replay reads by index instead of filtering every row.
-RESTAURANT_OF_ROW = literal_column(
+restaurant_of_row = literal_column(
     "(outbox.payload -> 'payload' -> 'order' ->> 'restaurantId')", String
 )
 
@@ -47,7 +47,7 @@ class PostgresChangeFeed:
             query = query.where(outbox.c.order_id == topic.order_id)
         restaurants = {topic.restaurant_id, topic.ownership.restaurant_id} - {None}
         for restaurant in restaurants:  # ownership in the query, as on every read
-            query = query.where(RESTAURANT_OF_ROW == restaurant)
+            query = query.where(restaurant_of_row == restaurant)
         if topic.ownership.customer_id is not None:
             query = query.where(_ORDER["customerId"].astext == topic.ownership.customer_id)
         return await self._changes(query.order_by(outbox.c.id).limit(limit))

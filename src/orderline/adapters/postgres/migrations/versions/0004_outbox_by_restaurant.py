@@ -1,6 +1,6 @@
 """Outbox: a restaurant stream's replay reads its own rows by index, in id order.
 
-The expression is the one `live_feed.RESTAURANT_OF_ROW` queries, written the same way (the
+The expression is the one `live_feed.restaurant_of_row` queries, written the same way (the
 planner matches an expression index only to the same expression). A plain CREATE INDEX: the
 migration runs in one transaction, and retention keeps the outbox short.
 
