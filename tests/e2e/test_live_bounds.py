@@ -110,3 +110,11 @@ async def test_the_largest_position_is_accepted(server: RunningServer) -> None:
     async with subscribe(server.base_url, "/api/events", headers, "9223372036854775807") as stream:
         first = await stream.next()
         assert first.retry is not None and "resuming" in first.comments
+
+
+def test_the_document_declares_the_last_event_id_form(server: RunningServer) -> None:
+    paths = create_app(server.settings).openapi()["paths"]
+    for path in ("/api/events", "/api/restaurants/{restaurant_id}/events"):
+        (header,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == "Last-Event-ID"]
+        assert header["schema"]["pattern"] == "^[0-9]{1,19}$", header
+        assert "400" in paths[path]["get"]["responses"]
