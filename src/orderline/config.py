@@ -269,6 +269,20 @@ class Settings(BaseSettings):
     live_poll_seconds: float = Field(
         5.0, gt=0, le=300, description="The live hub reads the outbox this often without NOTIFY."
     )
+    live_max_stream_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=86_400,
+        description="The longest an SSE stream stays open; it then ends with a final `resume` "
+        "event (a stream also ends when its token expires, with `reauthenticate`).",
+    )
+    live_max_replay_rows: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="The most changes a stream replays after its Last-Event-ID; past it a "
+        "`truncated` event says to reload, and the stream goes on live.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the service."
     )

@@ -218,7 +218,7 @@ async def test_concurrent_retries_with_one_key_create_one_order(engine: AsyncEng
 
 async def test_migrations_are_idempotent(engine: AsyncEngine) -> None:
     await upgrade(engine)
-    assert await current_revision(engine) == "0005"
+    assert await current_revision(engine) == "0006"
     statuses = await rows(engine, "SELECT id, name FROM order_statuses ORDER BY id")
     assert [s.name for s in statuses] == [s.value for s in S]
 

@@ -63,6 +63,8 @@ def live_policy(settings: Settings) -> LivePolicy:
         heartbeat_seconds=settings.live_heartbeat_seconds,
         retry_ms=settings.live_retry_ms,
         poll_seconds=settings.live_poll_seconds,
+        max_stream_seconds=settings.live_max_stream_seconds,
+        max_replay_rows=settings.live_max_replay_rows,
     )
 
 

@@ -85,6 +85,8 @@ class Actor:
     restaurant_id: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     email: str | None = None  # the token's address, when its provider has not said unverified
+    # when the credential it came from expires (seconds since the epoch); None: it does not
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:

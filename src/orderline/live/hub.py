@@ -41,6 +41,8 @@ class LivePolicy:
     recheck_seconds: float = 0.05  # while committed rows wait for an older open transaction
     batch_size: int = 500
     final_event_timeout: float = 5.0
+    max_stream_seconds: float = 3600.0  # a stream ends after this, or when its token expires
+    max_replay_rows: int = 5000  # the most changes one stream replays from the outbox
 
 
 class TooManySubscribers(Exception):
