@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from orderline.bootstrap import dev_signer
 from orderline.config import Settings
 from orderline.domain.access import Role
+from orderline.entrypoints.api.http_protocol import ProblemHttpToolsProtocol
 
 from .cli import CliEnv
 
@@ -62,7 +63,14 @@ ADMIN_SCOPES = ("orders:admin", "analytics:read", "metrics:read", "forum:moderat
 
 def serve_in_thread(app: FastAPI) -> Iterator[str]:
     """Serve `app` from a thread of this process; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        http=ProblemHttpToolsProtocol,  # as `orderline serve` runs it
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

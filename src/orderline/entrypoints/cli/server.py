@@ -61,6 +61,7 @@ async def serve_api(settings: Settings, listener: socket.socket) -> bool:
 
 def _uvicorn_config(settings: Settings, container: Container) -> uvicorn.Config:
     from orderline.entrypoints.api.app import create_app
+    from orderline.entrypoints.api.http_protocol import ProblemHttpToolsProtocol
 
     @asynccontextmanager
     async def built() -> AsyncIterator[Container]:
@@ -72,7 +73,11 @@ def _uvicorn_config(settings: Settings, container: Container) -> uvicorn.Config:
 
         app = add_bench_endpoints(app)
     return uvicorn.Config(
-        app, log_level=settings.log_level, access_log=settings.log_level == "debug", lifespan="on"
+        app,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        lifespan="on",
+        http=ProblemHttpToolsProtocol,  # the parser's own refusals as problem+json too
     )
 
 

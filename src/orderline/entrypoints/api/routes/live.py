@@ -16,7 +16,7 @@ from orderline.domain.errors import OrderNotFound
 from orderline.live.changes import Topic
 from orderline.live.hub import Hub, TooManySubscribers
 
-from ..contract import ID_PATTERN, Uuid
+from ..contract import ID_PATTERN, LAST_EVENT_ID_PATTERN, Uuid
 from ..deps import ActorDep, LiveDep, ViewsDep
 from ..errors import ApiError
 from ..schemas import problem_responses
@@ -33,6 +33,7 @@ LastEventId = Annotated[
         max_length=20,
         description="The last event id received: the stream first sends every change after it "
         "(from the outbox), then live ones, without duplicates.",
+        json_schema_extra={"pattern": LAST_EVENT_ID_PATTERN},
     ),
 ]
 ABOUT = (
