@@ -155,7 +155,7 @@ def _declare_refusals(operation: dict[str, Any]) -> None:
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 # What the server answers before any route reads the request, on every operation: a request
 # the HTTP parser cannot read (400), a body over 1 MiB whatever the method (413), a URL over
-# `wire.MAX_URL_BYTES` (414).
+# `http_protocol.MAX_URL_BYTES` (414).
 TRANSPORT_REFUSALS = {
     "400": "Bad Request",
     "413": "Content Too Large",
