@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from orderline.bootstrap import dev_signer
 from orderline.config import Settings
 from orderline.domain.access import Role
+from orderline.entrypoints.api.http_protocol import ProblemHttpToolsProtocol
 
 from .cli import CliEnv
 
@@ -70,7 +71,13 @@ def serve_in_thread(app: FastAPI, **options: Any) -> Iterator[str]:
     """Serve `app` from a thread of this process; yield its base URL. `options` go to
     uvicorn.Config (e.g. `proxy_headers`)."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        http=ProblemHttpToolsProtocol,  # as `orderline serve` runs it
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

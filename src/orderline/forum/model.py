@@ -16,7 +16,10 @@ from orderline.domain.errors import DomainError, NotFound, VersionConflict
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 ID_RE = re.compile(ID_PATTERN)
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# `\s` differs between engines (Rust's regex, which pydantic uses, counts U+0085; JavaScript's,
+# which the OpenAPI document's patterns follow, counts U+FEFF): both are named, so all agree.
+_NOT_AT_OR_SPACE = r"[^@\s\x85\ufeff]"
+EMAIL_PATTERN = rf"^{_NOT_AT_OR_SPACE}{{1,64}}@{_NOT_AT_OR_SPACE}+\.{_NOT_AT_OR_SPACE}+$"
 EMAIL_RE = re.compile(EMAIL_PATTERN)
 MAX_ID = 64
 MAX_NAME = 100
@@ -37,9 +40,22 @@ USER_POSTS_KEY = ("userId", "createdAt", "postId", "threadId")
 
 Key = dict[str, str]
 
+# Text with at least one visible character (so never empty once stripped) and no NUL: the
+# pattern of the order API's text (entrypoints/api/contract.py explains the character class).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00-\x1f\x7f-\x9f\ufeff][^\x00]*$"
 ForumId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
+Title = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TITLE, pattern=TEXT_PATTERN
+    ),
+]
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_NAME, pattern=TEXT_PATTERN
+    ),
+]
 Email = Annotated[
     str,
     StringConstraints(
@@ -47,9 +63,8 @@ Email = Annotated[
     ),
 ]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_DESCRIPTION)]
-Content = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
-]
+# A post's text is kept as written (leading spaces may be indentation): any non-empty string.
+Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT)]
 
 
 @dataclass

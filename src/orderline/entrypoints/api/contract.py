@@ -32,12 +32,22 @@ DATE_TIME_PATTERN = (
 )
 ETAG_PATTERN = r'^((W/)?"[0-9]{1,9}"|\*)$'
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,1000}\.[A-Za-z0-9_-]{16}$"
+# A cursor: unpadded base64url of its body (4n, 4n+2 or 4n+3 characters, at most 1000), a dot,
+# and its 12-byte signature (16 characters). A cursor of this form the server did not sign is
+# still refused (400): no schema can tell a signed one.
+_B64 = "[A-Za-z0-9_-]"
+CURSOR_PATTERN = rf"^(?:{_B64}{{4}}){{0,249}}{_B64}{{2,4}}\.{_B64}{{16}}$"
+# Last-Event-ID: an event id this API sent (a position: transaction id * 10**19 + outbox id, so
+# up to 40 ASCII digits, no leading zero; "²" is a digit to str.isdigit()), or empty (from now).
+LAST_EVENT_ID_PATTERN = r"^(|0|[1-9][0-9]{0,39})$"
 MAX_BATCH_IDS = 100
 _UUID_TEXT = UUID_PATTERN[1:-1]
 IDS_PATTERN = rf"^ *{_UUID_TEXT} *(, *{_UUID_TEXT} *){{0,{MAX_BATCH_IDS - 1}}}$"
-# Free text: no NUL (PostgreSQL cannot store it) and at least one visible character.
-TEXT_PATTERN = r"^[^\x00]*[^\s\x00-\x1f][^\x00]*$"
+# Free text: no NUL (PostgreSQL cannot store it) and at least one visible character: not a
+# space as either engine counts it (`\s` of Rust's regex, which pydantic uses, holds U+0085;
+# JavaScript's, which the document's patterns follow, U+FEFF), nor a control character. The
+# forum's text fields use the same pattern (forum.model.TEXT_PATTERN).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00-\x1f\x7f-\x9f\ufeff][^\x00]*$"
 NO_NUL_PATTERN = r"^[^\x00]*$"
 
 _MONEY = re.compile(MONEY_IN_PATTERN)

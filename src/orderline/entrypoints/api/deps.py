@@ -165,8 +165,8 @@ async def expected_version(
     if_match: Annotated[
         str | None,
         Header(
-            description='The order version you last saw, as its ETag: `"3"` (or `*`: any). '
-            "Stale → 412; another form → 400.",
+            description='The version you last saw, as the ETag this API sent: `"3"` (or `*`: '
+            "any). Another version → 412; another form → 400.",
             json_schema_extra={"pattern": ETAG_PATTERN},
         ),
     ] = None,

@@ -79,6 +79,8 @@ def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
     configured proxies (ORDERLINE_TRUSTED_PROXIES; uvicorn would trust loopback by default),
     so the client address (loopback-only docs and metrics, the failed-authentication limit)
     is the socket's peer unless a trusted proxy says otherwise."""
+    from orderline.entrypoints.api.http_protocol import ProblemHttpToolsProtocol
+
     proxies = [entry.strip() for entry in settings.trusted_proxies.split(",") if entry.strip()]
     return uvicorn.Config(
         app,
@@ -87,6 +89,7 @@ def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
         lifespan="on",
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
+        http=ProblemHttpToolsProtocol,  # the parser's own refusals as problem+json too
     )
 
 

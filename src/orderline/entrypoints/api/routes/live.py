@@ -17,7 +17,7 @@ from orderline.domain.errors import OrderNotFound
 from orderline.live.changes import Topic, split_position
 from orderline.live.hub import Hub, TooManySubscribers
 
-from ..contract import ID_PATTERN, Uuid
+from ..contract import ID_PATTERN, LAST_EVENT_ID_PATTERN, Uuid
 from ..deps import ActorDep, LiveDep, ViewsDep
 from ..errors import ApiError
 from ..schemas import problem_responses
@@ -27,7 +27,6 @@ router = APIRouter(tags=["live"])
 PROBLEMS = problem_responses(400, 401, 403, 404, 429, 503)
 STATIC = FilePath(__file__).parents[3] / "live" / "static"
 READY_TIMEOUT_SECONDS = 5.0
-LAST_EVENT_ID_PATTERN = r"^(0|[1-9][0-9]{0,39})$"  # ASCII digits only: "²" is a digit to isdigit()
 _LAST_EVENT_ID = re.compile(LAST_EVENT_ID_PATTERN)
 MAX_XID, MAX_OUTBOX_ID = 2**64 - 1, 2**63 - 1  # xid8 and bigint
 LastEventId = Annotated[
@@ -133,7 +132,7 @@ async def _open(
 def _position(last_event_id: str | None) -> int | None:
     """The position a client resumes after: 1 to 40 ASCII digits, a position this API can
     send (`live.changes.position_of`), else 400."""
-    if last_event_id is None:
+    if not last_event_id:  # absent or empty: from now on
         return None
     if not _LAST_EVENT_ID.fullmatch(last_event_id) or not _sendable(int(last_event_id)):
         raise ApiError(
