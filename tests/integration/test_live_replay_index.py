@@ -44,7 +44,7 @@ async def _plan_of_replay(engine: AsyncEngine, topic: Topic) -> tuple[str, int]:
     seen: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "FROM outbox" in statement and "outbox.id <=" in statement:
+        if "FROM outbox" in statement and "restaurantId" in statement:
             seen.append((statement, parameters))
 
     feed = PostgresChangeFeed(engine, "unused")

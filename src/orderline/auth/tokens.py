@@ -175,7 +175,7 @@ def actor_of(claims: dict[str, Any]) -> Actor:
         restaurant_id=restaurant if isinstance(restaurant, str) else None,
         scopes=frozenset(scopes),
         email=verified_email(claims),
-        expires_at=float(claims["exp"]),
+        expires_at=float(claims["exp"]) if "exp" in claims else None,
     )
 
 
