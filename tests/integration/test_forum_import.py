@@ -148,7 +148,9 @@ def later_export() -> dict[str, list[Any]]:
     already there, a new user, a new thread with posts, and rows already imported."""
     data = export()
     data["users"].append({"id": 6, "name": "Finn", "email": "finn@example.com"})
-    data["threads"].append({"id": 5, "title": "Five", "userId": 6, "createdAt": "2024-01-05T00:00:00Z"})
+    data["threads"].append(
+        {"id": 5, "title": "Five", "userId": 6, "createdAt": "2024-01-05T00:00:00Z"}
+    )
     data["posts"] += [
         {
             "id": n,
