@@ -23,19 +23,15 @@ class Source:
 
     def __init__(self) -> None:
         self.value, self.reads = "v1", 0
-        self.gate = asyncio.Event()
+        self.gate, self.began = asyncio.Event(), asyncio.Event()
         self.gate.set()
 
     async def load(self) -> str:
         self.reads += 1
+        self.began.set()
         seen = self.value
         await self.gate.wait()
         return seen
-
-
-async def started(source: Source) -> None:
-    while not source.reads:
-        await asyncio.sleep(0)
 
 
 async def test_an_entry_is_served_for_ttl_seconds_then_read_again() -> None:
@@ -66,7 +62,7 @@ async def test_a_read_that_began_before_a_write_stores_nothing() -> None:
     cache = ThreadCache(ttl=60.0, clock=Clock())
     source.gate.clear()
     stale = asyncio.create_task(cache.read("t", "thread", source.load))
-    await started(source)
+    await source.began.wait()
     source.value = "v2"
     cache.invalidate("t")
     source.gate.set()
@@ -80,7 +76,7 @@ async def test_concurrent_misses_share_one_load_and_a_gone_reader_leaves_it() ->
     source.gate.clear()
     first = asyncio.create_task(cache.read("t", "thread", source.load))
     others = [asyncio.create_task(cache.read("t", "thread", source.load)) for _ in range(5)]
-    await started(source)
+    await source.began.wait()
     first.cancel()
     source.gate.set()
     assert await asyncio.gather(*others) == ["v1"] * 5
