@@ -31,7 +31,9 @@ from .writes import guard_key, put_new
 
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 KEYS = {"users": ("userId",), "threads": ("threadId",), "posts": ("postId", "threadId")}
-USERS_PER_TRANSACTION = 25  # user + guard each: 50 of TransactWriteItems' 100 actions
+# user + guard each: at most 50 of TransactWriteItems' 100 actions; fewer, so that every one
+# of the `parallel` transactions in flight has some
+USERS_PER_TRANSACTION = 25
 
 
 @contextmanager
@@ -105,7 +107,7 @@ class Importer:
                         valid.difference_update(await self._create_users(users, parsed))
                     advance(len(users))
 
-            step = USERS_PER_TRANSACTION
+            step = min(USERS_PER_TRANSACTION, max(1, -(-len(new) // self.parallel)))
             await asyncio.gather(*(group(new[at : at + step]) for at in range(0, len(new), step)))
         result.valid["users"] = len(valid)
         result.written["users"] = 0 if result.dry_run else len(new) - (len(items) - len(valid))
