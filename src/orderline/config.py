@@ -229,6 +229,14 @@ class Settings(BaseSettings):
     forum_snapshot_seconds: float = Field(
         60.0, ge=1, le=86400, description="Seconds between snapshots of the forum tables."
     )
+    forum_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Seconds an API process serves a thread and its first page of posts from "
+        "memory: what another process (or an import) wrote shows after at most this long; "
+        "this process's own writes at once. 0: no cache.",
+    )
     bench_endpoints: bool = Field(
         False, description="Serve the benchmark floors /bench/asgi and /bench/fastapi."
     )

@@ -205,6 +205,39 @@ async def test_threads_and_posts(server: RunningServer) -> None:
         assert (await bob.get(url)).status_code == 404
 
 
+async def test_if_none_match_answers_304_while_the_version_is_current(
+    server: RunningServer,
+) -> None:
+    """Posts and users: 304 (no body) for their current ETag, 200 once edited. A thread's
+    ETag is its edit version, which new posts do not move: its GET always answers 200."""
+    async with member(server) as alice:
+        user = await register(alice)
+        started = await thread(alice)
+        written = await post(alice, started["threadId"])
+        for path in (f"/api/forum/posts/{written['postId']}", f"/api/forum/users/{user['userId']}"):
+            first = await alice.get(path)
+            tag = first.headers["ETag"]
+            again = await alice.get(path, headers={"If-None-Match": tag})
+            assert again.status_code == 304 and again.content == b""
+            assert again.headers["ETag"] == tag
+            weak = await alice.get(path, headers={"If-None-Match": f'"0", W/{tag}'})
+            assert weak.status_code == 304
+            assert (await alice.get(path, headers={"If-None-Match": '"0"'})).status_code == 200
+        edited = await alice.patch(
+            f"/api/forum/posts/{written['postId']}", json={"content": "changed"}
+        )
+        stale = await alice.get(
+            f"/api/forum/posts/{written['postId']}", headers={"If-None-Match": '"1"'}
+        )
+        assert stale.status_code == 200 and stale.headers["ETag"] == edited.headers["ETag"] == '"2"'
+        assert stale.json()["content"] == "changed"
+        await post(alice, started["threadId"], 1)
+        counted = await alice.get(
+            f"/api/forum/threads/{started['threadId']}", headers={"If-None-Match": '"1"'}
+        )
+        assert counted.status_code == 200 and counted.json()["postCount"] == 2
+
+
 async def test_moderator_edits_anyone(server: RunningServer) -> None:
     async with member(server) as alice:
         await register(alice)

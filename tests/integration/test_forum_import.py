@@ -138,3 +138,56 @@ def scan(cli_env: CliEnv, table: str) -> list[dict[str, Any]]:
     )
     name = cli_env.prefix + table
     return list(client.scan(TableName=name)["Items"])
+
+
+GOLDEN = Path(__file__).parent / "forum_import_items.json"
+
+
+def later_export() -> dict[str, list[Any]]:
+    """A second export on top of `export()`: more posts (several batches' worth) in threads
+    already there, a new user, a new thread with posts, and rows already imported."""
+    data = export()
+    data["users"].append({"id": 6, "name": "Finn", "email": "finn@example.com"})
+    data["threads"].append(
+        {"id": 5, "title": "Five", "userId": 6, "createdAt": "2024-01-05T00:00:00Z"}
+    )
+    data["posts"] += [
+        {
+            "id": n,
+            "threadId": (1, "2", 5)[n % 3],
+            "userId": (1, 2, 6)[n % 3],
+            "title": f"post {n}",
+            "content": "more " * n,
+            "createdAt": f"2024-03-01T00:{n // 60:02d}:{n % 60:02d}Z",
+        }
+        for n in range(20, 90)
+    ]
+    return data
+
+
+def normalized(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items as comparable data: times the import took from the clock (not the export) masked."""
+    masked = []
+    for item in items:
+        plain = {
+            name: "<now>" if name in ("createdAt", "updatedAt") and "2024" not in str(v) else v
+            for name, v in item.items()
+        }
+        masked.append(plain)
+    return sorted(masked, key=lambda i: json.dumps(i, sort_keys=True))
+
+
+async def test_import_writes_exactly_the_items_it_always_did(
+    cli_env: CliEnv, tmp_path: Path
+) -> None:
+    """Users, email guards, threads (counts, last-post times) and posts of two imports, the
+    second adding to threads of the first, item for item as `forum_import_items.json`."""
+    for name, data in (("first", export()), ("second", later_export())):
+        source = write_export(tmp_path / name, data)
+        result = await invoke(cli_env, "forum", "import", str(source))
+        assert result.exit_code == 0, result.output
+    found = {
+        table: normalized(scan(cli_env, table))
+        for table in ("forum-users", "forum-threads", "forum-posts")
+    }
+    assert found == json.loads(GOLDEN.read_text())

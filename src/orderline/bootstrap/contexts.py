@@ -12,6 +12,7 @@ from ..adapters.dynamodb.tables import FORUM_TABLES, ReadModelTables
 from ..adapters.postgres.live_feed import PostgresChangeFeed
 from ..adapters.postgres.table_migration_state import PostgresMigrationStates
 from ..config import Settings
+from ..forum.cache import ThreadCache
 from ..forum.service import ForumService
 from ..forum.snapshot import Snapshotter
 from ..forum.store import ForumStore
@@ -24,8 +25,10 @@ from .settings_map import live_policy
 def build_forum(
     client: DynamoDBClient, settings: Settings, prefix: str | None = None
 ) -> ForumService:
-    """The forum on the process's DynamoDB client (its tables are FORUM_TABLES)."""
-    return ForumService(build_forum_store(client, settings, prefix))
+    """The forum on the process's DynamoDB client (its tables are FORUM_TABLES), its thread
+    pages cached for `forum_cache_seconds`."""
+    cache = ThreadCache(ttl=settings.forum_cache_seconds)
+    return ForumService(build_forum_store(client, settings, prefix), cache)
 
 
 def build_forum_store(

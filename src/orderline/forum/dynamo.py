@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -85,9 +85,15 @@ async def batch_write(client: DynamoDBClient, table: str, requests: list[dict[st
 
 
 async def write_all(
-    client: DynamoDBClient, table: str, requests: list[dict[str, Any]], *, parallel: int = 8
+    client: DynamoDBClient,
+    table: str,
+    requests: list[dict[str, Any]],
+    *,
+    parallel: int = 8,
+    done: Callable[[int], None] | None = None,
 ) -> None:
-    """Any number of write requests, 25 per call, `parallel` calls in flight."""
+    """Any number of write requests, 25 per call, `parallel` calls in flight (a call starts as
+    soon as one ends); `done(n)` after each call with the requests it wrote."""
     chunks = [
         requests[at : at + BATCH_WRITE_LIMIT] for at in range(0, len(requests), BATCH_WRITE_LIMIT)
     ]
@@ -96,37 +102,55 @@ async def write_all(
     async def one(chunk: list[dict[str, Any]]) -> None:
         async with gate:
             await batch_write(client, table, chunk)
+        if done is not None:
+            done(len(chunk))
 
     await asyncio.gather(*(one(chunk) for chunk in chunks))
 
 
+async def is_empty(client: DynamoDBClient, table: str) -> bool:
+    """Whether the table holds no item (one consistent Scan of at most one item)."""
+    response = await client.scan(TableName=table, Limit=1, ConsistentRead=True)
+    return not response.get("Items") and not response.get("LastEvaluatedKey")
+
+
 async def existing_keys(
-    client: DynamoDBClient, table: str, keys: list[Key]
+    client: DynamoDBClient, table: str, keys: list[Key], *, parallel: int = 8
 ) -> set[tuple[str, ...]]:
-    """Which of `keys` are present (BatchGetItem, 100 at a time, unprocessed retried)."""
+    """Which of `keys` are present (BatchGetItem, 100 at a time, `parallel` calls in flight,
+    unprocessed retried)."""
     found: set[tuple[str, ...]] = set()
-    for at in range(0, len(keys), 100):
-        chunk = keys[at : at + 100]
-        names = list(chunk[0])
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [raw_key(k) for k in chunk],
-                "ProjectionExpression": ", ".join(f"#k{n}" for n in range(len(names))),
-                "ExpressionAttributeNames": {f"#k{n}": name for n, name in enumerate(names)},
-            }
-        }
-        for attempt in range(UNPROCESSED_ATTEMPTS):
-            response = await client.batch_get_item(RequestItems=request)
-            for raw in response.get("Responses", {}).get(table, []):
-                item = from_item(raw)
-                found.add(tuple(str(item[name]) for name in names))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            await asyncio.sleep(BACKOFF_SECONDS * 2**attempt)
-        if request:
-            raise Busy("BatchGetItem kept keys unprocessed")
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(chunk: list[Key]) -> None:
+        async with gate:
+            found.update(await _present(client, table, chunk))
+
+    await asyncio.gather(*(one(keys[at : at + 100]) for at in range(0, len(keys), 100)))
     return found
+
+
+async def _present(client: DynamoDBClient, table: str, keys: list[Key]) -> set[tuple[str, ...]]:
+    """Which of at most 100 keys are present (one BatchGetItem, unprocessed retried)."""
+    found: set[tuple[str, ...]] = set()
+    names = list(keys[0])
+    request: dict[str, Any] = {
+        table: {
+            "Keys": [raw_key(k) for k in keys],
+            "ProjectionExpression": ", ".join(f"#k{n}" for n in range(len(names))),
+            "ExpressionAttributeNames": {f"#k{n}": name for n, name in enumerate(names)},
+        }
+    }
+    for attempt in range(UNPROCESSED_ATTEMPTS):
+        response = await client.batch_get_item(RequestItems=request)
+        for raw in response.get("Responses", {}).get(table, []):
+            item = from_item(raw)
+            found.add(tuple(str(item[name]) for name in names))
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            return found
+        await asyncio.sleep(BACKOFF_SECONDS * 2**attempt)
+    raise Busy("BatchGetItem kept keys unprocessed")
 
 
 async def query_page(

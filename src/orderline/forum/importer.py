@@ -31,6 +31,9 @@ from .writes import guard_key, put_new
 
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 KEYS = {"users": ("userId",), "threads": ("threadId",), "posts": ("postId", "threadId")}
+# user + guard each: at most 50 of TransactWriteItems' 100 actions; fewer, so that every one
+# of the `parallel` transactions in flight has some
+USERS_PER_TRANSACTION = 25
 
 
 @contextmanager
@@ -98,13 +101,14 @@ class Importer:
             valid -= await self._taken_emails(new, parsed)
         with self.progress("users", len(new)) as advance:
 
-            async def one(user: Item) -> None:
+            async def group(users: list[Item]) -> None:
                 async with gate:
-                    if not result.dry_run and not await self._create_user(user, parsed):
-                        valid.discard(user["userId"])
-                    advance(1)
+                    if not result.dry_run:
+                        valid.difference_update(await self._create_users(users, parsed))
+                    advance(len(users))
 
-            await asyncio.gather(*(one(user) for user in new))
+            step = min(USERS_PER_TRANSACTION, max(1, -(-len(new) // self.parallel)))
+            await asyncio.gather(*(group(new[at : at + step]) for at in range(0, len(new), step)))
         result.valid["users"] = len(valid)
         result.written["users"] = 0 if result.dry_run else len(new) - (len(items) - len(valid))
         referenced = {p.get("userId") for kind in ("threads", "posts") for p in parsed.items[kind]}
@@ -119,15 +123,32 @@ class Importer:
                 parsed.reject_item("users", user["userId"], f"duplicate email: {user['email']}")
         return refused
 
-    async def _create_user(self, user: Item, parsed: Parsed) -> bool:
+    async def _create_users(self, users: list[Item], parsed: Parsed) -> set[str]:
+        """Users with their guards in one transaction; when a condition fails, one transaction
+        per user says which. Returns the ids refused."""
+        try:
+            await dynamo.transact(self.client, [w for u in users for w in self._user_writes(u)])
+            return set()
+        except Cancelled:
+            refused = set()
+            for user in users:
+                if not await self._create_user(user, parsed):
+                    refused.add(user["userId"])
+            return refused
+
+    def _user_writes(self, user: Item) -> list[dict[str, Any]]:
+        """Put the user and its email guard, both only if new."""
         item = self.store.stamp(user)
         guard = {"userId": guard_key(item["email"]), "owner": item["userId"]}
-        writes = [
+        return [
             put_new(self.tables.users, item, "userId"),
             put_new(self.tables.users, guard, "userId"),
         ]
+
+    async def _create_user(self, user: Item, parsed: Parsed) -> bool:
+        item = self.store.stamp(user)
         try:
-            await dynamo.transact(self.client, writes)
+            await dynamo.transact(self.client, self._user_writes(user))
             return True
         except Cancelled as exc:
             reason = "already registered" if exc.failed(0) else "duplicate email"
@@ -154,12 +175,17 @@ class Importer:
     async def _existing_ids(self, kind: str, ids: set[str]) -> set[str]:
         table = getattr(self.tables, kind)
         keys = [{KEYS[kind][0]: i} for i in sorted(ids)]
-        return {found[0] for found in await dynamo.existing_keys(self.client, table, keys)}
+        found = await dynamo.existing_keys(self.client, table, keys, parallel=self.parallel)
+        return {key[0] for key in found}
 
     async def _absent(self, kind: str, items: list[Item], result: ImportResult) -> list[Item]:
-        """The items not yet in their table (the rest counted as already present)."""
+        """The items not yet in their table (the rest counted as already present); an empty
+        table is asked once, not per key."""
         keys = [dynamo.key_of(item, KEYS[kind]) for item in items]
-        present = await dynamo.existing_keys(self.client, getattr(self.tables, kind), keys)
+        table = getattr(self.tables, kind)
+        present: set[tuple[str, ...]] = set()
+        if keys and not await dynamo.is_empty(self.client, table):
+            present = await dynamo.existing_keys(self.client, table, keys, parallel=self.parallel)
         new = [i for i in items if tuple(str(i[k]) for k in KEYS[kind]) not in present]
         result.present[kind] = len(items) - len(new)
         return new
@@ -168,13 +194,9 @@ class Importer:
 
     async def _put_all(self, kind: str, items: list[Item], result: ImportResult) -> None:
         table = getattr(self.tables, kind)
-        step = dynamo.BATCH_WRITE_LIMIT * self.parallel
+        puts = [{"PutRequest": {"Item": to_item(i)}} for i in items]
         with self.progress(kind, len(items)) as advance:
-            for at in range(0, len(items), step):
-                chunk = items[at : at + step]
-                puts = [{"PutRequest": {"Item": to_item(i)}} for i in chunk]
-                await dynamo.write_all(self.client, table, puts, parallel=self.parallel)
-                advance(len(chunk))
+            await dynamo.write_all(self.client, table, puts, parallel=self.parallel, done=advance)
         result.written[kind] = len(items)
 
     def _counted(self, threads: list[Item], posts: list[Item]) -> list[Item]:

@@ -36,6 +36,19 @@ IMPORTED = "import:"  # the id space of imported users: no token subject owns on
 # The attributes of each listing's position: the key after which its next page starts.
 THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
 THREAD_POSTS_KEY = ("threadId", "createdAt", "postId")
+# What a thread page shows of a thread: all but its index bucket (a ProjectionExpression).
+THREAD_VIEW = (
+    "threadId",
+    "userId",
+    "title",
+    "description",
+    "postCount",
+    "lastPostAt",
+    "createdAt",
+    "updatedAt",
+    "version",
+    "updatedRegion",
+)
 USER_POSTS_KEY = ("userId", "createdAt", "postId", "threadId")
 
 Key = dict[str, str]

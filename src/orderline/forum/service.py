@@ -17,6 +17,7 @@ from orderline.domain.access import Actor, Scope
 from orderline.domain.errors import Forbidden
 
 from . import claims
+from .cache import ThreadCache
 from .model import (
     ForumNotFound,
     ForumVersionConflict,
@@ -57,8 +58,12 @@ def user_view(actor: Actor, user: Item) -> Item:
 
 
 class ForumService:
-    def __init__(self, store: ForumStore) -> None:
+    """`cache`: the thread page's reads (thread, first page of posts) for a short time; off
+    (ttl 0) unless given. Writes read DynamoDB and invalidate their thread's entries."""
+
+    def __init__(self, store: ForumStore, cache: ThreadCache | None = None) -> None:
         self.store = store
+        self.cache = cache or ThreadCache(ttl=0)
 
     # -- users ----------------------------------------------------------------------------------
 
@@ -147,6 +152,18 @@ class ForumService:
         return Page([public(item) for item in page.items], page.next_key)
 
     async def thread(self, thread_id: str) -> Item:
+        """The thread as the page shows it (cached; at most the cache's ttl old)."""
+        if not valid_id(thread_id):
+            raise ForumNotFound("thread", thread_id)
+        found = await self.cache.read(
+            thread_id, "thread", lambda: self.store.thread(thread_id, public_only=True)
+        )
+        if found is None:
+            raise ForumNotFound("thread", thread_id)
+        return dict(found)
+
+    async def _current_thread(self, thread_id: str) -> Item:
+        """The thread as it is now (a consistent read): what writes check and change."""
         found = await self.store.thread(thread_id) if valid_id(thread_id) else None
         if found is None:
             raise ForumNotFound("thread", thread_id)
@@ -155,19 +172,29 @@ class ForumService:
     async def update_thread(
         self, actor: Actor, thread_id: str, body: ThreadPatch, expected: int | None
     ) -> Item:
-        current = await self._editable(actor, "thread", await self.thread(thread_id), expected)
+        current = await self._editable(
+            actor, "thread", await self._current_thread(thread_id), expected
+        )
         changes = body.model_dump(exclude_none=True)
         check_size("thread", {**current, **changes})
-        return public(await self.store.update_thread(current, changes))
+        try:
+            return public(await self.store.update_thread(current, changes))
+        finally:
+            self.cache.invalidate(thread_id)
 
     async def delete_thread(self, actor: Actor, thread_id: str, expected: int | None) -> int:
-        current = await self._editable(actor, "thread", await self.thread(thread_id), expected)
-        return await self.store.delete_thread(current)
+        current = await self._editable(
+            actor, "thread", await self._current_thread(thread_id), expected
+        )
+        try:
+            return await self.store.delete_thread(current)
+        finally:
+            self.cache.invalidate(thread_id)
 
     # -- posts ----------------------------------------------------------------------------------
 
     async def create_post(self, actor: Actor, thread_id: str, body: PostIn) -> Item:
-        await self.thread(thread_id)  # 404 for a malformed or unknown thread id
+        await self._current_thread(thread_id)  # 404 for a malformed or unknown thread id
         post = {
             "postId": str(uuid.uuid4()),
             "threadId": thread_id,
@@ -175,16 +202,27 @@ class ForumService:
             **body.model_dump(),
         }
         check_size("post", post)
-        return await self.store.create_post(post)
+        try:
+            return await self.store.create_post(post)
+        finally:
+            self.cache.invalidate(thread_id)
 
     async def thread_posts(
         self, thread_id: str, order: Literal["asc", "desc"], limit: int, after: Key | None
     ) -> Page:
+        """A page of the thread's posts; the first page of each order and size is cached."""
         if not valid_id(thread_id):
             raise ForumNotFound("thread", thread_id)
-        page = await self.store.thread_posts(
-            thread_id, ascending=order == "asc", limit=limit, after=after
-        )
+
+        async def load() -> Page:
+            return await self.store.thread_posts(
+                thread_id, ascending=order == "asc", limit=limit, after=after
+            )
+
+        if after is None:
+            page: Page = await self.cache.read(thread_id, ("posts", order, limit), load)
+        else:
+            page = await load()
         if not page.items:  # posts prove their thread; an empty page asks (404 when missing)
             await self.thread(thread_id)
         return page
@@ -206,11 +244,17 @@ class ForumService:
         current = await self._editable(actor, "post", await self.post(post_id), expected)
         changes = body.model_dump(exclude_none=True)
         check_size("post", {**current, **changes})
-        return await self.store.update_post(current, changes)
+        try:
+            return await self.store.update_post(current, changes)
+        finally:
+            self.cache.invalidate(current["threadId"])
 
     async def delete_post(self, actor: Actor, post_id: str, expected: int | None) -> None:
         current = await self._editable(actor, "post", await self.post(post_id), expected)
-        await self.store.delete_post(current)
+        try:
+            await self.store.delete_post(current)
+        finally:
+            self.cache.invalidate(current["threadId"])
 
 
 def own_address(actor: Actor, claimed: str | None) -> str:

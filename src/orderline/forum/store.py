@@ -23,6 +23,7 @@ from .dynamo import Cancelled, values
 from .model import (
     THREAD_PAGE_KEY,
     THREAD_POSTS_KEY,
+    THREAD_VIEW,
     USER_POSTS_KEY,
     Conflict,
     ForumNotFound,
@@ -70,18 +71,29 @@ class ForumStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def get(self, table: str, key: Key) -> Item | None:
-        response = await self.client.get_item(
-            TableName=table, Key=dynamo.raw_key(key), ConsistentRead=True
-        )
+    async def get(
+        self, table: str, key: Key, attributes: tuple[str, ...] | None = None
+    ) -> Item | None:
+        """A consistent GetItem; `attributes`: only those (a ProjectionExpression)."""
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Key": dynamo.raw_key(key),
+            "ConsistentRead": True,
+        }
+        if attributes:
+            request["ProjectionExpression"] = ", ".join(f"#a{n}" for n in range(len(attributes)))
+            request["ExpressionAttributeNames"] = {f"#a{n}": a for n, a in enumerate(attributes)}
+        response = await self.client.get_item(**request)
         raw = response.get("Item")
         return from_item(raw) if raw else None
 
     async def user(self, user_id: str) -> Item | None:
         return await self.get(self.tables.users, {"userId": user_id})
 
-    async def thread(self, thread_id: str) -> Item | None:
-        return await self.get(self.tables.threads, {"threadId": thread_id})
+    async def thread(self, thread_id: str, *, public_only: bool = False) -> Item | None:
+        """The thread; `public_only`: just what a page shows (THREAD_VIEW)."""
+        attributes = THREAD_VIEW if public_only else None
+        return await self.get(self.tables.threads, {"threadId": thread_id}, attributes)
 
     async def post(self, post_id: str) -> Item | None:
         """By its partition key alone (the sort key is its threadId)."""

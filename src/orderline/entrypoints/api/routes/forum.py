@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from orderline.forum.model import (
     EMAIL_PATTERN,
@@ -27,13 +27,20 @@ from orderline.forum.service import user_view
 
 from ..deps import ActorDep, ExpectedVersion, ForumDep
 from ..paging import ForumCursor, PageSize, Paging, PagingDep
-from ..responses import JSONResponse, versioned
+from ..responses import JSONResponse, versioned, versioned_unless_seen
 from ..schemas import problem_responses
 
 router = APIRouter(prefix="/api/forum", tags=["forum"])
 WRITES = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 READS = problem_responses(400, 401, 404, 422, 429, 503)
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified: the ETag in `If-None-Match` is current."}
+}
 Id = Annotated[str, Path(min_length=1, max_length=64)]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(description='The ETag you hold (`"3"`): 304 with no body while it is current.'),
+]
 
 
 def _page(paging: Paging, query: str, page: Page) -> JSONResponse:
@@ -78,10 +85,17 @@ async def user_by_email(
     return versioned(await forum.user_by_email(actor, email))
 
 
-@router.get("/users/{user_id}", name="forum_user", responses=READS, summary="A forum user")
-async def get_user(user_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
+@router.get(
+    "/users/{user_id}",
+    name="forum_user",
+    responses=READS | NOT_MODIFIED,
+    summary="A forum user",
+)
+async def get_user(
+    user_id: Id, forum: ForumDep, actor: ActorDep, if_none_match: IfNoneMatch = None
+) -> Response:
     """Any authenticated principal; the email only for the user and moderators."""
-    return versioned(user_view(actor, await forum.user(user_id)))
+    return versioned_unless_seen(user_view(actor, await forum.user(user_id)), if_none_match)
 
 
 @router.patch("/users/{user_id}", responses=WRITES, summary="Change your profile")
@@ -212,9 +226,12 @@ async def thread_posts(
     return _page(paging, query, page)
 
 
-@router.get("/posts/{post_id}", name="forum_post", responses=READS, summary="A post")
-async def get_post(post_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
-    return versioned(await forum.post(post_id))
+@router.get("/posts/{post_id}", name="forum_post", responses=READS | NOT_MODIFIED, summary="A post")
+async def get_post(
+    post_id: Id, forum: ForumDep, actor: ActorDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    """304 while `If-None-Match` holds its ETag (a post's version covers all it shows)."""
+    return versioned_unless_seen(await forum.post(post_id), if_none_match)
 
 
 @router.patch("/posts/{post_id}", responses=WRITES, summary="Edit a post")
