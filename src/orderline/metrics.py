@@ -156,6 +156,15 @@ LIVE_DELIVERY_LAG = Histogram(
     "Time from an event's commit to the hub handing it to this process's subscribers.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+LIVE_STAGE = Histogram(
+    "orderline_live_stage_seconds",
+    "Where delivery time goes, by stage: notify (commit to the hub's wake-up), read (wake-up "
+    "to the outbox rows read), release (read to handed to the queues), queue (handed to taken "
+    "by the stream), write (taken to written to the socket); held: commit to read by a "
+    "recheck or poll (no wake-up: rows held back by an older open transaction).",
+    ["stage"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 # Retention
 OUTBOX_PRUNED = Counter(
     "orderline_outbox_pruned_total",

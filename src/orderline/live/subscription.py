@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections import deque
 from typing import Literal
 
@@ -11,19 +13,26 @@ from .changes import Change, Topic
 # slow: its queue filled; shutdown; expired: its token did; lifetime: it reached the cap
 Ending = Literal["slow", "shutdown", "expired", "lifetime", "disconnected"]
 TOLD_TO_RESUME: frozenset[Ending] = frozenset({"slow", "shutdown", "expired", "lifetime"})
-HEARTBEAT = None  # what `next` returns when nothing came for a heartbeat interval
+HEARTBEAT = None  # what `next` returns when the ticker asks for a heartbeat
 
 
 class Subscription:
     """Filled by the hub, drained by one stream. A full queue ends it (`slow`): a subscriber
-    that cannot keep up is cut off and told to resume, never buffered without limit."""
+    that cannot keep up is cut off and told to resume, never buffered without limit.
+
+    A handful of slots and no task or timer of its own: the hub's one ticker asks for its
+    heartbeats (`beat`) and ends it at its deadline (`ending_at`)."""
 
     __slots__ = (
+        "_beat",
         "_cancelled_write",
         "_queue",
         "_waiter",
         "_writer",
+        "active_at",
         "capacity",
+        "deadline",
+        "deadline_reason",
         "ended",
         "horizon",
         "principal",
@@ -40,6 +49,20 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[object] | None = None
         self._cancelled_write = False
+        self._beat = False
+        self.active_at = time.monotonic()  # the stream's last write (heartbeats count from it)
+        self.deadline = math.inf  # monotonic: when the ticker ends it, and why
+        self.deadline_reason: Ending = "lifetime"
+
+    def ending_at(self, seconds: float, reason: Ending) -> None:
+        """End it (`reason`) `seconds` from now; the hub's ticker keeps the time."""
+        self.deadline = time.monotonic() + seconds
+        self.deadline_reason = reason
+
+    def beat(self) -> None:
+        """The ticker's request: write a heartbeat now (`next` returns HEARTBEAT)."""
+        self._beat = True
+        self._wake()
 
     def offer(self, change: Change) -> None:
         if self.ended is not None:
@@ -60,21 +83,24 @@ class Subscription:
             self._cancelled_write = True
             self._writer.cancel()
 
-    async def next(self, idle: float) -> Change | None:
-        """The next change; None after `idle` seconds without one (time for a heartbeat),
-        or when the subscription ended and nothing is left (check `ended`)."""
-        if not self._queue and self.ended is None:
+    async def next(self, idle: float | None = None) -> Change | None:
+        """The next change; None when the ticker asked for a heartbeat (or after `idle`
+        seconds, for a caller without a ticker), or when the subscription ended and nothing
+        is left (check `ended`)."""
+        if not self._queue and self.ended is None and not self._beat:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(idle, _settle, waiter)
+            timer = None if idle is None else loop.call_later(idle, _settle, waiter)
             try:
                 await waiter
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 self._waiter = None
         if self.ended in TOLD_TO_RESUME:
             return None  # what is still queued goes to the resume, not the client
-        return self._queue.popleft() if self._queue else None
+        self._beat = False  # a change written is as good as a heartbeat
+        return self._queue.popleft() if self._queue else HEARTBEAT
 
     def writing(self, task: asyncio.Task[object] | None) -> None:
         """Mark the stream as blocked in a write to its client (`end` interrupts it)."""
