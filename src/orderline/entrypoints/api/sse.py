@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 from starlette.responses import StreamingResponse
@@ -62,17 +64,15 @@ class LiveStream(StreamingResponse):
         self._replayed: set[int] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        watcher = asyncio.ensure_future(_watch_disconnect(receive, self._sub))
         self._hub.watch(self._sub, *self._deadline())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             if await self._opening(send) and await self._replay(send):
-                await self._live(send)
+                await self._live(send, functools.partial(_until_disconnect, receive))
             await self._finish(send)
         except OSError:
             pass  # the client went away while we wrote
         finally:
-            watcher.cancel()
             self._hub.unsubscribe(self._sub)
 
     def _deadline(self) -> tuple[float, Ending]:
@@ -137,11 +137,13 @@ class LiveStream(StreamingResponse):
         self._position = max(self._position, upto)
         return True
 
-    async def _live(self, send: Send) -> None:
+    async def _live(self, send: Send, park: Callable[[], Awaitable[None]]) -> None:
+        """Changes as they come; while none does, the stream's task reads its client (a
+        disconnect ends the subscription): no second task per stream."""
         resumed_at = self._resume_after or 0
         queue_stage, write_stage = STAGE("queue"), STAGE("write")
         while True:
-            change = await self._sub.next()
+            change = await self._sub.next(park=park)
             if change is None:
                 if self._sub.ended is not None or not await self._write(send, HEARTBEAT):
                     return
@@ -203,7 +205,6 @@ class LiveStream(StreamingResponse):
             )
 
 
-async def _watch_disconnect(receive: Receive, sub: Subscription) -> None:
+async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-    sub.end("disconnected")
