@@ -158,10 +158,10 @@ LIVE_DELIVERY_LAG = Histogram(
 )
 LIVE_STAGE = Histogram(
     "orderline_live_stage_seconds",
-    "Where delivery time goes, by stage: notify (commit to the hub's wake-up), read (wake-up "
-    "to the outbox rows read), release (read to handed to the queues), queue (handed to taken "
-    "by the stream), write (taken to written to the socket); held: commit to read by a "
-    "recheck or poll (no wake-up: rows held back by an older open transaction).",
+    "Where delivery time goes, by stage: wait (commit to the start of the outbox read that "
+    "released the change), read (that query), release (read to handed to the subscribers' "
+    "queues), queue (handed to taken by the stream), write (taken to written to the socket); "
+    "notify (per read: its newest row's commit to the hub's wake-up, the NOTIFY's own delay).",
     ["stage"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )

@@ -13,9 +13,11 @@ gap to wait for. While committed rows are held back by an older transaction stil
 hub reads again every `recheck_seconds` (that transaction may roll back, which notifies nobody).
 
 One `Ticker` keeps every stream's heartbeats and deadlines (no timer per stream). The hub
-stamps the stages of a change's way for `metrics.LIVE_STAGE`: commit to wake-up (notify),
-wake-up to rows read (read), read to handed to the queues (release); the stream adds queue and
-write.
+stamps the stages of a change's way for `metrics.LIVE_STAGE`: wait (commit to the start of the
+read that released it: the NOTIFY, rows held back by an older open transaction, a busy loop),
+read (that query), release (read to handed to the queues), and notify (commit of a read's
+newest row to the wake-up before it: an estimate of the NOTIFY's own delay); the stream adds
+queue and write.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Hub:
         self._per_principal: dict[str, int] = defaultdict(int)
         self._count = 0
         self._closing = False
-        self._woken_at = (0.0, 0.0)  # (epoch, monotonic) of the last wake-up, for the stages
+        self._woken_at = 0.0  # epoch: the last wake-up not yet followed by a read (the stages)
         self._read_at = 0.0  # monotonic: when the last read returned
         self._release_stage = metrics.LIVE_STAGE.labels("release")
         tick = min(policy.tick_seconds, policy.heartbeat_seconds / 4)
@@ -210,8 +212,10 @@ class Hub:
         # burst fills queues only as fast as their streams cannot drain them (slow is slow).
         batch = min(self.policy.batch_size, self.policy.queue_size)
         while True:
+            woken_at, self._woken_at = self._woken_at, 0.0
+            started_at, started = time.time(), time.monotonic()
             released = await self.feed.since(self.position, batch)
-            self._observe_reading(released.changes)
+            self._observe_reading(woken_at, started_at, started, released.changes)
             for change in released.changes:
                 self._deliver(change)
                 self._position = change.position
@@ -221,27 +225,26 @@ class Hub:
             await asyncio.sleep(0)
 
     def _woken(self) -> None:
-        self._woken_at = (time.time(), time.monotonic())
+        self._woken_at = time.time()
         self._wake.set()
 
-    def _observe_reading(self, changes: list[Change]) -> None:
-        """The notify and read stages of the changes a read returned; a read no wake-up
-        asked for (a recheck while rows were held, a poll) counts as `held`: commit to read."""
+    def _observe_reading(
+        self, woken_at: float, started_at: float, started: float, changes: list[Change]
+    ) -> None:
+        """The stages up to the read that released `changes`: notify (when a wake-up, at
+        `woken_at`, asked for the read), wait and read (it started at `started_at`, epoch, and
+        `started`, monotonic)."""
         self._read_at = time.monotonic()
         if not changes:
             return
-        woken_epoch, woken = self._woken_at
         stage = metrics.LIVE_STAGE.labels
-        if not woken:
-            held, now = stage("held"), time.time()
-            for change in changes:
-                held.observe(max(0.0, now - change.occurred_at))
-            return
-        notify_stage, read_stage, read = stage("notify"), stage("read"), self._read_at - woken
+        if woken_at:  # the newest row's commit most likely woke the hub
+            newest = max(change.occurred_at for change in changes)
+            stage("notify").observe(max(0.0, woken_at - newest))
+        wait_stage, read_stage, read = stage("wait"), stage("read"), self._read_at - started
         for change in changes:
-            notify_stage.observe(max(0.0, woken_epoch - change.occurred_at))
+            wait_stage.observe(max(0.0, started_at - change.occurred_at))
             read_stage.observe(read)
-        self._woken_at = (0.0, 0.0)  # a later read without a wake-up is a poll or a recheck
 
 
 async def _wait_any(
