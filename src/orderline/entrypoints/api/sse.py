@@ -61,7 +61,7 @@ class LiveStream(StreamingResponse):
         self._expires_at = expires_at  # the token's `exp` (seconds since the epoch)
         # the client's position: everything up to it was sent (or it already had it)
         self._position = sub.horizon if resume_after is None else resume_after
-        self._replayed: set[int] = set()
+        self._replayed: frozenset[int] = frozenset()  # the empty one is shared
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._hub.watch(self._sub, *self._deadline())
@@ -116,7 +116,7 @@ class LiveStream(StreamingResponse):
         return True
 
     async def _replayed_page(self, send: Send, page: list[Change]) -> bool:
-        self._replayed = {change.position for change in page}
+        self._replayed = frozenset(change.position for change in page)
         for change in page:
             if not await self._write(send, change.frame):
                 return False
