@@ -14,6 +14,8 @@ from orderline.domain.status import OrderStatus as S
 from orderline.entrypoints.api.sse import HEARTBEAT, LiveStream
 from orderline.live.changes import Topic
 from orderline.live.hub import Hub, LivePolicy
+from orderline.live.subscription import Subscription
+from orderline.live.ticker import Ticker
 from orderline.workers.runner import in_background
 
 from ..helpers.fakes import FakeChangeFeed, FakeUnitOfWork
@@ -106,3 +108,18 @@ async def test_heartbeats_come_from_one_ticker_not_a_task_or_timer_per_stream() 
         await until(lambda: all(HEARTBEAT in client.bodies for client in clients), seconds=2)
         assert time.monotonic() - started < 1.0
         await leave(clients, tasks, hub)
+
+
+async def test_the_ticker_ends_a_stream_at_its_deadline_and_lets_ended_ones_go() -> None:
+    ticker = Ticker(heartbeat=10.0, tick=0.1)
+    due, later, gone = (Subscription(Topic(EVERYTHING), "p", 8, 0) for _ in range(3))
+    due.ending_at(0.2, "expired")
+    later.ending_at(60.0, "lifetime")
+    for sub in (due, later, gone):
+        ticker.watch(sub)
+    gone.end("disconnected")
+    ticker.advance(time.monotonic() + 0.5)
+    assert (due.ended, later.ended) == ("expired", None)
+    ticker.advance(time.monotonic() + 10.5)  # a heartbeat interval: `later` is asked for one
+    assert await later.next() is None and later.ended is None  # None: a heartbeat
+    assert ticker.watched == 1  # only `later`: the ended ones dropped out
