@@ -163,7 +163,10 @@ LIVE_STAGE = Histogram(
     "queues), queue (handed to taken by the stream), write (taken to written to the socket); "
     "notify (per read: its newest row's commit to the hub's wake-up, the NOTIFY's own delay).",
     ["stage"],
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+    buckets=(
+        *(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
+        *(0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    ),
 )
 # Retention
 OUTBOX_PRUNED = Counter(
