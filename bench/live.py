@@ -1,11 +1,20 @@
-"""`python -m bench.live`: live tracking under load (issue 15), against `orderline serve`.
+"""`python -m bench.live`: live tracking under load (issues 15 and 23), against `orderline serve`
+and, in the same run, a peer built on `sse-starlette` (bench/live_peer.py).
 
-One API process (pinned to CPU 0) with 2,000 SSE subscribers (1,900 following one order each,
-90 restaurant boards, 10 all-orders feeds) while status changes flow at 100/s:
-commit-to-delivery latency (the event's `occurredAt`, stamped just before its commit, to the
-moment the subscriber's socket read returns it), memory per idle subscriber (server RSS), and
-cached status reads at 500 req/s without and with the subscribers and the changes.
+One API process (pinned to the server CPU) with SUBSCRIBERS SSE subscribers (95 % following one
+order each, 4.5 % restaurant boards, 0.5 % all-orders feeds) while status changes flow at
+100/s through the API: commit-to-delivery latency (the event's `occurredAt`, stamped just before
+its commit, to the moment the subscriber's socket read returns it), where the time went (the
+server's stage histograms: notify, read, release, queue, write), memory per idle subscriber
+(server RSS delta over IDLE_SUBSCRIBERS idle streams), cached status reads at 500 req/s without
+and with the subscribers and the changes, and CPU per delivered event.
+
+Then the peer, pinned to the same CPU beside the API (which still takes the writes and the
+reads): the same idle subscribers, the same subscribers and load (the next status of the same
+orders), fed the same way (LISTEN on the API's channel, then the outbox). Its CPU per event
+counts the API's and the peer's (the same writes and reads are in ours).
 Results: a table on stdout, bench/results/live.json and live.md. Not part of `make bench`.
+Sizes: BENCH_LIVE_SUBSCRIBERS (2000), BENCH_LIVE_IDLE_SUBSCRIBERS (10000), BENCH_LIVE_SECONDS (10).
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ import gc
 import json
 import os
 import re
+import resource
+import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
+import httpx
 import psutil
 
 from . import loadgen
@@ -28,21 +41,27 @@ from .run import (
     CLIENT_CPUS,
     HOST,
     RESULTS,
+    SERVER_CPUS,
     Server,
     closed_loop_once,
     database,
     emulator,
     histogram_percentiles,
     lifecycle_changes,
+    loadgen_port,
     log,
     seed_after_migrations,
+    wait_for,
 )
 
 SUBSCRIBERS = int(os.environ.get("BENCH_LIVE_SUBSCRIBERS", "2000"))
+IDLE_SUBSCRIBERS = int(os.environ.get("BENCH_LIVE_IDLE_SUBSCRIBERS", "10000"))
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "10"))
 CHANGE_RATE, READ_RATE = 100, 500
+OPEN_WAVE = 500  # subscribers connecting at once (under the listen backlog)
 OCCURRED = re.compile(rb'"occurredAt":"([0-9T:.\-]+)Z"')
-GOALS = {"p99_ms": 50.0, "idle_kb": 20.0, "read_p95_ms": 1.0}
+GOALS = {"p99_ms": 50.0, "idle_kb": 20.0, "read_p95_ms": 2.0}
+STAGES = ("wait", "notify", "read", "release", "queue", "write")
 
 
 class Subscribers:
@@ -54,8 +73,14 @@ class Subscribers:
         self.latencies: list[float] = []
         self.tasks: list[asyncio.Task[None]] = []
 
-    def open(self, paths: list[str]) -> None:
-        self.tasks = [asyncio.create_task(self._follow(path)) for path in paths]
+    async def open(self, paths: list[str]) -> None:
+        """Connect in waves of OPEN_WAVE, each once its streams are ready (or after 30 s)."""
+        for first in range(0, len(paths), OPEN_WAVE):
+            wave = paths[first : first + OPEN_WAVE]
+            self.tasks += [asyncio.create_task(self._follow(path)) for path in wave]
+            deadline = time.monotonic() + 30
+            while self.ready < len(self.tasks) and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
 
     async def _follow(self, path: str) -> None:
         reader, writer = await asyncio.open_connection(HOST, self.port)
@@ -86,6 +111,39 @@ def topics(changed: list[str], count: int) -> list[str]:
     return paths + ["/api/events"] * feeds
 
 
+class Peer:
+    """bench/live_peer.py (sse-starlette) pinned to the server CPU, fed from `url`'s outbox."""
+
+    def __init__(self, url: str) -> None:
+        self.port = loadgen_port()
+        self.url = url
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Peer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.live_peer", str(self.port), self.url],
+            preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS),
+            stdout=subprocess.DEVNULL,
+        )
+        ready = f"http://{HOST}:{self.port}/ready"
+        wait_for(lambda: httpx.get(ready, timeout=2).status_code == 200)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+def cpu_seconds(*pids: int) -> float:
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
 async def reads(server: Server, ids: list[str]) -> loadgen.Result:
     requests = [get(f"/api/orders/{order_id}/status", HOST) for order_id in ids]
     return await open_loop(
@@ -105,76 +163,128 @@ def read_summary(result: loadgen.Result) -> dict[str, Any]:
     return {**percentiles(result.latencies), "rate": result.rate, "errors": result.errors}
 
 
-async def scenario(server: Server, ids: list[str]) -> dict[str, Any]:
+async def idle_memory(pid: int, port: int, changed: list[str]) -> dict[str, float]:
+    """KB of server RSS per idle subscriber, IDLE_SUBSCRIBERS of them open at once."""
+    process = psutil.Process(pid)
+    gc.collect()
+    before = process.memory_info().rss
+    subscribers = Subscribers(port)
+    await subscribers.open(topics(changed, IDLE_SUBSCRIBERS))
+    await asyncio.sleep(2)
+    kb_each = (process.memory_info().rss - before) / max(1, subscribers.ready) / 1024
+    await subscribers.close()
+    await asyncio.sleep(2)  # the server lets them go before the next phase
+    log(f"{subscribers.ready} idle subscribers: {kb_each:.1f} KB each")
+    return {"subscribers": subscribers.ready, "kb_each": kb_each}
+
+
+async def scenario(server: Server, ids: list[str], url: str) -> dict[str, Any]:
     changed, readable = ids[:1000], ids[5000:7000]
     await closed_loop_once(server.port, [get(f"/api/orders/{i}/status", HOST) for i in readable])
     log(f"cached status reads at {READ_RATE}/s, no subscribers")
     baseline = await reads(server, readable)
-    process = psutil.Process(server.process.pid if server.process else 0)
-    before = process.memory_info().rss
-    subscribers = Subscribers(server.port)
-    subscribers.open(topics(changed, SUBSCRIBERS))
-    deadline = time.monotonic() + 60
-    while subscribers.ready < SUBSCRIBERS and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(2)
-    idle_kb = (process.memory_info().rss - before) / max(1, subscribers.ready) / 1024
-    log(f"{subscribers.ready} subscribers open ({idle_kb:.1f} KB each); changes at 100/s + reads")
-    found = await under_load(server, subscribers, changed, readable)
-    await subscribers.close()
-    return found | {
-        "subscribers": subscribers.ready,
-        "idle_subscriber_kb": idle_kb,
-        "reads_without": read_summary(baseline),
-    }
+    assert server.process is not None
+    ours = {"idle": await idle_memory(server.process.pid, server.port, changed)}
+    ours |= await delivery(server, server.port, [server.process.pid], changed, readable, 0)
+    log("the peer (sse-starlette)")
+    with Peer(url) as peer:
+        theirs = {"idle": await idle_memory(peer.pid, peer.port, changed)}
+        pids = [server.process.pid, peer.pid]
+        offset = max(len(changed), int(CHANGE_RATE * SECONDS))  # the same orders' next status
+        theirs |= await delivery(server, peer.port, pids, changed, readable, offset)
+        theirs["peer_cpu_per_event_ms"] = theirs.pop("last_pid_cpu_per_event_ms")
+    ours.pop("last_pid_cpu_per_event_ms")
+    return {"orderline": ours, "sse_starlette": theirs, "reads_without": read_summary(baseline)}
 
 
-async def under_load(
-    server: Server, subscribers: Subscribers, changed: list[str], readable: list[str]
+async def delivery(
+    server: Server, port: int, pids: list[int], changed: list[str], readable: list[str], at: int
 ) -> dict[str, Any]:
-    """Changes at 100/s and cached reads at 500/s while the subscribers listen."""
+    """SUBSCRIBERS streams on `port` while changes (from change `at` on) and reads flow."""
+    subscribers = Subscribers(port)
+    await subscribers.open(topics(changed, SUBSCRIBERS))
+    await asyncio.sleep(2)
+    log(f"{subscribers.ready} subscribers open; changes at {CHANGE_RATE}/s + reads")
     metrics_before = server.metrics()
     client = psutil.Process()
-    client_before = client.cpu_times().user + client.cpu_times().system
-    cpu_before, started = server.cpu_seconds(), time.monotonic()
+    client_before = cpu_seconds(client.pid)
+    cpu_before, last_before, started = cpu_seconds(*pids), cpu_seconds(pids[-1]), time.monotonic()
     changes = lifecycle_changes(changed)
     writing = open_loop(
-        HOST, server.port, lambda n: changes[n], rate=CHANGE_RATE, seconds=SECONDS, connections=16
+        HOST,
+        server.port,
+        lambda n: changes[(at + n) % len(changes)],
+        rate=CHANGE_RATE,
+        seconds=SECONDS,
+        connections=16,
     )
     written, loaded = await asyncio.gather(writing, reads(server, readable))
     await asyncio.sleep(2)
-    hub_lag = histogram_percentiles(
-        {k: v - metrics_before.get(k, 0) for k, v in server.metrics().items()},
-        "orderline_live_delivery_lag_seconds",
-    )
+    elapsed, delivered = time.monotonic() - started, max(1, len(subscribers.latencies))
+    cpu, last_cpu = cpu_seconds(*pids) - cpu_before, cpu_seconds(pids[-1]) - last_before
+    await subscribers.close()
+    grown = {k: v - metrics_before.get(k, 0) for k, v in server.metrics().items()}
     return {
+        "subscribers": subscribers.ready,
         "changes": {"rate": written.rate, "errors": written.errors, "sent": len(written.latencies)},
         "delivered": len(subscribers.latencies),
         "delivery_ms": percentiles(subscribers.latencies),
-        "hub_lag_ms": {f"p{p}": hub_lag[f"p{p}_ms"] for p in (50, 95, 99)},
-        "server_cpu_share": (server.cpu_seconds() - cpu_before) / (time.monotonic() - started),
-        "client_cpu_share": (client.cpu_times().user + client.cpu_times().system - client_before)
-        / (time.monotonic() - started),
+        "hub_lag_ms": _histogram(grown, "orderline_live_delivery_lag_seconds"),
+        "stages_ms": {stage: _stage(grown, stage) for stage in STAGES},
+        "full_collections": grown.get('python_gc_collections_total{generation="2"}', 0.0),
+        "server_cpu_share": cpu / elapsed,
+        "cpu_per_event_ms": cpu / delivered * 1000,
+        "last_pid_cpu_per_event_ms": last_cpu / delivered * 1000,
+        "client_cpu_share": (cpu_seconds(client.pid) - client_before) / elapsed,
         "reads_with": read_summary(loaded),
     }
 
 
+def _histogram(samples: dict[str, float], name: str) -> dict[str, float]:
+    found = histogram_percentiles(samples, name)
+    return {f"p{p}": found[f"p{p}_ms"] for p in (50, 95, 99)} | {"count": found["count"]}
+
+
+def _stage(samples: dict[str, float], stage: str) -> dict[str, float]:
+    """One stage of orderline_live_stage_seconds, as an unlabelled histogram's percentiles."""
+    name, label = "orderline_live_stage_seconds", f'stage="{stage}"'
+    only = {
+        key.replace(f",{label}", "").replace(f"{label},", "").replace(f"{{{label}}}", ""): value
+        for key, value in samples.items()
+        if key.startswith(name) and label in key
+    }
+    return _histogram(only, name)
+
+
 def markdown(found: dict[str, Any]) -> str:
-    d, w, o = found["delivery_ms"], found["reads_with"], found["reads_without"]
+    ours, theirs = found["orderline"], found["sse_starlette"]
     rows = [
-        ("subscribers (one process)", f"{found['subscribers']}", f"{SUBSCRIBERS}"),
-        ("status changes/s (achieved)", f"{found['changes']['rate']:.0f}", f"{CHANGE_RATE}"),
-        ("events delivered", f"{found['delivered']}", ""),
-        ("commit → delivery p50 / p95 / p99", _ms(d), f"p99 ≤ {GOALS['p99_ms']:.0f} ms"),
-        ("commit → hub p50 / p95 / p99 (server histogram)", _ms(found["hub_lag_ms"]), ""),
-        ("memory per idle subscriber", f"{found['idle_subscriber_kb']:.1f} KB", "≤ 20 KB"),
-        (f"cached status reads at {READ_RATE}/s, no subscribers", _ms(o), ""),
-        (f"… with {found['subscribers']} subscribers + 100 changes/s", _ms(w), "p95 ≤ 1 ms"),
-        ("server CPU (one core) during the load", f"{found['server_cpu_share']:.0%}", ""),
-        ("load generator + subscribers CPU", f"{found['client_cpu_share']:.0%}", ""),
-    ]
-    lines = ["| measure | result | goal |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        ("subscribers (one process)", f"{ours['subscribers']}", f"{theirs['subscribers']}", ""),
+        ("status changes/s (achieved)", _rate(ours), _rate(theirs), f"{CHANGE_RATE}"),
+        ("events delivered", f"{ours['delivered']}", f"{theirs['delivered']}", ""),
+        ("commit → delivery p50 / p95 / p99", _ms(ours["delivery_ms"]),
+         _ms(theirs["delivery_ms"]), f"p99 ≤ {GOALS['p99_ms']:.0f} ms"),
+        (f"memory per idle subscriber ({ours['idle']['subscribers']} / "
+         f"{theirs['idle']['subscribers']} open)", _kb(ours), _kb(theirs), "≤ 20 KB"),
+        ("server CPU per delivered event (API; API + peer)", _cpu(ours), _cpu(theirs), ""),
+        ("… of which the peer process", "", f"{theirs['peer_cpu_per_event_ms']:.3f} ms", ""),
+        ("server CPU (one core) during the load (API; API + peer)",
+         f"{ours['server_cpu_share']:.0%}", f"{theirs['server_cpu_share']:.0%}", ""),
+        (f"cached status reads at {READ_RATE}/s, no subscribers", _ms(found["reads_without"]),
+         "", ""),
+        (f"… with the subscribers + {CHANGE_RATE} changes/s", _ms(ours["reads_with"]),
+         _ms(theirs["reads_with"]), f"p95 ≤ {GOALS['read_p95_ms']:.0f} ms"),
+        ("full GC collections in the API during the load", f"{ours['full_collections']:.0f}",
+         f"{theirs['full_collections']:.0f}", ""),
+        ("load generator + subscribers CPU", f"{ours['client_cpu_share']:.0%}",
+         f"{theirs['client_cpu_share']:.0%}", ""),
+    ]  # fmt: skip
+    lines = ["| measure | orderline | sse-starlette peer | goal |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += ["", "Where orderline's delivery time went (server histograms, ms):", ""]
+    lines += ["| stage | count | p50 / p95 / p99 |", "|---|---|---|"]
+    stages = {"commit → hub (lag)": ours["hub_lag_ms"], **ours["stages_ms"]}
+    lines += [f"| {k} | {v['count']:.0f} | {_ms(v)} |" for k, v in stages.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -182,8 +292,22 @@ def _ms(p: dict[str, float]) -> str:
     return f"{p['p50']:.2f} / {p['p95']:.2f} / {p['p99']:.2f} ms"
 
 
+def _rate(found: dict[str, Any]) -> str:
+    return f"{found['changes']['rate']:.0f}"
+
+
+def _kb(found: dict[str, Any]) -> str:
+    return f"{found['idle']['kb_each']:.1f} KB"
+
+
+def _cpu(found: dict[str, Any]) -> str:
+    return f"{found['cpu_per_event_ms']:.3f} ms"
+
+
 def main() -> None:
     os.sched_setaffinity(0, CLIENT_CPUS)
+    _, most = resource.getrlimit(resource.RLIMIT_NOFILE)  # 10,000 sockets each side
+    resource.setrlimit(resource.RLIMIT_NOFILE, (most, most))
     RESULTS.mkdir(exist_ok=True)
     with database() as url, emulator() as endpoint:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | {
@@ -198,15 +322,17 @@ def main() -> None:
         ids = asyncio.run(seed_after_migrations(env, url, f"live{uuid.uuid4().hex[:6]}-"))
         gc.collect()
         with Server(env) as server:
-            found = loadgen.run(scenario(server, ids))
+            found = loadgen.run(scenario(server, ids, url))
     found["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     found["command"] = ".venv/bin/python -m bench.live"
+    found["sizes"] = {"subscribers": SUBSCRIBERS, "idle": IDLE_SUBSCRIBERS, "seconds": SECONDS}
     found["goals"] = GOALS
     (RESULTS / "live.json").write_text(json.dumps(found, indent=2) + "\n")
     table = markdown(found)
     (RESULTS / "live.md").write_text(
         f"# Live tracking benchmark\n\n`{found['command']}` ({found['finished']}): one API "
-        f"process pinned to one core; subscribers and load on the other.\n\n{table}"
+        "process pinned to one core (the sse-starlette peer beside it, on the same core); "
+        f"subscribers and load on the other.\n\n{table}"
     )
     print(table)
 

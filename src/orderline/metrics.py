@@ -156,6 +156,18 @@ LIVE_DELIVERY_LAG = Histogram(
     "Time from an event's commit to the hub handing it to this process's subscribers.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+LIVE_STAGE = Histogram(
+    "orderline_live_stage_seconds",
+    "Where delivery time goes, by stage: wait (commit to the start of the outbox read that "
+    "released the change), read (that query), release (read to handed to the subscribers' "
+    "queues), queue (handed to taken by the stream), write (taken to written to the socket); "
+    "notify (per read: its newest row's commit to the hub's wake-up, the NOTIFY's own delay).",
+    ["stage"],
+    buckets=(
+        *(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
+        *(0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    ),
+)
 # Retention
 OUTBOX_PRUNED = Counter(
     "orderline_outbox_pruned_total",

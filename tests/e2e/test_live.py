@@ -107,6 +107,8 @@ async def test_last_event_id_resumes_with_exactly_the_missed_events(
     async with subscribe(other.url, f"/api/orders/{order_id}/events", headers) as stream:
         await change(client, order_id, "CONFIRMED")
         (first,) = await stream.changes(1)
+        if first.data["eventType"] == "OrderPlaced":  # the hub saw the placing after `ready`
+            (first,) = await stream.changes(1)
     await change(client, order_id, "PROCESSING")
     await change(client, order_id, "SHIPPED")
     path = f"/api/orders/{order_id}/events"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -29,9 +29,10 @@ def split_position(position: int) -> tuple[int, int]:
     return xid, outbox_id
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Change:
-    """One outbox row: its id, its position (the SSE event id), the order's status view."""
+    """One outbox row: its id, its position (the SSE event id), the order's status view.
+    `released_at` is stamped by the hub (for the stage histograms), not compared."""
 
     id: int
     position: int  # position_of(writing transaction, id): the order changes are released in
@@ -40,6 +41,7 @@ class Change:
     view: dict[str, Any]
     frame: bytes  # the SSE frame, encoded once for every subscriber
     occurred_at: float  # epoch seconds of the commit (the event's occurredAt)
+    released_at: float = field(default=0.0, compare=False)  # monotonic: handed to the queues
 
     def age(self) -> float:
         return max(0.0, time.time() - self.occurred_at)

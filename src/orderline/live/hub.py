@@ -11,12 +11,21 @@ The feed releases a row only once every older transaction has ended (see `ports.
 so the hub just delivers what it is handed, in position order, and moves its position on: no
 gap to wait for. While committed rows are held back by an older transaction still open, the
 hub reads again every `recheck_seconds` (that transaction may roll back, which notifies nobody).
+
+One `Ticker` keeps every stream's heartbeats and deadlines (no timer per stream). The hub
+stamps the stages of a change's way for `metrics.LIVE_STAGE`: wait (commit to the start of the
+read that released it: the NOTIFY, rows held back by an older open transaction, a busy loop),
+read (that query), release (read to handed to the queues), and notify (commit of a read's
+newest row to the wake-up before it: an estimate of the NOTIFY's own delay); the stream adds
+queue and write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +34,8 @@ from orderline import metrics
 
 from .changes import Change, Topic
 from .ports import ChangeFeed
-from .subscription import Subscription
+from .subscription import Ending, Subscription
+from .ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,7 @@ class LivePolicy:
     final_event_timeout: float = 5.0
     max_stream_seconds: float = 3600.0  # a stream ends after this, or when its token expires
     max_replay_rows: int = 5000  # the most changes one stream replays from the outbox
+    tick_seconds: float = 0.5  # the ticker's resolution (at most a quarter of the heartbeat)
 
 
 class TooManySubscribers(Exception):
@@ -68,6 +79,11 @@ class Hub:
         self._per_principal: dict[str, int] = defaultdict(int)
         self._count = 0
         self._closing = False
+        self._woken_at = 0.0  # epoch: the last wake-up not yet followed by a read (the stages)
+        self._read_at = 0.0  # monotonic: when the last read returned
+        self._release_stage = metrics.LIVE_STAGE.labels("release")
+        tick = min(policy.tick_seconds, policy.heartbeat_seconds / 4)
+        self.ticker = Ticker(policy.heartbeat_seconds, max(tick, 0.01))
 
     @property
     def position(self) -> int:
@@ -96,7 +112,14 @@ class Hub:
         metrics.LIVE_SUBSCRIBERS.labels(topic.kind).inc()
         return sub
 
+    def watch(self, sub: Subscription, seconds: float, reason: Ending) -> None:
+        """A stream started: the ticker sends its heartbeats and ends it (`reason`) in
+        `seconds`."""
+        sub.ending_at(seconds, reason)
+        self.ticker.watch(sub)
+
     def unsubscribe(self, sub: Subscription) -> None:
+        sub.end("disconnected")  # a no-op when it already ended; the ticker lets it go
         index = self._index(sub)
         if sub not in index:
             return
@@ -127,6 +150,8 @@ class Hub:
 
     def _deliver(self, change: Change) -> None:
         metrics.LIVE_DELIVERY_LAG.observe(change.age())
+        change.released_at = time.monotonic()
+        self._release_stage.observe(change.released_at - self._read_at)
         for sub in list(self._interested(change)):
             if sub.topic.admits(change):
                 sub.offer(change)
@@ -145,22 +170,29 @@ class Hub:
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the outbox until `stop`: LISTEN, catch up, deliver; reconnect on loss."""
         failures = 0
-        while not stop.is_set():
-            try:
-                await self._follow(stop)
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                self.listener_pid = None
-                log.warning("live: following the outbox failed (%s); retrying", exc)
-                await _wait_any(stop, None, min(0.1 * 2**failures, self.policy.poll_seconds))
+        ticking = asyncio.create_task(self.ticker.run(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self._follow(stop)
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    self.listener_pid = None
+                    log.warning("live: following the outbox failed (%s); retrying", exc)
+                    pause = min(0.1 * 2**failures, self.policy.poll_seconds)
+                    await _wait_any(stop, None, pause)
+        finally:
+            ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticking
         self.shutdown()
 
     async def _follow(self, stop: asyncio.Event) -> None:
         if self._position is None:
             self._position = await self.feed.head()
         self._lost.clear()
-        async with self.feed.listen(self._wake.set, self._lost.set) as pid:
+        async with self.feed.listen(self._woken, self._lost.set) as pid:
             self.listener_pid = pid
             await self._catch_up()  # after LISTEN: what committed while not listening
             self.ready.set()
@@ -180,7 +212,10 @@ class Hub:
         # burst fills queues only as fast as their streams cannot drain them (slow is slow).
         batch = min(self.policy.batch_size, self.policy.queue_size)
         while True:
+            woken_at, self._woken_at = self._woken_at, 0.0
+            started_at, started = time.time(), time.monotonic()
             released = await self.feed.since(self.position, batch)
+            self._observe_reading(woken_at, started_at, started, released.changes)
             for change in released.changes:
                 self._deliver(change)
                 self._position = change.position
@@ -188,6 +223,28 @@ class Hub:
             if len(released.changes) < batch:
                 return
             await asyncio.sleep(0)
+
+    def _woken(self) -> None:
+        self._woken_at = time.time()
+        self._wake.set()
+
+    def _observe_reading(
+        self, woken_at: float, started_at: float, started: float, changes: list[Change]
+    ) -> None:
+        """The stages up to the read that released `changes`: notify (when a wake-up, at
+        `woken_at`, asked for the read), wait and read (it started at `started_at`, epoch, and
+        `started`, monotonic)."""
+        self._read_at = time.monotonic()
+        if not changes:
+            return
+        stage = metrics.LIVE_STAGE.labels
+        if woken_at:  # the newest row's commit most likely woke the hub
+            newest = max(change.occurred_at for change in changes)
+            stage("notify").observe(max(0.0, woken_at - newest))
+        wait_stage, read_stage, read = stage("wait"), stage("read"), self._read_at - started
+        for change in changes:
+            wait_stage.observe(max(0.0, started_at - change.occurred_at))
+            read_stage.observe(read)
 
 
 async def _wait_any(

@@ -8,7 +8,8 @@ settings (FastAPI's keep-alive interval is a module constant). It is small enoug
 
 A stream is authorized once, when it opens, so it does not outlive what authorized it: it ends
 at its token's `exp` (final event `reauthenticate`) and after `max_stream_seconds` in any case
-(final event `resume`), which also bounds a token whose key has left the JWKS. A replay sends
+(final event `resume`), which also bounds a token whose key has left the JWKS: both deadlines and
+the heartbeats come from the hub's one ticker, not a timer per stream. A replay sends
 at most `max_replay_rows` changes; past them a `truncated` event moves the client to the live
 position (it reloads the state instead of replaying without limit).
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 from starlette.responses import StreamingResponse
@@ -30,6 +33,7 @@ from orderline.live.subscription import TOLD_TO_RESUME, Ending, Subscription
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 HEARTBEAT = b": heartbeat\n\n"
+STAGE = metrics.LIVE_STAGE.labels
 # the final event's name and reason, by why the stream ended
 FINAL_EVENTS: dict[Ending, tuple[bytes, str]] = {
     "slow": (b"resume", "slow"),
@@ -57,22 +61,18 @@ class LiveStream(StreamingResponse):
         self._expires_at = expires_at  # the token's `exp` (seconds since the epoch)
         # the client's position: everything up to it was sent (or it already had it)
         self._position = sub.horizon if resume_after is None else resume_after
-        self._replayed: set[int] = set()
+        self._replayed: frozenset[int] = frozenset()  # the empty one is shared
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        watcher = asyncio.ensure_future(_watch_disconnect(receive, self._sub))
-        seconds, reason = self._deadline()
-        deadline = asyncio.get_running_loop().call_later(seconds, self._sub.end, reason)
+        self._hub.watch(self._sub, *self._deadline())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             if await self._opening(send) and await self._replay(send):
-                await self._live(send)
+                await self._live(send, functools.partial(_until_disconnect, receive))
             await self._finish(send)
         except OSError:
             pass  # the client went away while we wrote
         finally:
-            deadline.cancel()
-            watcher.cancel()
             self._hub.unsubscribe(self._sub)
 
     def _deadline(self) -> tuple[float, Ending]:
@@ -116,7 +116,7 @@ class LiveStream(StreamingResponse):
         return True
 
     async def _replayed_page(self, send: Send, page: list[Change]) -> bool:
-        self._replayed = {change.position for change in page}
+        self._replayed = frozenset(change.position for change in page)
         for change in page:
             if not await self._write(send, change.frame):
                 return False
@@ -137,18 +137,24 @@ class LiveStream(StreamingResponse):
         self._position = max(self._position, upto)
         return True
 
-    async def _live(self, send: Send) -> None:
+    async def _live(self, send: Send, park: Callable[[], Awaitable[None]]) -> None:
+        """Changes as they come; while none does, the stream's task reads its client (a
+        disconnect ends the subscription): no second task per stream."""
         resumed_at = self._resume_after or 0
+        queue_stage, write_stage = STAGE("queue"), STAGE("write")
         while True:
-            change = await self._sub.next(self._hub.policy.heartbeat_seconds)
+            change = await self._sub.next(park=park)
             if change is None:
                 if self._sub.ended is not None or not await self._write(send, HEARTBEAT):
                     return
                 continue
             if change.position <= resumed_at or change.position in self._replayed:
                 continue  # the client had it, or the replay just sent it
-            if not await self._write(send, change.frame):
+            taken = time.monotonic()
+            queue_stage.observe(taken - change.released_at)
+            if not await self._write(send, change.frame):  # the frame encoded once, shared
                 return
+            write_stage.observe(time.monotonic() - taken)
             self._sent(change.position)
 
     def _sent(self, position: int) -> None:
@@ -168,6 +174,7 @@ class LiveStream(StreamingResponse):
             return False
         finally:
             self._sub.writing(None)
+        self._sub.active_at = time.monotonic()  # the next heartbeat counts from here
         return True
 
     async def _finish(self, send: Send) -> None:
@@ -198,7 +205,6 @@ class LiveStream(StreamingResponse):
             )
 
 
-async def _watch_disconnect(receive: Receive, sub: Subscription) -> None:
+async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-    sub.end("disconnected")
