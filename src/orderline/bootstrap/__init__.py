@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..adapters.dynamodb import requests
 from ..adapters.dynamodb.admin import ensure_tables
 from ..adapters.dynamodb.client import dynamodb_client
-from ..adapters.dynamodb.tables import FORUM_TABLES
+from ..adapters.dynamodb.tables import FORUM_TABLES, STREAM_TABLES
 from ..adapters.in_process import InProcessEventBus
 from ..adapters.kafka import KafkaPublisher, KafkaTopics, ensure_topics, projector_consumer
 from ..adapters.postgres.engine import build_engine
@@ -42,11 +42,14 @@ from ..readmodel.write_through import WriteThrough
 from ..service_layer.dispatcher import CommandDispatcher
 from ..service_layer.event_bus import EventBus
 from ..service_layer.handlers import HANDLERS, Clock
+from ..streams.counters import CounterConsumer
 from ..workers.consumer import KafkaProjection
 from ..workers.relay import Relay
 from ..workers.runner import Loop, in_background
 from .contexts import build_forum, build_live, open_forum, open_router
+from .counting import aggregation, open_counting
 from .settings_map import (
+    aggregates,
     build_auth,
     cursor_secret,
     dev_signer,
@@ -59,6 +62,7 @@ from .settings_map import (
 
 __all__ = [
     "Container",
+    "aggregation",
     "bootstrap",
     "build_auth",
     "build_forum",
@@ -104,10 +108,16 @@ class Container:
     forum: ForumService | None = None
     live: Hub | None = None  # the API's change fan-out (SSE); its loop runs in the API lifespan
     router: LiveRouter | None = None
+    aggregator: CounterConsumer | None = None  # counts the counters from the history stream
 
-    def worker_loops(self, *, relay: bool = True, project: bool = True) -> list[Loop]:
-        """The loops to run: the relay and retention, and with Kafka the projector."""
+    def worker_loops(
+        self, *, relay: bool = True, project: bool = True, aggregate: bool = True
+    ) -> list[Loop]:
+        """The loops to run: the relay and retention, with Kafka the projector, and the counter
+        aggregator where the settings say so (`aggregates`)."""
         loops: list[Loop] = []
+        if aggregate and self.aggregator is not None and aggregates(self.settings):
+            loops.append(self.aggregator.run)
         if relay and self.relay is not None:
             loops.append(self.relay.run)
             if self.settings.retention_interval_seconds > 0:
@@ -152,7 +162,6 @@ def build_projector(
         client,
         settings.table_prefix if prefix is None else prefix,
         expiry=expiry_of(settings),
-        shards=settings.counter_shards,
         on_applied=on_applied,
         router=router,
     )
@@ -300,7 +309,14 @@ async def _compose(
 ) -> Container:
     """Read side, event bus, write-through, relay and write side on an open engine and client."""
     orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
-    views, projector, router = await _read_side(settings, orders, events, dynamodb, engine)
+    router = await open_router(settings, engine)
+    views = build_read_side(settings, orders, events, dynamodb, router)
+    await _warm_cache(views, settings.cache_warm_orders)
+    aggregator = projector = None
+    if dynamodb is not None:
+        aggregator = await open_counting(stack, settings, dynamodb, views.counts_changed)
+        # the aggregator is woken by every projection: the history stream has new entries
+        projector = build_projector(dynamodb, settings, None, aggregator.wake, router)
     bus, publisher = await open_event_bus(stack, settings, projector, views)
     write_through = await open_write_through(stack, settings, projector, views)
     if projector is not None and settings.replay_on_start:
@@ -325,30 +341,15 @@ async def _compose(
         forum=await open_forum(stack, settings, dynamodb) if dynamodb is not None else None,
         live=build_live(settings, engine, notify_channel),
         router=router,
+        aggregator=aggregator,
     )
-
-
-async def _read_side(
-    settings: Settings,
-    orders: PostgresOrderQueries,
-    events: PostgresEventLog,
-    dynamodb: Any,
-    engine: AsyncEngine,
-) -> tuple[OrderViews, Projector | None, LiveRouter]:
-    """The views (cache warmed) and the projector, both following the table router."""
-    router = await open_router(settings, engine)
-    views = build_read_side(settings, orders, events, dynamodb, router)
-    await _warm_cache(views, settings.cache_warm_orders)
-    if dynamodb is None:
-        return views, None, router
-    return views, build_projector(dynamodb, settings, None, views.counts_changed, router), router
 
 
 async def _create_missing_tables(client: Any, prefix: str) -> None:
     """Start even when DynamoDB is down: writes go to the outbox, reads to PostgreSQL."""
     try:
         created = await ensure_tables(client, prefix)
-        created += await ensure_tables(client, prefix, FORUM_TABLES)
+        created += await ensure_tables(client, prefix, (*STREAM_TABLES, *FORUM_TABLES))
     except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
         log.warning("DynamoDB tables not checked (%s); the read model is degraded", exc)
         return

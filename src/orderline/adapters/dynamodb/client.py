@@ -54,9 +54,8 @@ def client_credentials(endpoint: str | None) -> dict[str, str]:
     return emulator_credentials() if is_emulator(endpoint) else {}
 
 
-@asynccontextmanager
-async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
-    config = AioConfig(
+def _config(settings: Settings) -> AioConfig:
+    return AioConfig(
         retries={
             "max_attempts": settings.dynamodb_max_attempts,
             "mode": settings.dynamodb_retry_mode,
@@ -68,12 +67,29 @@ async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
         # model costs about a tenth of a call's client CPU.
         parameter_validation=False,
     )
+
+
+@asynccontextmanager
+async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
+    async with _client("dynamodb", settings) as client:
+        yield client
+
+
+@asynccontextmanager
+async def streams_client(settings: Settings) -> AsyncIterator[Any]:
+    """The DynamoDB Streams client: same endpoint, credentials, retries and timeouts."""
+    async with _client("dynamodbstreams", settings) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _client(service: str, settings: Settings) -> AsyncIterator[Any]:
     credentials = client_credentials(settings.dynamodb_endpoint)
     async with get_session().create_client(
-        "dynamodb",
+        service,
         region_name=settings.aws_region,
         endpoint_url=settings.dynamodb_endpoint,
-        config=config,
+        config=_config(settings),
         **credentials,
     ) as client:
         instrument(client)

@@ -24,16 +24,22 @@ _TABLE = "orderline_table"
 
 
 def instrument(client: Any) -> None:
-    """Register the hooks on one client (aiobotocore awaits or calls them alike)."""
+    """Register the hooks on one client, DynamoDB or DynamoDB Streams (aiobotocore awaits or
+    calls them alike)."""
     events = client.meta.events
-    events.register("before-parameter-build.dynamodb", _before)
-    events.register("needs-retry.dynamodb", _on_attempt)
-    events.register("after-call.dynamodb", _after)
-    events.register("after-call-error.dynamodb", _after_error)
+    service = client.meta.service_model.service_id.hyphenize()  # dynamodb, dynamodb-streams
+    events.register(f"before-parameter-build.{service}", _before)
+    events.register(f"needs-retry.{service}", _on_attempt)
+    events.register(f"after-call.{service}", _after)
+    events.register(f"after-call-error.{service}", _after_error)
 
 
 def table_of(params: dict[str, Any]) -> str:
-    """The table a call addresses; multi-table calls are named by their first table."""
+    """The table a call addresses; multi-table calls are named by their first table. A
+    Streams call is named by the table of its stream (iterators start with the stream ARN)."""
+    stream = params.get("StreamArn") or params.get("ShardIterator")
+    if isinstance(stream, str) and ":table/" in stream:
+        return stream.split(":table/", 1)[1].split("/", 1)[0]
     if "TableName" in params:
         return str(params["TableName"])
     if params.get("RequestItems"):
