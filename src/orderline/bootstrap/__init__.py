@@ -62,6 +62,7 @@ from .settings_map import (
 
 __all__ = [
     "Container",
+    "aggregates",
     "aggregation",
     "bootstrap",
     "build_auth",
