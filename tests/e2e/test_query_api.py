@@ -9,6 +9,10 @@ from typing import Any
 
 import httpx
 
+from orderline.adapters.dynamodb.client import dynamodb_client
+
+from ..counting import settled
+from .conftest import RunningServer
 from .test_orders_api import assert_problem, create
 
 
@@ -29,6 +33,12 @@ async def projected(client: httpx.AsyncClient) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("write-through did not finish within 10 s")
+
+
+async def counters_settled(server: RunningServer) -> None:
+    """Wait until the server's aggregator has counted the history (it follows the stream)."""
+    async with dynamodb_client(server.settings) as dynamodb:
+        await settled(dynamodb, server.settings.table_prefix, server.settings.counter_shards)
 
 
 async def test_status_read_names_its_tier_and_honours_min_version(
@@ -140,10 +150,11 @@ async def test_customer_and_restaurant_listings(client: httpx.AsyncClient) -> No
     )
 
 
-async def test_status_counts(client: httpx.AsyncClient) -> None:
+async def test_status_counts(client: httpx.AsyncClient, server: RunningServer) -> None:
     before = (await client.get("/api/analytics/status-counts")).json()
     placed = await create(client)
     await advance(client, placed["id"], "CANCELLED")
+    await counters_settled(server)
     after = (await client.get("/api/analytics/status-counts")).json()
     for status, added in (("PENDING", 1), ("CANCELLED", 1)):
         assert after["totals"][status]["count"] == before["totals"][status]["count"] + added

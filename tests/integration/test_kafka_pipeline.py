@@ -36,6 +36,7 @@ from orderline.service_layer import commands
 
 from ..actors import admin
 from ..broker import Broker, running_broker
+from ..counting import counted
 from ..dynamodb import counter_scope
 from ..unit.factories import place_command
 from .conftest import new_prefix, scan
@@ -218,6 +219,7 @@ async def outbox_backlog(container: Container) -> int:
 async def check_read_model(container: Container) -> dict[str, Any]:
     """Compare DynamoDB with the outbox and the orders; return the figures."""
     prefix = container.settings.table_prefix
+    await counted(container, seconds=120)  # the counters follow the history table's stream
     async with container.engine.connect() as conn:
         events = (
             await conn.execute(text("SELECT order_id, order_version, payload FROM outbox"))

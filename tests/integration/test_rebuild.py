@@ -17,6 +17,7 @@ from orderline.readmodel.rebuild import Reconciler, replay
 from orderline.service_layer import commands
 
 from ..actors import admin
+from ..counting import counted
 from .conftest import new_prefix, scan, settings_for
 from .test_relay import confirm, place
 
@@ -89,6 +90,7 @@ async def test_cli_outbox_status_replay_and_reconcile(
     settings = settings_for(scratch_database, dynamodb_endpoint, write_through=False)
     async with bootstrap(settings) as container:
         await some_orders(container)
+        await counted(container)  # reconcile also compares the counters with the history
     env = {
         "ORDERLINE_DATABASE_URL": scratch_database,
         "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,

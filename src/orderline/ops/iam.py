@@ -161,6 +161,15 @@ def granted(role: str, specs: Sequence[TableSpec] = SPECS) -> dict[str, set[str]
     return allowed
 
 
+def granted_calls(role: str, specs: Sequence[TableSpec] = SPECS) -> dict[str, set[str]]:
+    """`granted`, plus the Streams operations on the tables whose stream the role reads (a
+    Streams call is counted under its table's name)."""
+    allowed = granted(role, specs)
+    for name in _names_where(role, specs, "streams"):
+        allowed.setdefault(name, set()).update(STREAM_OPERATIONS)
+    return allowed
+
+
 def policy(role: str, target: Target, specs: Sequence[TableSpec] = SPECS) -> dict[str, object]:
     """The policy document for a role."""
     if role not in ROLES:

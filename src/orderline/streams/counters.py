@@ -146,7 +146,7 @@ class CounterConsumer:
         options: ConsumerOptions | None = None,
     ) -> None:
         self._dynamodb = dynamodb
-        self._streams = streams
+        self.streams = streams  # the Streams client
         self.aggregator = aggregator
         self._history = ReadModelTables.under(prefix).log
         self._leases_table = STREAM_LEASES.table_name(prefix)
@@ -171,7 +171,7 @@ class CounterConsumer:
                 duration=self._options.lease_seconds,
             )
             self.reader = StreamReader(
-                self._streams, arn, leases, consumer=CONSUMER, policy=self._options.reader
+                self.streams, arn, leases, consumer=CONSUMER, policy=self._options.reader
             )
         return self.reader
 
