@@ -135,7 +135,10 @@ class StreamReader:
 
     async def poll(self, handle: Handler) -> int:
         """One round: discover when due, then one GetRecords per shard held; records received."""
-        if not self.cursors or time.monotonic() - self._discovered >= self._policy.discover_seconds:
+        every = self._policy.discover_seconds
+        if not self.cursors:  # a standby reader: look for expired leases twice per duration
+            every = min(every, self._leases.duration / 2)
+        if time.monotonic() - self._discovered >= every:
             await self.discover()
         received = 0
         for shard_id in list(self.cursors):
