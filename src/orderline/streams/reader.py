@@ -37,6 +37,7 @@ from .leases import Checkpoint, CheckpointMoved, Leases
 from .shards import Shard, after, describe, readable
 
 log = logging.getLogger(__name__)
+RELEASE_SECONDS = 3.0  # how long a stopping reader tries to give its leases back
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,8 @@ class StreamReader:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            await self.release()
+            with contextlib.suppress(TimeoutError):  # DynamoDB down: the leases just expire
+                await asyncio.wait_for(self.release(), RELEASE_SECONDS)
 
     async def catch_up(self, handle: Handler) -> int:
         """Poll until a round receives no record; return the records received. On the emulators
