@@ -196,6 +196,10 @@ async def test_the_lambda_handler_fed_the_same_batch_twice_counts_once(
         response = await handle_batch(delivery, dynamodb, prefix=tables, shards=4)
         assert response == {"batchItemFailures": [], "state": {}}
     await settled(dynamodb, tables, seconds=5)
+    await Projector(dynamodb, tables).project(events_of(1, 24))
+    # a worker takes over from the Lambda's checkpoint (same lease table): only the new entries
+    assert await consumer(dynamodb, streams, tables).catch_up() == 3
+    await settled(dynamodb, tables, seconds=5)
 
 
 async def test_the_lambda_handler_reports_the_first_record_it_could_not_count(

@@ -229,12 +229,17 @@ class Leases:
             return True
         if owner and not self._expired(shard_id, counter):
             return False
-        condition = "leaseCounter = :seen AND " + (
-            "#owner = :old" if owner else "attribute_not_exists(#owner)"
-        )
-        values = {":seen": {"N": str(counter)}, ":one": {"N": "1"}}
+        values = {":one": {"N": "1"}}
+        if "leaseCounter" in state:
+            condition = "leaseCounter = :seen AND "
+            values[":seen"] = {"N": str(counter)}
+        else:  # an item only the Lambda handler wrote (a checkpoint, no lease)
+            condition = "attribute_not_exists(leaseCounter) AND "
         if owner:
+            condition += "#owner = :old"
             values[":old"] = {"S": owner}
+        else:
+            condition += "attribute_not_exists(#owner)"
         taken = await self._update(
             shard_id, "SET #owner = :me ADD leaseCounter :one", condition, values
         )
