@@ -58,10 +58,6 @@ def resources(log_table_id: str) -> dict[str, Any]:
 
 
 def _role() -> dict[str, Any]:
-    log_group = (
-        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
-        "/aws/lambda/${TablePrefix}counters"
-    )
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -77,31 +73,37 @@ def _role() -> dict[str, Any]:
             },
             "Policies": [
                 {"PolicyName": "dynamodb", "PolicyDocument": _dynamodb_policy()},
-                {
-                    "PolicyName": "logs-and-failures",
-                    "PolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": ["logs:CreateLogGroup"],
-                                "Resource": {"Fn::Sub": log_group},
-                            },
-                            {
-                                "Effect": "Allow",
-                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                                "Resource": {"Fn::Sub": f"{log_group}:*"},
-                            },
-                            {
-                                "Effect": "Allow",
-                                "Action": ["sqs:SendMessage"],
-                                "Resource": {"Fn::GetAtt": [QUEUE, "Arn"]},
-                            },
-                        ],
-                    },
-                },
+                {"PolicyName": "logs-and-failures", "PolicyDocument": _logs_and_queue_policy()},
             ],
         },
+    }
+
+
+def _logs_and_queue_policy() -> dict[str, Any]:
+    """Its own log group, and the failure queue (Lambda sends with the function's role)."""
+    log_group = (
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        "/aws/lambda/${TablePrefix}counters"
+    )
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup"],
+                "Resource": {"Fn::Sub": log_group},
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": {"Fn::Sub": f"{log_group}:*"},
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": {"Fn::GetAtt": [QUEUE, "Arn"]},
+            },
+        ],
     }
 
 
