@@ -49,6 +49,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports --no-logo  # the import contracts in pyproject.toml
 
 format: setup
 	$(VENV)/bin/ruff check --fix src tests bench

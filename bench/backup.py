@@ -33,9 +33,9 @@ from orderline import dynamodb_local
 from orderline.adapters.dynamodb.client import client_credentials
 from orderline.config import Settings
 from orderline.embedded import embedded_dynamodb
-from orderline.ops.scan import count_items
-from orderline.ops.wire import open_wire
-from orderline.ops.writer import BATCH, BatchWriter
+from orderline.ops.bulk.dynamodb_http import open_wire
+from orderline.ops.bulk.scan import count_items
+from orderline.ops.bulk.writer import BATCH, BatchWriter
 
 REPO = Path(__file__).parents[1]
 RESULTS = REPO / "bench" / "results"

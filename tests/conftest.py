@@ -15,7 +15,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,24 +27,12 @@ from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import upgrade
 from orderline.embedded import embedded_dynamodb, embedded_postgres
 
-from .broker import running_broker
-from .dynamodb import delete_tables_of, issued_prefixes
+from .helpers import REPO
+from .helpers.broker import running_broker
+from .helpers.cli import CliEnv
+from .helpers.dynamodb import BACKENDS, LOCAL_SKIPPED, delete_tables_of, issued_prefixes, new_prefix
 
-REPO = Path(__file__).parents[1]
 REQUIRE_LOCAL = "ORDERLINE_TEST_REQUIRE_DYNAMODB_LOCAL"
-
-
-def dynamodb_backends() -> tuple[list[str], str | None]:
-    """The DynamoDB implementations this run covers, and why DynamoDB Local is left out."""
-    if os.environ.get("ORDERLINE_TEST_DYNAMODB_ENDPOINT"):
-        return ["configured"], None
-    reason = dynamodb_local.unavailable_reason(REPO / ".tools")
-    if reason is None:
-        return ["moto", "dynamodb-local"], None
-    return ["moto"], reason
-
-
-BACKENDS, LOCAL_SKIPPED = dynamodb_backends()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -161,3 +148,17 @@ async def engine(database_url: str, schema: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def cli_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CliEnv:
+    """The environment of the `orderline` commands a test runs (`helpers.cli.invoke`): a data
+    dir of its own; with the DynamoDB endpoint and a fresh table prefix (`cli_env.prefix`) when
+    the test uses `dynamodb_endpoint`; with its database when it uses `scratch_database`."""
+    env = CliEnv(ORDERLINE_DATA_DIR=str(tmp_path_factory.mktemp("orderline-data")))
+    if "dynamodb_endpoint" in request.fixturenames:
+        env["ORDERLINE_DYNAMODB_ENDPOINT"] = request.getfixturevalue("dynamodb_endpoint")
+        env["ORDERLINE_TABLE_PREFIX"] = new_prefix()
+    if "scratch_database" in request.fixturenames:
+        env["ORDERLINE_DATABASE_URL"] = request.getfixturevalue("scratch_database")
+    return env

@@ -9,11 +9,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError
 
+from .adapters.errors import StartupError
 from .config import Settings
-
-
-class StartupError(Exception):
-    """A dependency failed at start-up; the message says what and which setting to change."""
 
 
 def explain(exc: BaseException, settings: Settings) -> str | None:

@@ -16,9 +16,9 @@ import pytest
 
 from orderline.domain.access import Role
 
-from ..e2e.conftest import RunningServer
-from ..e2e.test_orders_api import create
-from ..tools import require
+from ..helpers.http import create
+from ..helpers.server import RunningServer
+from ..helpers.tools import require
 
 DOCS_SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
 FLAGS = (

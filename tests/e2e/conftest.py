@@ -3,77 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from orderline.adapters.postgres.engine import build_engine
-from orderline.bootstrap import bootstrap, dev_signer
+from orderline.bootstrap import bootstrap
 from orderline.config import Settings
-from orderline.domain.access import Role
 from orderline.entrypoints.api.app import create_app
 
-from ..dynamodb import delete_tables_of
-
-
-@dataclass
-class RunningServer:
-    base_url: str
-    schema: str
-    settings: Settings
-
-    def token(
-        self,
-        role: Role,
-        subject: str,
-        *,
-        restaurant: str | None = None,
-        scopes: tuple[str, ...] = (),
-        ttl_seconds: int = 3600,
-    ) -> str:
-        """A bearer token this server accepts (signed with its data dir's key)."""
-        return dev_signer(self.settings).issue(
-            subject, role, restaurant_id=restaurant, scopes=scopes, ttl_seconds=ttl_seconds
-        )
-
-    def headers(self, role: Role = Role.STAFF, subject: str = "staff-1", **claims: Any) -> Headers:
-        return {"Authorization": f"Bearer {self.token(role, subject, **claims)}"}
-
-    def admin_headers(self) -> Headers:
-        """Staff with every scope: what the tests that are not about authorization use."""
-        return self.headers(scopes=ADMIN_SCOPES)
-
-
-Headers = dict[str, str]
-ADMIN_SCOPES = ("orders:admin", "analytics:read", "metrics:read", "forum:moderate")
-
-
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Serve `app` from a thread of this process; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+from ..helpers.dynamodb import delete_tables_of
+from ..helpers.server import RunningServer, serve_in_thread
 
 
 def _run(coro: object) -> None:

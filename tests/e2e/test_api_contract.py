@@ -28,7 +28,7 @@ from schemathesis.engine.events import (
 
 from orderline.entrypoints.api import contract
 
-from .conftest import RunningServer
+from ..helpers.server import RunningServer
 
 ETAG = re.compile(contract.ETAG_PATTERN)
 KEYS = itertools.count()

@@ -1,37 +1,39 @@
 """BOLA/BFLA matrix: every route × every kind of caller × own / another's / missing object.
 
-The rows come from the app's route table: a route without a row here fails the suite, so no
-endpoint ships without its authorization being written down and checked.
+The rows (tests/helpers/authorization.py) are checked against the app's route table: a route
+without a row fails the suite, so no endpoint ships without its authorization being written
+down and checked.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from orderline.auth.dev import DevSigner
 from orderline.bootstrap import bootstrap
 from orderline.domain.access import Role
 from orderline.entrypoints.api.app import create_app
 
-from .conftest import RunningServer, serve_in_thread
-from .test_orders_api import order
+from ..helpers.authorization import (
+    BAD,
+    CUSTOMER_A,
+    CUSTOMER_B,
+    FORUM_ROWS,
+    OPEN,
+    RESTAURANT_X,
+    RESTAURANT_Y,
+    ROWS,
+    reads,
+    tokens,
+)
+from ..helpers.http import order
+from ..helpers.server import RunningServer, serve_in_thread
 
-CUSTOMER_A, CUSTOMER_B = "cust-a", "cust-b"
-RESTAURANT_X, RESTAURANT_Y = "rest-x", "rest-y"
-BAD = ("no token", "expired", "wrong issuer", "wrong audience", "wrong signature", "alg none")
-BAD += ("HS256 with the public key",)
 GOOD = ("customer A", "customer B", "restaurant X", "restaurant Y", "staff")
 OBJECTS = ("own", "another's", "missing")
 # whose orders each principal calls "own" and "another's": (customer, restaurant)
@@ -53,127 +55,13 @@ class Target:
     restaurant: str
 
 
-Expect = Callable[[str, str], int]  # (principal, object) -> status
-
-
-def reads(principal: str, obj: str) -> int:
-    """Reads of one order: the owner (or orders:admin) gets it; anything else looks missing."""
-    if obj == "missing":
-        return 404
-    return 200 if obj == "own" or principal == "staff" else 404
-
-
-def always(code: int) -> Expect:
-    return lambda principal, obj: code
-
-
-def customer_listing(principal: str, obj: str) -> int:
-    if principal == "staff":
-        return 200
-    return 200 if principal.startswith("customer") and obj == "own" else 404
-
-
-def restaurant_listing(principal: str, obj: str) -> int:
-    if principal == "staff":
-        return 200
-    return 200 if principal.startswith("restaurant") and obj == "own" else 404
-
-
-def placing(principal: str, obj: str) -> int:
-    if principal == "staff":
-        return 201
-    return 201 if principal.startswith("customer") and obj == "own" else 403
-
-
-def deleting(principal: str, obj: str) -> int:
-    if principal != "staff":
-        return 403  # orders:admin only, before anything is looked up
-    return 404 if obj == "missing" else 204
-
-
-def analytics(principal: str, obj: str) -> int:
-    return 200 if principal == "staff" else 403
-
-
-# (method, path) -> (what the principal expects, does it change the object)
-ROWS: dict[tuple[str, str], tuple[Expect, bool]] = {
-    ("POST", "/api/orders"): (placing, True),
-    ("GET", "/api/orders"): (always(200), False),
-    ("GET", "/api/orders/status"): (always(200), False),
-    ("GET", "/api/orders/{order_id}"): (reads, False),
-    ("GET", "/api/orders/{order_id}/status"): (reads, False),
-    ("GET", "/api/orders/{order_id}/history"): (reads, False),
-    ("PATCH", "/api/orders/{order_id}"): (reads, True),
-    ("DELETE", "/api/orders/{order_id}"): (deleting, True),
-    ("POST", "/api/orders/{order_id}/status"): (reads, True),
-    ("GET", "/api/customers/{customer_id}/orders"): (customer_listing, False),
-    ("GET", "/api/restaurants/{restaurant_id}/orders"): (restaurant_listing, False),
-    ("GET", "/api/restaurants/{restaurant_id}/status-counts"): (restaurant_listing, False),
-    ("GET", "/api/analytics/status-counts"): (analytics, False),
-    ("GET", "/api/orders/{order_id}/events"): (reads, False),
-    ("GET", "/api/restaurants/{restaurant_id}/events"): (restaurant_listing, False),
-    ("GET", "/api/events"): (analytics, False),  # orders:admin, which the staff caller has
-}  # the SSE routes (…/events) stream until closed: `ask` reads the status line and hangs up
-OPEN = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
-
-
 def test_every_route_has_a_row(server: RunningServer) -> None:
-    from .test_forum_authorization import FORUM_ROWS  # the forum's rows live beside its matrix
-
     paths = create_app(server.settings).openapi()["paths"]  # every declared operation
     routes = {(method.upper(), path) for path, operations in paths.items() for method in operations}
     rows = set(ROWS) | set(FORUM_ROWS)
     assert not set(ROWS) & set(FORUM_ROWS), "a route with two rows"
     assert routes - rows - OPEN == set(), "a route without an authorization row"
     assert rows | OPEN <= routes, "a row for a route that no longer exists"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unsigned(header: dict[str, Any], claims: dict[str, Any], key: bytes | None) -> str:
-    head = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = hmac.new(key, head.encode(), hashlib.sha256).digest() if key else b""
-    return f"{head}.{_b64(signature)}"
-
-
-def tokens(server: RunningServer, tmp_path: Any) -> dict[str, str | None]:
-    settings = server.settings
-    issue = server.token
-    claims = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-        "sub": CUSTOMER_A,
-        "role": "customer",
-        "iat": int(time.time()),
-        "exp": int(time.time()) + 600,
-    }
-    public = DevSigner(settings.data_dir, issuer="x", audience="y").public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return {
-        "no token": None,
-        "expired": DevSigner(
-            settings.data_dir, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        ).issue(CUSTOMER_A, Role.CUSTOMER, now=time.time() - 7200),
-        "wrong issuer": DevSigner(
-            settings.data_dir, issuer="someone-else", audience=settings.jwt_audience
-        ).issue(CUSTOMER_A, Role.CUSTOMER),
-        "wrong audience": DevSigner(
-            settings.data_dir, issuer=settings.jwt_issuer, audience="another-api"
-        ).issue(CUSTOMER_A, Role.CUSTOMER),
-        "wrong signature": DevSigner(
-            tmp_path, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        ).issue(CUSTOMER_A, Role.CUSTOMER),
-        "alg none": _unsigned({"alg": "none", "typ": "JWT"}, claims, None),
-        "HS256 with the public key": _unsigned({"alg": "HS256", "typ": "JWT"}, claims, public),
-        "customer A": issue(Role.CUSTOMER, CUSTOMER_A),
-        "customer B": issue(Role.CUSTOMER, CUSTOMER_B),
-        "restaurant X": issue(Role.RESTAURANT, "chef-x", restaurant=RESTAURANT_X),
-        "restaurant Y": issue(Role.RESTAURANT, "chef-y", restaurant=RESTAURANT_Y),
-        "staff": issue(Role.STAFF, "ops", scopes=("orders:admin", "analytics:read")),
-    }
 
 
 async def place(admin: httpx.AsyncClient, customer: str, restaurant: str) -> Target:

@@ -20,9 +20,10 @@ from orderline.dynamodb_local import DynamoDBLocalServer
 from orderline.embedded import EmulatorServer
 from orderline.entrypoints.api.app import create_app
 
-from ..conftest import BACKENDS, REPO
-from .conftest import serve_in_thread
-from .test_orders_api import order
+from ..helpers import REPO
+from ..helpers.dynamodb import BACKENDS
+from ..helpers.http import order
+from ..helpers.server import serve_in_thread
 
 
 class Restartable(Protocol):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import uuid
@@ -15,7 +14,8 @@ import pytest
 
 from orderline.domain.access import Role
 
-from .conftest import RunningServer
+from ..helpers.cli import process_env
+from ..helpers.server import RunningServer
 
 MODERATOR = ("forum:moderate",)
 
@@ -214,12 +214,7 @@ def test_readme_forum_walkthrough_runs(server: RunningServer) -> None:
         .replace("alice@example.com", f"{users[0]}@example.com")
         .replace("bob@example.com", f"{users[1]}@example.com")
     )
-    env = {
-        **os.environ,
-        "ORDERLINE_DATA_DIR": str(server.settings.data_dir),
-        "ORDERLINE_DYNAMODB_ENDPOINT": str(server.settings.dynamodb_endpoint),
-        "ORDERLINE_TABLE_PREFIX": server.settings.table_prefix,
-    }
+    env = process_env(server.cli_env())
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         capture_output=True,

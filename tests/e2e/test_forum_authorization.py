@@ -1,14 +1,14 @@
 """The forum's authorization matrix: every forum route × caller × own / another's / missing.
 
 Forum content is readable by every authenticated principal; writes to another user's object are
-403 (moderators with forum:moderate excepted), a missing object 404. `FORUM_ROWS` is part of the
-route-coverage check in `test_authorization_matrix.py`: a forum route without a row fails it.
+403 (moderators with forum:moderate excepted), a missing object 404. `FORUM_ROWS` (in
+tests/helpers/authorization.py) is part of the route-coverage check in
+`test_authorization_matrix.py`: a forum route without a row fails it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,60 +17,11 @@ import pytest
 
 from orderline.domain.access import Role
 
-from .conftest import RunningServer
-from .test_authorization_matrix import BAD, tokens
+from ..helpers.authorization import BAD, FORUM_ROWS, tokens
+from ..helpers.server import RunningServer
 
 CALLERS = ("member", "moderator")
 OBJECTS = ("own", "another's", "missing")
-Expect = Callable[[str, str], int]
-
-
-def found(code: int) -> Expect:
-    return lambda caller, obj: 404 if obj == "missing" else code
-
-
-def always(code: int) -> Expect:
-    return lambda caller, obj: code
-
-
-def authored(code: int, *, moderators: bool = True) -> Expect:
-    """The author (or a moderator) may; anyone else 403; missing 404."""
-
-    def expect(caller: str, obj: str) -> int:
-        if obj == "missing":
-            return 404
-        if obj == "own" or (moderators and caller == "moderator"):
-            return code
-        return 403
-
-    return expect
-
-
-def moderators_only(caller: str, obj: str) -> int:
-    if caller != "moderator":
-        return 403
-    return 404 if obj == "missing" else 200
-
-
-# (method, path) -> (expected status, does it change the object)
-FORUM_ROWS: dict[tuple[str, str], tuple[Expect, bool]] = {
-    ("POST", "/api/forum/users"): (always(409), True),  # callers are registered already
-    ("GET", "/api/forum/users"): (moderators_only, False),
-    ("GET", "/api/forum/users/{user_id}"): (found(200), False),
-    ("PATCH", "/api/forum/users/{user_id}"): (authored(200, moderators=False), True),
-    ("DELETE", "/api/forum/users/{user_id}"): (authored(204), True),
-    ("GET", "/api/forum/users/{user_id}/posts"): (always(200), False),
-    ("POST", "/api/forum/threads"): (always(201), True),
-    ("GET", "/api/forum/threads"): (always(200), False),
-    ("GET", "/api/forum/threads/{thread_id}"): (found(200), False),
-    ("PATCH", "/api/forum/threads/{thread_id}"): (authored(200), True),
-    ("DELETE", "/api/forum/threads/{thread_id}"): (authored(204), True),
-    ("POST", "/api/forum/threads/{thread_id}/posts"): (found(201), True),
-    ("GET", "/api/forum/threads/{thread_id}/posts"): (found(200), False),
-    ("GET", "/api/forum/posts/{post_id}"): (found(200), False),
-    ("PATCH", "/api/forum/posts/{post_id}"): (authored(200), True),
-    ("DELETE", "/api/forum/posts/{post_id}"): (authored(204), True),
-}
 
 
 @dataclass

@@ -6,11 +6,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from orderline.bootstrap import bootstrap
+from orderline.bootstrap import Profile, bootstrap
 from orderline.config import Settings
 from orderline.entrypoints.api.app import create_app
 
-from .conftest import RunningServer, serve_in_thread
+from ..helpers.server import RunningServer, serve_in_thread
 
 
 async def test_ready_reports_each_dependency(client: httpx.AsyncClient) -> None:
@@ -64,7 +64,7 @@ def server_without_postgres(server: RunningServer) -> Iterator[str]:
         data_dir=server.settings.data_dir,
         auth=False,  # about an outage, not about authorization
     )
-    app = create_app(settings, lambda: bootstrap(settings, migrate=False))
+    app = create_app(settings, lambda: bootstrap(settings, profile=Profile.TOOL))
     yield from serve_in_thread(app)
 
 

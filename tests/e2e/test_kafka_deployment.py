@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..broker import Broker, free_port, running_broker
-from .processes import wait_ready
-from .test_make_run import ORDER
+from ..helpers.broker import Broker, running_broker
+from ..helpers.cli import ORDERLINE, CliEnv, process_env
+from ..helpers.http import SMOKE_ORDER
+from ..helpers.processes import free_port, wait_ready
 
-ORDERLINE = Path(sys.executable).with_name("orderline")
 pytestmark = pytest.mark.slow
 
 
@@ -27,20 +25,19 @@ def broker() -> Iterator[Broker]:
 
 
 def test_serve_without_workers_plus_relay_and_projector_processes(
-    scratch_database: str, dynamodb_endpoint: str, broker: Broker, tmp_path: Path
+    cli_env: CliEnv, scratch_database: str, dynamodb_endpoint: str, broker: Broker, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | {
-        "ORDERLINE_DATABASE_URL": scratch_database,
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": f"deploy{port}-",
-        "ORDERLINE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "ORDERLINE_KAFKA_IDEMPOTENCE": "false",
-        "ORDERLINE_WRITE_THROUGH": "false",  # so only the Kafka path can project
-        "ORDERLINE_PORT": str(port),
-        "ORDERLINE_DATA_DIR": str(tmp_path),
-        "ORDERLINE_AUTH": "false",  # about the deployment, not about authorization
-    }
+    env = process_env(
+        cli_env
+        | {
+            "ORDERLINE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "ORDERLINE_KAFKA_IDEMPOTENCE": "false",
+            "ORDERLINE_WRITE_THROUGH": "false",  # so only the Kafka path can project
+            "ORDERLINE_PORT": str(port),
+            "ORDERLINE_AUTH": "false",  # about the deployment, not about authorization
+        }
+    )
     processes = []
     try:
         for command in (["serve", "--no-workers"], ["relay"], ["project"]):
@@ -56,7 +53,7 @@ def test_serve_without_workers_plus_relay_and_projector_processes(
                     log=lambda: logs(tmp_path),
                 )
         base = f"http://127.0.0.1:{port}"
-        order_id = httpx.post(f"{base}/api/orders", json=ORDER, timeout=10).json()["id"]
+        order_id = httpx.post(f"{base}/api/orders", json=SMOKE_ORDER, timeout=10).json()["id"]
         changed = httpx.post(
             f"{base}/api/orders/{order_id}/status",
             json={"status": "CONFIRMED"},

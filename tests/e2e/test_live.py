@@ -27,9 +27,9 @@ from orderline.entrypoints.api.app import create_app
 from orderline.entrypoints.cli.server import ApiServer
 from orderline.live.hub import Hub
 
-from .conftest import RunningServer, serve_in_thread
-from .sse import Stream, subscribe
-from .test_orders_api import create
+from ..helpers.http import create
+from ..helpers.server import RunningServer, serve_in_thread
+from ..helpers.sse import Stream, subscribe
 
 B_LIMITS = {
     "live_heartbeat_seconds": 0.3,

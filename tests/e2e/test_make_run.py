@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,29 +15,12 @@ import httpx
 import psutil
 import pytest
 
-from .processes import wait_ready
+from ..helpers import REPO
+from ..helpers.cli import process_env
+from ..helpers.http import SMOKE_ORDER
+from ..helpers.processes import free_port, wait_ready
 
-REPO = Path(__file__).parents[2]
-ORDER = {
-    "customerId": "smoke",
-    "restaurantId": "smoke",
-    "items": [{"itemId": "tea", "name": "Tea", "quantity": 1, "unitPrice": "2.00"}],
-    "deliveryAddress": {
-        "street": "1 Main",
-        "city": "Town",
-        "postalCode": "1",
-        "latitude": 0,
-        "longitude": 0,
-    },
-}
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +40,8 @@ def clone() -> Iterator[Path]:
 
 
 def clean_env(port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")}
-    env["ORDERLINE_PORT"] = str(port)
-    return env
+    """Nothing configured but the port, as for a user who just cloned the repository."""
+    return process_env({"ORDERLINE_PORT": str(port)})
 
 
 @pytest.fixture
@@ -147,7 +128,7 @@ def staff_headers(clone: Path) -> dict[str, str]:
 def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tuple) -> None:  # type: ignore[type-arg]
     process, base = running
     headers = staff_headers(clone)
-    created = httpx.post(f"{base}/api/orders", json=ORDER, headers=headers, timeout=10)
+    created = httpx.post(f"{base}/api/orders", json=SMOKE_ORDER, headers=headers, timeout=10)
     assert created.status_code == 201
     order_id = created.json()["id"]
     confirmed = httpx.post(

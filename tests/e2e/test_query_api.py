@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 
-from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.bootstrap import open_dynamodb
 
-from ..counting import settled
-from .conftest import RunningServer
-from .test_orders_api import assert_problem, create
+from ..helpers.counting import settled
+from ..helpers.http import assert_problem, create
+from ..helpers.server import RunningServer
 
 
 async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> None:
@@ -37,7 +37,7 @@ async def projected(client: httpx.AsyncClient) -> None:
 
 async def counters_settled(server: RunningServer) -> None:
     """Wait until the server's aggregator has counted the history (it follows the stream)."""
-    async with dynamodb_client(server.settings) as dynamodb:
+    async with open_dynamodb(server.settings) as dynamodb:
         await settled(dynamodb, server.settings.table_prefix, server.settings.counter_shards)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
-from .conftest import RunningServer
+from ..helpers.cli import process_env
+from ..helpers.server import RunningServer
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -29,7 +29,7 @@ def test_walkthrough_runs_as_written(server: RunningServer) -> None:
         text=True,
         timeout=60,
         cwd=README.parent,  # where .venv/bin/orderline is
-        env={**os.environ, "ORDERLINE_DATA_DIR": str(server.settings.data_dir)},
+        env=process_env(server.cli_env()),  # `orderline token issue` signs with its key
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from ..broker import Broker, free_port
+from ..helpers.broker import Broker
+from ..helpers.cli import ORDERLINE, process_env
+from ..helpers.processes import free_port
 
 
 def serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")}
     return subprocess.run(
-        [str(Path(sys.executable).with_name("orderline")), "serve"],
-        env={
-            **clean,
-            "ORDERLINE_PORT": str(free_port()),
-            "ORDERLINE_DATA_DIR": str(tmp_path),
-            # unreachable DynamoDB is not a start-up failure (reads fall back to PostgreSQL)
-            "ORDERLINE_DYNAMODB_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-            "ORDERLINE_DYNAMODB_MAX_ATTEMPTS": "1",
-            **env,
-        },
+        [str(ORDERLINE), "serve"],
+        env=process_env(
+            {
+                "ORDERLINE_PORT": str(free_port()),
+                "ORDERLINE_DATA_DIR": str(tmp_path),
+                # unreachable DynamoDB is not a start-up failure (reads fall back to PostgreSQL)
+                "ORDERLINE_DYNAMODB_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+                "ORDERLINE_DYNAMODB_MAX_ATTEMPTS": "1",
+                **env,
+            }
+        ),
         capture_output=True,
         text=True,
         timeout=120,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,15 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.client import dynamodb_client, streams_client
-from orderline.adapters.dynamodb.codec import from_item
 from orderline.adapters.dynamodb.tables import STREAM_TABLES
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
 
-from ..dynamodb import new_prefix
-
-__all__ = ["new_prefix", "scan", "settings_for"]
-DATA_DIR = Path(tempfile.mkdtemp(prefix="orderline-test-data-"))
+from ..helpers.dynamodb import new_prefix
+from ..helpers.settings import settings_for
 
 
 @pytest.fixture
@@ -46,18 +41,6 @@ async def tables(dynamodb: Any) -> str:
     return prefix
 
 
-def settings_for(database_url: str, dynamodb_endpoint: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "dynamodb_endpoint": dynamodb_endpoint,
-        "table_prefix": new_prefix(),
-        "relay_backoff_seconds": 0.01,
-        "data_dir": DATA_DIR,  # the signing key and cursor secret of test containers
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 @pytest.fixture
 async def container(
     engine: AsyncEngine, database_url: str, dynamodb_endpoint: str, schema: str
@@ -80,15 +63,3 @@ async def writing_through(
         settings, engine=engine, notify_channel=f"ch_{schema}", write_through_hold=timedelta(0)
     ) as built:
         yield built
-
-
-async def scan(client: Any, table: str) -> list[dict[str, Any]]:
-    """Every item of a table, decoded."""
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"TableName": table}
-    while True:
-        response = await client.scan(**request)
-        items += [from_item(raw) for raw in response.get("Items", [])]
-        if "LastEvaluatedKey" not in response:
-            return items
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

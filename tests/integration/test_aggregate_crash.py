@@ -4,12 +4,9 @@ counters still equal a recount of the history table (nothing counted twice, noth
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,34 +16,31 @@ import pytest
 
 from orderline.readmodel.projector import Projector
 
-from ..counting import settled
-from .test_projector import history
+from ..helpers.cli import ORDERLINE, process_env
+from ..helpers.counting import settled
+from ..helpers.factories import history
+from ..helpers.processes import free_port
 
 pytestmark = pytest.mark.slow
-ORDERLINE = Path(sys.executable).with_name("orderline")
 KILLS = 10
 KILL_PHASE_SECONDS = 240.0  # a bound for a loaded machine, not a speed claim
 COUNTED = "orderline_counted_history_entries_total"
 HELD = 'orderline_stream_shards_held{consumer="counters"}'
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Aggregators:
     """`orderline aggregate` processes on one table prefix, each with /metrics of its own."""
 
     def __init__(self, endpoint: str, prefix: str, log_dir: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | {
-            "ORDERLINE_DYNAMODB_ENDPOINT": endpoint,
-            "ORDERLINE_TABLE_PREFIX": prefix,
-            "ORDERLINE_STREAM_LEASE_SECONDS": "1",
-            "ORDERLINE_STREAM_POLL_SECONDS": "0.05",
-            "ORDERLINE_LOG_LEVEL": "warning",
-        }
+        self.env = process_env(
+            {
+                "ORDERLINE_DYNAMODB_ENDPOINT": endpoint,
+                "ORDERLINE_TABLE_PREFIX": prefix,
+                "ORDERLINE_STREAM_LEASE_SECONDS": "1",
+                "ORDERLINE_STREAM_POLL_SECONDS": "0.05",
+                "ORDERLINE_LOG_LEVEL": "warning",
+            }
+        )
         self.log_dir = log_dir
         self.started = 0
 

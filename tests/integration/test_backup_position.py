@@ -3,35 +3,23 @@ scan, in PostgreSQL after verification: what retention may prune up to."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.postgres.engine import build_engine
-from orderline.entrypoints.cli import app
 
-from ..dynamodb import new_prefix
-
-runner = CliRunner()
+from ..helpers.cli import CliEnv, invoke
 
 
 async def test_backup_of_the_read_model_records_its_outbox_position(
-    dynamodb: Any, dynamodb_endpoint: str, scratch_database: str, tmp_path: Path
+    dynamodb: Any, cli_env: CliEnv, scratch_database: str, tmp_path: Path
 ) -> None:
-    prefix = new_prefix()
-    await ensure_tables(dynamodb, prefix)
-    env = {
-        "ORDERLINE_DATABASE_URL": scratch_database,
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": prefix,
-        "ORDERLINE_DATA_DIR": str(tmp_path),
-    }
-    assert (await asyncio.to_thread(runner.invoke, app, ["db", "upgrade"], env=env)).exit_code == 0
+    await ensure_tables(dynamodb, cli_env.prefix)
+    assert (await invoke(cli_env, "db", "upgrade")).exit_code == 0
     engine = build_engine(scratch_database, pool_size=1)
     try:
         async with engine.begin() as conn:
@@ -44,7 +32,7 @@ async def test_backup_of_the_read_model_records_its_outbox_position(
                 )
             )
         out = tmp_path / "b"
-        result = await asyncio.to_thread(runner.invoke, app, ["backup", "--out", str(out)], env=env)
+        result = await invoke(cli_env, "backup", "--out", str(out))
         assert result.exit_code == 0, result.output
         assert "consistent with outbox position 3" in result.output  # row 4 is unpublished
         manifest = orjson.loads((out / "manifest.json").read_bytes())

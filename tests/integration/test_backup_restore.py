@@ -4,10 +4,8 @@ files refused before anything is written, kill -9 during a backup and during a r
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,17 +15,17 @@ import orjson
 import pytest
 
 from orderline.config import Settings
-from orderline.ops.backup import BackupOptions, plan_backup, run_backup
-from orderline.ops.files import CorruptBackup
-from orderline.ops.manifest import Manifest
-from orderline.ops.restore import RestoreError, RestoreOptions, run_restore
-from orderline.ops.schema import wait_active
-from orderline.ops.wire import Wire, open_wire
-from orderline.ops.writer import BatchWriter
+from orderline.ops.bulk.backup import BackupOptions, plan_backup, run_backup
+from orderline.ops.bulk.dynamodb_http import Wire, open_wire
+from orderline.ops.bulk.files import CorruptBackup
+from orderline.ops.bulk.manifest import Manifest
+from orderline.ops.bulk.restore import RestoreError, RestoreOptions, run_restore
+from orderline.ops.bulk.schema import wait_active
+from orderline.ops.bulk.writer import BatchWriter
 
-from ..dynamodb import new_prefix
+from ..helpers.cli import ORDERLINE, CliEnv, process_env
+from ..helpers.dynamodb import new_prefix
 
-ORDERLINE = Path(sys.executable).with_name("orderline")
 BIG = 395_000  # characters: a 400 KB item on both (moto's limit is 405,000 bytes)
 
 
@@ -234,9 +232,10 @@ async def test_a_damaged_backup_is_refused_before_anything_is_written(
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    """`orderline *args` started as a process (so that it can be killed)."""
     return subprocess.Popen(
         [str(ORDERLINE), *args],
-        env={**os.environ, **env},
+        env=process_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -266,17 +265,12 @@ def finish(process: subprocess.Popen[bytes]) -> str:
 
 
 async def test_kill_9_during_backup_and_restore_then_resume_is_complete_and_exact(
-    dynamodb: Any, wire: Wire, tmp_path: Path, dynamodb_endpoint: str, database_url: str
+    dynamodb: Any, wire: Wire, tmp_path: Path, cli_env: CliEnv, database_url: str
 ) -> None:
-    source, target = new_prefix(), new_prefix()
+    source, target = cli_env.prefix, new_prefix()
     await make_tables(dynamodb, source)
     await fill(wire, source, events=6000)
-    env = {
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_DATABASE_URL": database_url,
-        "ORDERLINE_TABLE_PREFIX": source,
-        "ORDERLINE_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = cli_env | {"ORDERLINE_DATABASE_URL": database_url}
     out = tmp_path / "b"
     # rate limited so that the kill lands between the first finished segment and the last
     backup = cli(env, "backup", "--out", str(out), "--segments", "8", "--max-rcu", "300")
@@ -299,7 +293,7 @@ async def test_kill_9_during_backup_and_restore_then_resume_is_complete_and_exac
 
 
 async def test_cli_names_the_damaged_file_and_line_and_exits_1(
-    dynamodb: Any, wire: Wire, tmp_path: Path, dynamodb_endpoint: str
+    dynamodb: Any, wire: Wire, tmp_path: Path, cli_env: CliEnv
 ) -> None:
     source = new_prefix()
     await make_tables(dynamodb, source)
@@ -310,8 +304,7 @@ async def test_cli_names_the_damaged_file_and_line_and_exits_1(
     content = path.read_bytes().split(b"\n")
     content[2] = content[2][:30]
     path.write_bytes(b"\n".join(content))
-    env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_DATA_DIR": str(tmp_path)}
-    process = cli(env, "restore", str(tmp_path / "b"), "--prefix", new_prefix())
+    process = cli(cli_env, "restore", str(tmp_path / "b"), "--prefix", new_prefix())
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1
     last = err.decode().strip().splitlines()[-1]

@@ -19,10 +19,9 @@ from orderline.streams.counters import ConsumerOptions, CounterAggregator, Count
 from orderline.streams.lambda_handler import handle_batch
 from orderline.streams.leases import Checkpoint, CheckpointMoved
 from orderline.streams.reader import ReaderPolicy, ShardBatch, StreamReader
-from orderline.streams.shards import describe, stream_of
 
-from ..counting import settled
-from .test_projector import history
+from ..helpers.counting import lambda_event, settled
+from ..helpers.factories import history
 
 FAST = ConsumerOptions(
     lease_seconds=1.0, reader=ReaderPolicy(poll_seconds=0.05, discover_seconds=0.3)
@@ -165,24 +164,6 @@ async def test_the_lease_of_a_reader_that_stopped_renewing_is_taken_over(
     assert await dead.catch_up(gone.aggregator.apply) == 0  # it wakes up and lets the shard go
     assert dead.cursors == {}
     await settled(dynamodb, tables, seconds=5)
-
-
-async def lambda_event(dynamodb: Any, streams: Any, prefix: str) -> dict[str, Any]:
-    """One shard's records as Lambda's event source mapping hands them over."""
-    arn = await stream_of(dynamodb, f"{prefix}order-status-log")
-    (shard,) = await describe(streams, arn)
-    position = await streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard.shard_id, ShardIteratorType="TRIM_HORIZON"
-    )
-    page = await streams.get_records(ShardIterator=position["ShardIterator"])
-    return {
-        "Records": [{**record, "eventSourceARN": arn} for record in page["Records"]],
-        "shardId": shard.shard_id,
-        "eventSourceARN": arn,
-        "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"},
-        "state": {},
-        "isFinalInvokeForWindow": False,
-    }
 
 
 async def test_the_lambda_handler_fed_the_same_batch_twice_counts_once(

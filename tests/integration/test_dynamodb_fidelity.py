@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.readmodel.projector import ABSENT, put_newer
+from orderline.readmodel.projector import ABSENT, transact_put_if_newer
 from orderline.readmodel.tiers import FILL_CONDITION
 from orderline.streams.counters import counter_update
 
@@ -80,8 +80,8 @@ async def test_cancelled_transaction_reasons(dynamodb: Any, tables: str) -> None
         log_put(log, "new"),
         log_put(log, "dup", note=s("changed")),  # a duplicate history entry
         add(tables, "counter", 1),
-        put_newer(status, {"orderId": "o1", "version": 3}, 3),  # stale
-        put_newer(status, {"orderId": "o2", "version": 1}, 1),
+        transact_put_if_newer(status, {"orderId": "o1", "version": 3}, 3),  # stale
+        transact_put_if_newer(status, {"orderId": "o2", "version": 1}, 1),
     ]
     response = await refused(dynamodb.transact_write_items, TransactItems=items)
     assert response["Error"]["Code"] == "TransactionCanceledException"

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.admin import (
     TableState,
@@ -16,9 +15,9 @@ from orderline.adapters.dynamodb.admin import (
     ensure_tables,
 )
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.entrypoints.cli import app
 
-from .conftest import new_prefix
+from ..helpers.cli import CliEnv, invoke
+from ..helpers.dynamodb import new_prefix
 
 
 @pytest.fixture
@@ -46,29 +45,24 @@ async def test_create_is_idempotent_and_complete(client: Any, prefix: str) -> No
     assert all(isinstance(s, str) for s in await describe_tables(client, prefix))
 
 
-async def test_cli_tables_commands(dynamodb_endpoint: str, prefix: str, tmp_path: Path) -> None:
-    runner = CliRunner()
-    env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_TABLE_PREFIX": prefix}
-
-    def run(*args: str) -> Any:
-        return runner.invoke(app, ["tables", *args], env=env)
-
-    created = await asyncio.to_thread(run, "create")
+async def test_cli_tables_commands(cli_env: CliEnv, dynamodb_endpoint: str, tmp_path: Path) -> None:
+    prefix = cli_env.prefix
+    created = await invoke(cli_env, "tables", "create")
     assert created.exit_code == 0 and f"{prefix}order-details" in created.output
-    described = await asyncio.to_thread(run, "describe")
+    described = await invoke(cli_env, "tables", "describe")
     assert "CustomerStatusIndex" in described.output and "missing" not in described.output
-    refused = await asyncio.to_thread(run, "delete")
+    refused = await invoke(cli_env, "tables", "delete")
     assert refused.exit_code == 2 and "--yes" in refused.output
-    deleted = await asyncio.to_thread(run, "delete", "--yes")
+    deleted = await invoke(cli_env, "tables", "delete", "--yes")
     assert deleted.exit_code == 0 and f"{prefix}order-status-log" in deleted.output
-    embedded = runner.invoke(
-        app,
-        ["tables", "describe"],
-        env={
+    embedded = await invoke(
+        {
             "ORDERLINE_TABLE_PREFIX": prefix,
             "ORDERLINE_DYNAMODB_ENDPOINT": None,
             "ORDERLINE_DATA_DIR": str(tmp_path),  # no `orderline serve` runs there
         },
+        "tables",
+        "describe",
     )
     assert embedded.exit_code == 2 and "ORDERLINE_DYNAMODB_ENDPOINT" in embedded.output
 

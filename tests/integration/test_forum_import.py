@@ -8,15 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
-from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.client import client_credentials
-from orderline.entrypoints.cli import app
 
-from ..dynamodb import new_prefix
+from ..helpers.cli import CliEnv, invoke
 
-runner = CliRunner()
 BIG = "x" * 500_000
+pytestmark = pytest.mark.usefixtures("dynamodb_endpoint")  # so `cli_env` has DynamoDB
 
 
 def export() -> dict[str, list[Any]]:
@@ -67,23 +65,10 @@ def write_export(folder: Path, data: dict[str, list[Any]]) -> Path:
     return folder
 
 
-@pytest.fixture
-def env(dynamodb_endpoint: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": new_prefix(),
-        "ORDERLINE_DATA_DIR": str(tmp_path / "data"),
-    }
-
-
-def invoke(env: dict[str, str], *args: str) -> Any:
-    return runner.invoke(app, ["forum", *args], env=env)
-
-
-def test_import_reports_every_bad_row_and_runs_once(env: dict[str, str], tmp_path: Path) -> None:
+async def test_import_reports_every_bad_row_and_runs_once(cli_env: CliEnv, tmp_path: Path) -> None:
     source = write_export(tmp_path / "export", export())
     report = tmp_path / "report.json"
-    first = invoke(env, "import", str(source), "--report", str(report))
+    first = await invoke(cli_env, "forum", "import", str(source), "--report", str(report))
     assert first.exit_code == 0, first.output
     body = json.loads(report.read_text())
     assert body["written"] == {"users": 2, "threads": 2, "posts": 10}
@@ -107,49 +92,49 @@ def test_import_reports_every_bad_row_and_runs_once(env: dict[str, str], tmp_pat
             ("posts", "16", "invalid field content"),
         ]
     ), body["rejected"]
-    again = invoke(env, "import", str(source))
+    again = await invoke(cli_env, "forum", "import", str(source))
     assert again.exit_code == 0 and "nothing to write" in again.output
     assert "users: 7 rows, 2 valid, 0 written, 2 already there" in again.output
-    verified = invoke(env, "verify", str(source))
+    verified = await invoke(cli_env, "forum", "verify", str(source))
     assert verified.exit_code == 0, verified.output
     assert "posts: 10 items, source 10 valid rows: ok" in verified.output
-    threads = {t["threadId"]["S"]: t for t in scan(env, "forum-threads")}
+    threads = {t["threadId"]["S"]: t for t in scan(cli_env, "forum-threads")}
     assert threads["1"]["postCount"] == {"N": "5"} and threads["2"]["postCount"] == {"N": "5"}
     assert threads["1"]["lastPostAt"]["S"] == "2024-02-01T00:00:09.000000Z"
 
 
-def test_dry_run_writes_nothing_and_verify_sees_the_gap(
-    env: dict[str, str], tmp_path: Path
+async def test_dry_run_writes_nothing_and_verify_sees_the_gap(
+    cli_env: CliEnv, tmp_path: Path
 ) -> None:
     source = write_export(tmp_path / "export", export())
-    dry = invoke(env, "import", str(source), "--dry-run")
+    dry = await invoke(cli_env, "forum", "import", str(source), "--dry-run")
     assert dry.exit_code == 0 and "dry run: nothing written" in dry.output
     assert "posts: 17 rows, 10 valid, 0 written" in dry.output
-    mismatch = invoke(env, "verify", str(source))
+    mismatch = await invoke(cli_env, "forum", "verify", str(source))
     assert mismatch.exit_code == 1 and "MISMATCH" in mismatch.output
 
 
-def test_seed_is_idempotent(env: dict[str, str]) -> None:
-    first = invoke(env, "seed")
+async def test_seed_is_idempotent(cli_env: CliEnv) -> None:
+    first = await invoke(cli_env, "forum", "seed")
     assert first.exit_code == 0, first.output
     assert "users: 3 rows, 3 valid, 3 written" in first.output
-    again = invoke(env, "seed")
+    again = await invoke(cli_env, "forum", "seed")
     assert again.exit_code == 0 and "nothing to write" in again.output
-    counted = invoke(env, "verify")
+    counted = await invoke(cli_env, "forum", "verify")
     assert "users: 3 items" in counted.output and "posts: 2 items" in counted.output
 
 
-def test_import_of_a_missing_folder_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+async def test_import_of_a_missing_folder_is_one_line(cli_env: CliEnv, tmp_path: Path) -> None:
     (tmp_path / "bad" / "users").mkdir(parents=True)
     (tmp_path / "bad" / "users" / "db.json").write_text("{not json")
-    result = invoke(env, "import", str(tmp_path / "bad"))
+    result = await invoke(cli_env, "forum", "import", str(tmp_path / "bad"))
     assert result.exit_code == 2 and "error:" in result.output
 
 
-def scan(env: dict[str, str], table: str) -> list[dict[str, Any]]:
-    endpoint = env["ORDERLINE_DYNAMODB_ENDPOINT"]
+def scan(cli_env: CliEnv, table: str) -> list[dict[str, Any]]:
+    endpoint = cli_env["ORDERLINE_DYNAMODB_ENDPOINT"]
     client = boto3.client(
         "dynamodb", endpoint_url=endpoint, region_name="us-east-1", **client_credentials(endpoint)
     )
-    name = env["ORDERLINE_TABLE_PREFIX"] + table
+    name = cli_env.prefix + table
     return list(client.scan(TableName=name)["Items"])

@@ -19,10 +19,10 @@ from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.tables import FORUM_TABLES
 from orderline.config import Settings
 from orderline.forum import dynamo
-from orderline.forum.dynamo import Key, Page
+from orderline.forum.model import Key, Page
 from orderline.forum.store import THREAD_BUCKET, ForumStore
 
-from ..dynamodb import new_prefix
+from ..helpers.dynamodb import new_prefix
 
 TIMES = [f"2024-05-01T00:00:0{n}.000000Z" for n in range(4)]
 Case = list[tuple[int, list[int]]]  # per thread: its time slot, its posts' time slots

@@ -20,8 +20,7 @@ from orderline.forum.model import PostIn
 from orderline.forum.sample import SAMPLE
 from orderline.forum.store import ForumStore
 
-from ..dynamodb import new_prefix
-from .conftest import scan
+from ..helpers.dynamodb import new_prefix, scan
 
 
 async def contents(client: Any, prefix: str) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Each role's code paths call only what its IAM policy grants (`ops/iam.py:ROLES`).
+"""Each role's code paths call only what its IAM policy grants (`ops/provisioning/iam.py:ROLES`).
 
 Every DynamoDB call is counted in `orderline_dynamodb_calls_total{operation,table}`; each test
 runs one role's flows on a prefix of its own and checks every (operation, table) it observed
@@ -21,21 +21,21 @@ from orderline.adapters.dynamodb.admin import delete_tables, ensure_tables
 from orderline.adapters.postgres.outbox import PostgresEventLog
 from orderline.bootstrap import (
     Container,
-    aggregation,
     bootstrap,
     build_projector,
     build_reconciler,
+    open_aggregator,
 )
-from orderline.ops import drift, iam
+from orderline.ops.provisioning import drift, iam
 from orderline.readmodel import rebuild
 from orderline.readmodel.projector import Projector
 from orderline.streams import recount
 from orderline.streams.lambda_handler import handle_batch
 
-from .conftest import settings_for
-from .test_counters_stream import lambda_event
-from .test_projector import history
-from .test_relay import confirm, place
+from ..helpers.counting import lambda_event
+from ..helpers.factories import history
+from ..helpers.orders import confirm, place
+from ..helpers.settings import settings_for
 
 Observed = set[tuple[str, str]]
 
@@ -69,7 +69,9 @@ async def observing(prefix: str) -> AsyncIterator[Observed]:
 def assert_granted(role: str, observed: Observed) -> None:
     allowed = iam.granted_calls(role)
     missing = sorted((op, t) for op, t in observed if op not in allowed.get(t, set()))
-    assert not missing, f"role {role} calls {missing} without a grant in ops/iam.py:ROLES"
+    assert not missing, (
+        f"role {role} calls {missing} without a grant in ops/provisioning/iam.py:ROLES"
+    )
 
 
 @asynccontextmanager
@@ -186,7 +188,7 @@ async def test_the_aggregator_role_covers_aggregate(
         assert container.dynamodb is not None
         projector = Projector(container.dynamodb, settings.table_prefix)
         await projector.project(history([["advance", "advance", "delete"]], random.Random(8)))
-        async with observing(settings.table_prefix) as seen, aggregation(settings) as consumer:
+        async with observing(settings.table_prefix) as seen, open_aggregator(settings) as consumer:
             assert await consumer.catch_up() == 4
     assert {
         ("GetRecords", "order-status-log"),

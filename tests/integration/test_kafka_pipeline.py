@@ -13,7 +13,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -26,23 +25,20 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
 from orderline.domain.status import OrderStatus
-from orderline.entrypoints.cli import app
 from orderline.service_layer import commands
 
-from ..actors import admin
-from ..broker import Broker, running_broker
-from ..counting import counted
-from ..dynamodb import counter_scope
-from ..unit.factories import place_command
-from .conftest import new_prefix, scan
+from ..helpers.actors import admin
+from ..helpers.broker import Broker, running_broker
+from ..helpers.cli import ORDERLINE, CliEnv, invoke, process_env
+from ..helpers.counting import counted
+from ..helpers.dynamodb import counter_scope, scan
+from ..helpers.factories import place_command
 
 pytestmark = pytest.mark.slow
-ORDERLINE = Path(sys.executable).with_name("orderline")
 LIFECYCLE = [
     OrderStatus.CONFIRMED,
     OrderStatus.PROCESSING,
@@ -94,13 +90,10 @@ def broker() -> Iterator[Broker]:
 
 @pytest.fixture
 async def pipeline(
-    scratch_database: str, dynamodb_endpoint: str, broker: Broker, tmp_path: Path
+    cli_env: CliEnv, scratch_database: str, dynamodb_endpoint: str, broker: Broker, tmp_path: Path
 ) -> AsyncIterator[Pipeline]:
     name = uuid.uuid4().hex[:8]
-    values = {
-        "ORDERLINE_DATABASE_URL": scratch_database,
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": new_prefix(),
+    values = cli_env | {
         "ORDERLINE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "ORDERLINE_KAFKA_TOPIC": f"events-{name}",
         "ORDERLINE_KAFKA_GROUP": f"projectors-{name}",
@@ -110,7 +103,7 @@ async def pipeline(
         "ORDERLINE_RELAY_POLL_SECONDS": "0.2",
         "ORDERLINE_LOG_LEVEL": "warning",
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")} | values
+    env = process_env(values)
     settings = Settings(
         **{key.removeprefix("ORDERLINE_").lower(): value for key, value in values.items()}
     )
@@ -364,9 +357,7 @@ async def test_a_poison_event_is_dead_lettered_without_holding_back_other_orders
     print(f"\npoison test: lag before {max(before):.2f}s, after {max(after):.2f}s")
     assert len(letters) == 1 and b"malformed envelope" in letters[0]
     assert max(after) < max(max(before) * 3, 2.0)
-    replayed = await asyncio.to_thread(
-        CliRunner().invoke, app, ["replay-dead-letters"], env=pipeline.env
-    )
+    replayed = await invoke(pipeline.env, "replay-dead-letters")
     assert replayed.exit_code == 0 and "1 dead-lettered events put back" in replayed.output
     assert len(await dead_letters(pipeline, at_least=2)) == 2  # still poison: dead-lettered again
 

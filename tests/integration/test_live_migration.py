@@ -10,20 +10,17 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from typer.testing import CliRunner
-
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.bootstrap import Container
 from orderline.config import Settings
-from orderline.entrypoints.cli import app
-from orderline.ops import live
-from orderline.ops.transforms import status_group
-from orderline.ops.wire import open_wire
+from orderline.ops.bulk.dynamodb_http import open_wire
+from orderline.ops.table_copy import online_migration
+from orderline.ops.table_copy.transforms import status_group
 
-from ..dynamodb import new_prefix
-from .test_relay import confirm, place
+from ..helpers.cli import CliEnv, invoke
+from ..helpers.orders import confirm, place
 
-TRANSFORM = "orderline.ops.transforms:order_status_v2"
+TRANSFORM = "orderline.ops.table_copy.transforms:order_status_v2"
 
 
 class Load:
@@ -34,7 +31,9 @@ class Load:
         self.projected: dict[UUID, int] = {}  # order -> version known projected
         self.missing: list[tuple[UUID, str]] = []
         self.reads = 0
+        self.rounds = 0
         self.stop = asyncio.Event()
+        self._round = asyncio.Event()
 
     async def run(self) -> None:
         relay = self.container.relay
@@ -50,11 +49,20 @@ class Load:
             await relay.drain()
             self.projected.update(pending)
             await self.read_some()
+            self.rounds += 1
+            self._round.set()
+
+    async def ran(self, rounds: int = 3) -> None:
+        """Wait until the load has gone `rounds` more times round (writes, projection, reads)."""
+        target = self.rounds + rounds
+        while self.rounds < target:
+            self._round.clear()
+            await asyncio.wait_for(self._round.wait(), 120)
 
     async def read_some(self) -> None:
-        assert self.container.router is not None
+        assert self.container.table_router is not None
         for order_id in random.sample(list(self.projected), min(5, len(self.projected))):
-            table = self.container.router.status_read().table
+            table = self.container.table_router.status_read().table
             item = await item_of(self.container, table, order_id)
             self.reads += 1
             if item is None or int(item["version"]["N"]) < self.projected[order_id]:
@@ -89,7 +97,7 @@ async def assert_complete(container: Container, table: str, transformed: bool) -
 async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     container: Container, dynamodb_endpoint: str, tmp_path: Path
 ) -> None:
-    router = container.router
+    router = container.table_router
     assert router is not None and container.relay is not None
     router.poll_seconds = 0.05  # processes poll the phase; short here to keep the test short
     old = router.status_read().table
@@ -102,15 +110,17 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     running = asyncio.create_task(load.run())
     settings = Settings(dynamodb_endpoint=dynamodb_endpoint)
     async with open_wire(settings) as wire:
-        await live.start(container.engine, container.dynamodb, "status-v2", old, new, TRANSFORM)
-        await asyncio.sleep(0.3)
+        await online_migration.start(
+            container.engine, container.dynamodb, "status-v2", old, new, TRANSFORM
+        )
+        await load.ran()
         step = {"grace_seconds": 0.2, "checkpoint_dir": tmp_path}
-        advanced = await live.advance(
+        advanced = await online_migration.advance(
             container.engine, container.dynamodb, wire, "status-v2", **step
         )
         assert advanced.phase == "backfill" and advanced.backfill is not None
         assert advanced.backfill.written >= 40  # the history, plus what raced dual-write
-        await asyncio.sleep(0.3)
+        await load.ran()
         load.stop.set()
         await running
         assert await assert_complete(container, old, transformed=False) >= 40
@@ -119,12 +129,12 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
         for phase in ("read-new", "cutover"):
             load.stop.clear()
             running = asyncio.create_task(load.run())
-            await asyncio.sleep(0.3)
-            moved = await live.advance(
+            await load.ran()
+            moved = await online_migration.advance(
                 container.engine, container.dynamodb, wire, "status-v2", **step
             )
             assert moved.phase == phase
-            await asyncio.sleep(0.3)
+            await load.ran()
             load.stop.set()
             await running
             assert router.status_read().table == new
@@ -136,13 +146,13 @@ async def test_order_status_migrates_live_without_losing_a_write_or_a_read(
     await container.relay.drain()
     assert await item_of(container, new, order_id) is not None
     assert await item_of(container, old, order_id) is None
-    assert (await live.get(container.engine, "status-v2")).phase == "cutover"
+    assert (await online_migration.get(container.engine, "status-v2")).phase == "cutover"
 
 
 async def test_rollback_returns_reads_and_writes_to_the_old_table(
     container: Container, dynamodb_endpoint: str, tmp_path: Path
 ) -> None:
-    router = container.router
+    router = container.table_router
     assert router is not None and container.relay is not None
     router.poll_seconds = 0.05
     old = router.status_read().table
@@ -150,16 +160,16 @@ async def test_rollback_returns_reads_and_writes_to_the_old_table(
     await place(container)
     await container.relay.drain()
     async with open_wire(Settings(dynamodb_endpoint=dynamodb_endpoint)) as wire:
-        await live.start(container.engine, container.dynamodb, "v2", old, new, TRANSFORM)
+        await online_migration.start(
+            container.engine, container.dynamodb, "v2", old, new, TRANSFORM
+        )
         step = {"grace_seconds": 0.1, "checkpoint_dir": tmp_path}
-        await live.advance(container.engine, container.dynamodb, wire, "v2", **step)
-        await live.advance(container.engine, container.dynamodb, wire, "v2", **step)
+        await online_migration.advance(container.engine, container.dynamodb, wire, "v2", **step)
+        await online_migration.advance(container.engine, container.dynamodb, wire, "v2", **step)
         await router.refresh_if_stale()  # what the next projector batch does
         assert router.status_read().table == new
-    assert await live.rollback(container.engine, "v2") == "read-new"
-    await asyncio.sleep(0.1)
-    router.status_read()  # the poll notices
-    await asyncio.sleep(0.1)
+    assert await online_migration.rollback(container.engine, "v2") == "read-new"
+    await router.refresh()  # what the router's next poll does
     assert router.status_read().table == old
     order_id = await place(container)
     await container.relay.drain()
@@ -167,32 +177,20 @@ async def test_rollback_returns_reads_and_writes_to_the_old_table(
     await assert_complete(container, old, transformed=False)
 
 
-async def test_migration_commands(
-    dynamodb: Any, dynamodb_endpoint: str, scratch_database: str, tmp_path: Path
-) -> None:
-    prefix = new_prefix()
+async def test_migration_commands(dynamodb: Any, cli_env: CliEnv, scratch_database: str) -> None:
+    prefix = cli_env.prefix
     await ensure_tables(dynamodb, prefix)
-    env = {
-        "ORDERLINE_DATABASE_URL": scratch_database,
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": prefix,
-        "ORDERLINE_DATA_DIR": str(tmp_path),
-    }
-
-    async def invoke(*args: str) -> Any:
-        return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
-
-    assert (await invoke("db", "upgrade")).exit_code == 0
-    started = await invoke("migration", "start", "v2")
+    assert (await invoke(cli_env, "db", "upgrade")).exit_code == 0
+    started = await invoke(cli_env, "migration", "start", "v2")
     assert started.exit_code == 0, started.output
     assert f"{prefix}order-status -> {prefix}order-status-v2, phase dual-write" in started.output
-    again = await invoke("migration", "start", "v3")
+    again = await invoke(cli_env, "migration", "start", "v3")
     assert again.exit_code == 1 and "already being migrated by 'v2'" in again.output
-    advanced = await invoke("migration", "advance", "v2")
+    advanced = await invoke(cli_env, "migration", "advance", "v2")
     assert "v2: dual-write -> backfill; backfilled 0 items" in advanced.output, advanced.output
-    assert "rolled-back" in (await invoke("migration", "rollback", "v2")).output
-    status = await invoke("migration", "status", "v2")
+    assert "rolled-back" in (await invoke(cli_env, "migration", "rollback", "v2")).output
+    status = await invoke(cli_env, "migration", "status", "v2")
     assert "phase rolled-back" in status.output
     assert "history dual-write -> backfill -> rolled-back" in status.output
-    refused = await invoke("migration", "advance", "v2")
+    refused = await invoke(cli_env, "migration", "advance", "v2")
     assert refused.exit_code == 1 and "error: nothing follows phase rolled-back" in refused.output

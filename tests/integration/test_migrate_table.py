@@ -9,19 +9,17 @@ from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner
 
 from orderline.config import Settings
-from orderline.entrypoints.cli import app
-from orderline.ops.migrate import MigrateOptions, migrate
-from orderline.ops.schema import wait_active
-from orderline.ops.transforms import order_status_v2
-from orderline.ops.wire import Wire, open_wire
-from orderline.ops.writer import BatchWriter
+from orderline.ops.bulk.dynamodb_http import Wire, open_wire
+from orderline.ops.bulk.schema import wait_active
+from orderline.ops.bulk.writer import BatchWriter
+from orderline.ops.table_copy.migrate import MigrateOptions, migrate
+from orderline.ops.table_copy.transforms import order_status_v2
 
-from ..dynamodb import new_prefix
+from ..helpers.cli import CliEnv, invoke
+from ..helpers.dynamodb import new_prefix
 
-runner = CliRunner()
 STATUSES = ("PENDING", "DELIVERED", "CANCELLED")
 
 
@@ -48,30 +46,25 @@ async def status_table(client: Any, wire: Wire, name: str, items: int) -> None:
 
 
 async def test_migrate_table_transforms_every_item_and_compares_counts(
-    dynamodb: Any, wire: Wire, dynamodb_endpoint: str, tmp_path: Path
+    dynamodb: Any, wire: Wire, cli_env: CliEnv
 ) -> None:
-    prefix = new_prefix()
+    prefix = cli_env.prefix
     await status_table(dynamodb, wire, f"{prefix}status", 250)
-    env = {
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": prefix,
-        "ORDERLINE_DATA_DIR": str(tmp_path),
-    }
     args = [
         "migrate-table",
         "status",
         "status-v2",
         "--transform",
-        "orderline.ops.transforms:order_status_v2",
+        "orderline.ops.table_copy.transforms:order_status_v2",
     ]
-    dry = await asyncio.to_thread(runner.invoke, app, [*args, "--dry-run"], env=env)
+    dry = await invoke(cli_env, *args, "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "dry run: 250 items scanned, 250 would be written" in dry.output
     assert '"statusGroup"' in dry.output
     assert f"{prefix}status-v2" not in (await dynamodb.list_tables())["TableNames"] or (
         (await dynamodb.scan(TableName=f"{prefix}status-v2", Select="COUNT"))["Count"] == 0
     )
-    result = await asyncio.to_thread(runner.invoke, app, args, env=env)
+    result = await invoke(cli_env, *args)
     assert result.exit_code == 0, result.output
     assert "migrated 250 of 250 items" in result.output and "target 250" in result.output
     items = (await wire.call("Scan", {"TableName": f"{prefix}status-v2"}))["Items"]

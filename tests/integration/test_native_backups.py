@@ -7,23 +7,12 @@ neither (UnknownOperationException): every command must say so in one line and e
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner
+from orderline.ops.bulk.schema import wait_active
 
-from orderline.entrypoints.cli import app
-from orderline.ops.schema import wait_active
-
-from ..dynamodb import new_prefix
-
-runner = CliRunner()
-
-
-async def invoke(env: dict[str, str], *args: str) -> Any:
-    return await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+from ..helpers.cli import CliEnv, invoke
 
 
 async def make_table(client: Any, name: str, items: int) -> None:
@@ -42,16 +31,9 @@ async def count(client: Any, name: str) -> int:
     return int((await client.scan(TableName=name, Select="COUNT"))["Count"])
 
 
-async def test_native_backups_and_pitr(
-    dynamodb: Any, dynamodb_endpoint: str, tmp_path: Path, request: Any
-) -> None:
-    prefix = new_prefix()
+async def test_native_backups_and_pitr(dynamodb: Any, cli_env: CliEnv, request: Any) -> None:
+    env, prefix = cli_env, cli_env.prefix
     await make_table(dynamodb, f"{prefix}things", 3)
-    env = {
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": prefix,
-        "ORDERLINE_DATA_DIR": str(tmp_path),
-    }
     if "dynamodb-local" in request.node.name:
         await _all_say_not_supported(env)
         return
@@ -90,7 +72,7 @@ async def test_native_backups_and_pitr(
     assert await count(dynamodb, f"{prefix}pitr") == 5
 
 
-async def _all_say_not_supported(env: dict[str, str]) -> None:
+async def _all_say_not_supported(env: CliEnv) -> None:
     """DynamoDB Local: UnknownOperationException for all of these, told in one line, exit 2."""
     for args in (
         ("tables", "backups", "create"),

@@ -21,8 +21,8 @@ from orderline.domain.errors import DomainError, InvalidTransition
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer import commands, handlers
 
-from ..actors import admin
-from ..unit.factories import place_command
+from ..helpers.actors import admin
+from ..helpers.factories import place_command
 
 
 async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
@@ -120,11 +120,13 @@ async def test_a_rejected_insert_rolls_back_the_outbox_too(engine: AsyncEngine) 
 async def test_notify_is_delivered_only_on_commit(
     engine: AsyncEngine, database_url: str, schema: str
 ) -> None:
-    channel = f"outbox_{schema}"
+    channel, barrier = f"outbox_{schema}", f"barrier_{schema}"
     heard: asyncio.Queue[str] = asyncio.Queue()
+    passed = asyncio.Event()
     listener = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await listener.add_listener(channel, lambda *args: heard.put_nowait(args[2]))
+        await listener.add_listener(barrier, lambda *args: passed.set())
         await handlers.place_order(place_command(), PostgresUnitOfWork(engine, channel), utc_now)
         assert await asyncio.wait_for(heard.get(), 5) == channel
         with pytest.raises(DomainError):
@@ -133,7 +135,11 @@ async def test_notify_is_delivered_only_on_commit(
                 PostgresUnitOfWork(engine, channel),
                 utc_now,
             )
-        await asyncio.sleep(0.2)
+        # notifications reach a listener in commit order: once a NOTIFY committed after the
+        # failed transaction arrives, one from that transaction would have arrived before it
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": barrier})
+        await asyncio.wait_for(passed.wait(), 5)
         assert heard.empty()
     finally:
         await listener.close()

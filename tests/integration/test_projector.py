@@ -6,7 +6,7 @@ import json
 import random
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,47 +23,12 @@ from orderline.domain.status import OrderStatus
 from orderline.readmodel.projector import Projector
 from orderline.streams.counters import CounterAggregator, CounterConsumer
 
-from ..counting import settled
-from ..dynamodb import counter_scope
-from ..unit.factories import item, location
-from .conftest import new_prefix, scan
+from ..helpers.counting import settled
+from ..helpers.dynamodb import counter_scope, new_prefix, scan
+from ..helpers.factories import START, history, item, location
 
-START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 ACTION = st.sampled_from(["advance", "advance", "advance", "cancel", "update", "delete"])
 SCRIPTS = st.lists(st.lists(ACTION, max_size=7), min_size=1, max_size=4)
-
-
-def history(scripts: list[list[str]], rng: random.Random) -> list[dict[str, Any]]:
-    """Play each order's script through the aggregate; return every event's envelope."""
-    now = START
-    events = []
-    for number, script in enumerate(scripts):
-        now += timedelta(minutes=7)
-        order = Order.place(
-            order_id=uuid.UUID(int=rng.getrandbits(128)),
-            customer_id=f"customer-{number % 2}",
-            restaurant_id="restaurant-1",
-            channel_id="web",
-            currency="USD",
-            items=[item(price=f"{rng.randint(100, 9999) / 100:.2f}")],
-            delivery=location(),
-            now=now,
-        )
-        for action in script:
-            now += timedelta(minutes=rng.randint(1, 50))
-            if order.deleted_at is not None:
-                break
-            if action == "delete":
-                order.delete(now=now, user_id="admin")
-            elif action == "update" and not order.status.is_final:
-                order.update(estimated_delivery_time=now + timedelta(hours=1), now=now)
-            elif action in ("advance", "cancel") and order.status.allowed_next():
-                options = order.status.allowed_next()
-                wanted = OrderStatus.CANCELLED if action == "cancel" else options[0]
-                target = wanted if wanted in options else options[0]
-                order.change_status(target, user_id="staff", now=now, metadata={"n": 1.5})
-        events += [event.envelope() for event in order.events]
-    return events
 
 
 def counter_consumer(client: Any, streams: Any, prefix: str) -> CounterConsumer:

@@ -18,12 +18,12 @@ from orderline.readmodel.cache import ReadCache
 from orderline.readmodel.views import OrderViews
 from orderline.service_layer import commands
 
-from ..actors import admin
-from ..counting import counted
-from ..dynamodb import counter_scope
-from ..unit.factories import place_command
-from .conftest import scan, settings_for
-from .test_relay import confirm, place
+from ..helpers.actors import admin
+from ..helpers.counting import counted
+from ..helpers.dynamodb import counter_scope, scan
+from ..helpers.factories import place_command
+from ..helpers.orders import confirm, place
+from ..helpers.settings import settings_for
 
 
 def views_of(container: Container, cache_size: int = 1000) -> OrderViews:

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
-
-from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.bootstrap import Container, bootstrap, build_projector, expiry_of
-from orderline.entrypoints.cli import app
+from orderline.bootstrap import Container, Profile, bootstrap, build_projector, expiry_of
 from orderline.readmodel.ports import OrderFilters
 from orderline.readmodel.rebuild import Reconciler, replay
 from orderline.service_layer import commands
 
-from ..actors import admin
-from ..counting import counted
-from .conftest import new_prefix, scan, settings_for
-from .test_relay import confirm, place
+from ..helpers.actors import admin
+from ..helpers.cli import CliEnv, invoke
+from ..helpers.counting import counted
+from ..helpers.dynamodb import new_prefix, scan
+from ..helpers.orders import confirm, place
+from ..helpers.settings import settings_for
 
 
 async def some_orders(container: Container) -> list[Any]:
@@ -85,40 +83,37 @@ async def test_reconcile_finds_and_repairs_a_corrupted_item(container: Container
 
 
 async def test_cli_outbox_status_replay_and_reconcile(
-    scratch_database: str, dynamodb_endpoint: str
+    cli_env: CliEnv, scratch_database: str, dynamodb_endpoint: str
 ) -> None:
-    settings = settings_for(scratch_database, dynamodb_endpoint, write_through=False)
+    settings = settings_for(
+        scratch_database,
+        dynamodb_endpoint,
+        write_through=False,
+        table_prefix=cli_env.prefix,
+        data_dir=cli_env.data_dir,
+    )
     async with bootstrap(settings) as container:
         await some_orders(container)
         await counted(container)  # reconcile also compares the counters with the history
-    env = {
-        "ORDERLINE_DATABASE_URL": scratch_database,
-        "ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "ORDERLINE_TABLE_PREFIX": settings.table_prefix,
-    }
-
-    def run(*args: str) -> Any:
-        return asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
-
-    status = await run("outbox", "status")
+    status = await invoke(cli_env, "outbox", "status")
     assert status.exit_code == 0, status.output
     assert "backlog:            0" in status.output and "published:          10" in status.output
     target = new_prefix()
-    replayed = await run("replay", "--prefix", target)
+    replayed = await invoke(cli_env, "replay", "--prefix", target)
     assert replayed.exit_code == 0, replayed.output
     assert f"replayed 10 events into {target}*: 10 applied" in replayed.output
-    clean = await run("reconcile")
+    clean = await invoke(cli_env, "reconcile")
     assert clean.exit_code == 0, clean.output
     assert "checked 6 orders: 0 drifted items" in clean.output
-    async with bootstrap(settings, migrate=False) as container:
+    async with bootstrap(settings, profile=Profile.TOOL) as container:
         table = f"{settings.table_prefix}order-status"
         await container.dynamodb.delete_item(
             TableName=table, Key={"orderId": {"S": (await first_order(container))}}
         )
-    drifted = await run("reconcile")
+    drifted = await invoke(cli_env, "reconcile")
     assert drifted.exit_code == 1
     assert "status:missing: 1" in drifted.output
-    repaired = await run("reconcile", "--repair")
+    repaired = await invoke(cli_env, "reconcile", "--repair")
     assert repaired.exit_code == 0 and "repaired 1 items" in repaired.output
 
 

@@ -5,39 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.postgres import outbox
 from orderline.bootstrap import Container
-from orderline.domain.status import OrderStatus
-from orderline.service_layer import commands
 from orderline.service_layer.event_bus import BusUnavailable
 from orderline.workers.relay import Relay, RelayPolicy
 
-from ..actors import admin
-from ..unit.factories import place_command
-from .conftest import scan
-
-
-async def place(container: Container, **overrides: object) -> UUID:
-    placed = await container.commands.handle(place_command(**overrides))
-    return UUID(placed.document["id"])
-
-
-async def confirm(container: Container, order_id: UUID) -> None:
-    await container.commands.handle(
-        commands.ChangeStatus(
-            order_id=order_id,
-            status=OrderStatus.CONFIRMED,
-            actor=admin("staff"),
-            reason=None,
-            metadata=None,
-            expected_version=None,
-        )
-    )
+from ..helpers.dynamodb import scan
+from ..helpers.orders import confirm, place
 
 
 async def column(engine: AsyncEngine, sql: str) -> list[Any]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.postgres import retention as store
 from orderline.adapters.postgres.tables import idempotency_keys, outbox
-from orderline.ops.retention import RetentionPolicy, history_warning, prune
+from orderline.workers.retention import RetentionPolicy, history_warning, prune
 
 NOW = datetime(2030, 1, 10, tzinfo=UTC)
 POLICY = RetentionPolicy(outbox_days=7, idempotency_hours=24, batch_size=2, table_prefix="p-")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.tables import (
@@ -15,12 +13,10 @@ from orderline.adapters.dynamodb.tables import (
     ORDER_STATUS,
     ORDER_STATUS_LOG,
 )
-from orderline.entrypoints.cli import app
-from orderline.ops.drift import diff_tables
+from orderline.ops.provisioning.drift import diff_tables
 
-from .conftest import new_prefix
-
-runner = CliRunner()
+from ..helpers.cli import CliEnv, invoke
+from ..helpers.dynamodb import new_prefix
 
 
 @pytest.fixture
@@ -77,18 +73,16 @@ async def test_pitr_is_checked_where_the_endpoint_reports_it(
         assert (await diff_tables(dynamodb, tables, pitr=False)).drifts == []
 
 
-async def test_the_command_exits_1_on_drift_and_0_without(
-    dynamodb: Any, every_table: str, dynamodb_endpoint: str
-) -> None:
-    tables = every_table
-    env = {"ORDERLINE_DYNAMODB_ENDPOINT": dynamodb_endpoint, "ORDERLINE_TABLE_PREFIX": tables}
-    clean = await asyncio.to_thread(runner.invoke, app, ["tables", "diff"], env=env)
+async def test_the_command_exits_1_on_drift_and_0_without(dynamodb: Any, cli_env: CliEnv) -> None:
+    tables = cli_env.prefix
+    await ensure_tables(dynamodb, tables, EVERY_TABLE)
+    clean = await invoke(cli_env, "tables", "diff")
     assert clean.exit_code == 0, clean.output
     assert f"no drift: {len(EVERY_TABLE)} tables match the spec" in clean.output
     await dynamodb.update_time_to_live(
         TableName=f"{tables}order-details",
         TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"},
     )
-    drifted = await asyncio.to_thread(runner.invoke, app, ["tables", "diff"], env=env)
+    drifted = await invoke(cli_env, "tables", "diff")
     assert drifted.exit_code == 1, drifted.output
     assert f"{tables}order-details: ttl" in drifted.output

@@ -1,5 +1,5 @@
 """The unit-of-work contract, run against every implementation: the fake the unit tests use
-(`tests/unit/fakes.py`) and PostgreSQL, so the fake cannot drift from the real one.
+(`tests/helpers/fakes.py`) and PostgreSQL, so the fake cannot drift from the real one.
 
 What the handlers rely on: `commit` stores every touched order and its events (the outbox) at
 once, and lists the events in `committed_events`; leaving without commit keeps nothing; `get`
@@ -23,8 +23,8 @@ from orderline.domain.order import Order
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer.unit_of_work import StoredResponse, UnitOfWork
 
-from ..unit.factories import T0, placed_order
-from ..unit.fakes import FakeUnitOfWork
+from ..helpers.factories import T0, placed_order
+from ..helpers.fakes import FakeUnitOfWork
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 from orderline.domain.access import EVERYTHING, Actor, Forbidden, Ownership, Role, Scope
 from orderline.domain.status import OrderStatus as S
 
-from ..actors import admin, customer, restaurant
+from ..helpers.actors import admin, customer, restaurant
 
 ORDER = {"customerId": "c1", "restaurantId": "r1"}
 

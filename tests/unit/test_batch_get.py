@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 
 
 class ThrottlingClient:
@@ -29,7 +29,7 @@ class ThrottlingClient:
 
 
 async def batch_get(client: Any, ids: list[str]) -> dict[str, Any]:
-    return (await requests.batch_get(client, "p-order-status", ids)).items
+    return (await read_side_calls.batch_get(client, "p-order-status", ids)).items
 
 
 async def test_unprocessed_keys_are_retried_until_answered() -> None:

@@ -9,9 +9,9 @@ from orderline.domain.errors import IdempotencyKeyReused, OrderNotFound, Version
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer import commands, handlers
 
-from ..actors import admin
-from .factories import T0, TickingClock, place_command
-from .fakes import FakeUnitOfWork
+from ..helpers.actors import admin
+from ..helpers.factories import T0, TickingClock, place_command
+from ..helpers.fakes import FakeUnitOfWork
 
 
 async def place(uow: FakeUnitOfWork, **overrides: object) -> UUID:

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 import orderline.metrics  # noqa: F401  (registers every metric)
 
-from ..tools import require
+from ..helpers.tools import require
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"

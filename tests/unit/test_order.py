@@ -14,7 +14,7 @@ from orderline.domain.events import OrderDeleted, OrderPlaced, OrderStatusChange
 from orderline.domain.order import MAX_ITEMS
 from orderline.domain.status import OrderStatus as S
 
-from .factories import T0, item, location, placed_order
+from ..helpers.factories import T0, item, location, placed_order
 
 
 def test_placing_computes_totals_and_records_one_event() -> None:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from orderline.domain.errors import DomainError
 from orderline.domain.status import OrderStatus as S
 
-from .factories import T0, item, placed_order
-from .test_status import ALLOWED
+from ..helpers.factories import T0, item, placed_order
+from ..helpers.lifecycle import ALLOWED
 
 
 def reachable_from_pending() -> set[S]:

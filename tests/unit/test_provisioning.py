@@ -7,27 +7,30 @@ import itertools
 import json
 import warnings
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint
-from typer.testing import CliRunner
 
 from orderline.adapters.dynamodb.tables import EVERY_TABLE, ORDER_STATUS, TABLES, Index, TableSpec
-from orderline.entrypoints.cli import app
-from orderline.ops import cost, iam
-from orderline.ops.alarms import with_overrides
-from orderline.ops.cloudformation import ExportOptions, create_request_of, logical_id, render
+from orderline.ops.provisioning import cost, iam
+from orderline.ops.provisioning.alarms import with_overrides
+from orderline.ops.provisioning.cloudformation import (
+    ExportOptions,
+    create_request_of,
+    logical_id,
+    render,
+)
 from orderline.readmodel.projector import Projector
+
+from ..helpers import REPO
+from ..helpers.cli import invoke
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # parliament imports pkg_resources, which warns
     from parliament import analyze_policy_string
 
-ROOT = Path(__file__).resolve().parents[2]
-runner = CliRunner()
 COMBINATIONS = list(
     itertools.product(
         [(), ("eu-west-1", "ap-southeast-1")],  # replica regions
@@ -163,11 +166,11 @@ def test_transactions_hold_only_the_item_kinds_the_policy_maps() -> None:
 
 
 @pytest.mark.parametrize("path", list(ARTEFACTS))
-def test_deploy_files_are_what_the_commands_generate(path: str) -> None:
-    result = runner.invoke(app, ARTEFACTS[path], env={"ORDERLINE_TABLE_PREFIX": "orderline-"})
+async def test_deploy_files_are_what_the_commands_generate(path: str) -> None:
+    result = await invoke({"ORDERLINE_TABLE_PREFIX": "orderline-"}, *ARTEFACTS[path])
     assert result.exit_code == 0, result.output
     command = "orderline " + " ".join(ARTEFACTS[path])
-    assert (ROOT / path).read_text() == result.stdout, (
+    assert (REPO / path).read_text() == result.stdout, (
         f"{path} is stale: regenerate it with `.venv/bin/{command} > {path}`"
     )
 
@@ -184,15 +187,15 @@ def test_cost_counts_the_items_the_projector_writes() -> None:
     assert estimate.total > sum(cost.SEED_001.values())
 
 
-def test_cost_command_prints_the_estimate_beside_seed_001() -> None:
-    result = runner.invoke(app, ["cost", "--orders-per-month", "1000000"])
+async def test_cost_command_prints_the_estimate_beside_seed_001() -> None:
+    result = await invoke({}, "cost", "--orders-per-month", "1000000")
     assert result.exit_code == 0, result.output
     assert "total" in result.output and "seed 001" in result.output
 
 
-def test_iam_policy_command_takes_account_and_region() -> None:
-    result = runner.invoke(
-        app, ["iam-policy", "--role", "api", "--account", "123456789012", "--region", "eu-west-1"]
+async def test_iam_policy_command_takes_account_and_region() -> None:
+    result = await invoke(
+        {}, "iam-policy", "--role", "api", "--account", "123456789012", "--region", "eu-west-1"
     )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)

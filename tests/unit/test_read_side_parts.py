@@ -15,7 +15,7 @@ from orderline.adapters.dynamodb.codec import from_item, to_item
 from orderline.readmodel.envelopes import InvalidEnvelope, parse
 from orderline.workers.relay import RelayPolicy
 
-from .factories import T0, placed_order
+from ..helpers.factories import T0, placed_order
 
 
 def test_codec_round_trips_exact_numbers_and_nested_data() -> None:

@@ -6,16 +6,7 @@ import pytest
 
 from orderline.domain.status import OrderStatus as S
 
-# The lifecycle of DESIGN §4, written out independently of the code under test.
-ALLOWED = {
-    (S.PENDING, S.CONFIRMED),
-    (S.PENDING, S.CANCELLED),
-    (S.CONFIRMED, S.PROCESSING),
-    (S.CONFIRMED, S.CANCELLED),
-    (S.PROCESSING, S.SHIPPED),
-    (S.PROCESSING, S.CANCELLED),
-    (S.SHIPPED, S.DELIVERED),
-}
+from ..helpers.lifecycle import ALLOWED
 
 
 @pytest.mark.parametrize(("current", "new"), list(itertools.product(S, S)))

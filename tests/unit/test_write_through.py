@@ -12,7 +12,7 @@ from orderline.readmodel.projector import ProjectionResult
 from orderline.readmodel.write_through import WriteThrough
 from orderline.workers.runner import in_background
 
-from .factories import placed_order
+from ..helpers.factories import placed_order
 
 
 class RecordingProjector:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.domain.events import Envelope
-from orderline.readmodel.projector import ProjectsEvents
-from orderline.service_layer.event_bus import BusUnavailable, Observer
+from orderline.readmodel.projector import Observer, ProjectsEvents
+from orderline.service_layer.event_bus import BusUnavailable
 
 
 class InProcessEventBus:

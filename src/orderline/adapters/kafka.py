@@ -19,7 +19,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from orderline.domain.events import Envelope
 from orderline.service_layer.event_bus import BusUnavailable
-from orderline.startup import StartupError
+
+from .errors import StartupError
 
 log = logging.getLogger(__name__)
 

@@ -1,32 +1,44 @@
 """Builders of the bounded contexts beside the order pipeline: the forum, live tracking, and the
-table router a live table migration steers."""
+table router a zero-downtime table migration steers."""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..adapters.dynamodb.protocol import DynamoDBClient
 from ..adapters.dynamodb.tables import FORUM_TABLES, ReadModelTables
 from ..adapters.postgres.live_feed import PostgresChangeFeed
+from ..adapters.postgres.table_migration_state import PostgresMigrationStates
 from ..config import Settings
 from ..forum.service import ForumService
 from ..forum.snapshot import Snapshotter
 from ..forum.store import ForumStore
 from ..live.hub import Hub
-from ..ops.live import LiveRouter
+from ..readmodel.table_migration import PhasedTableRouter
 from ..workers.runner import in_background
 from .settings_map import live_policy
 
 
-def build_forum(client: Any, settings: Settings, prefix: str | None = None) -> ForumService:
+def build_forum(
+    client: DynamoDBClient, settings: Settings, prefix: str | None = None
+) -> ForumService:
     """The forum on the process's DynamoDB client (its tables are FORUM_TABLES)."""
+    return ForumService(build_forum_store(client, settings, prefix))
+
+
+def build_forum_store(
+    client: DynamoDBClient, settings: Settings, prefix: str | None = None
+) -> ForumStore:
+    """The forum's tables under `prefix` (the configured one by default)."""
     prefix = settings.table_prefix if prefix is None else prefix
-    return ForumService(ForumStore(client, prefix, settings.aws_region))
+    return ForumStore(client, prefix, settings.aws_region)
 
 
-async def open_forum(stack: AsyncExitStack, settings: Settings, dynamodb: Any) -> ForumService:
+async def open_forum(
+    stack: AsyncExitStack, settings: Settings, dynamodb: DynamoDBClient
+) -> ForumService:
     """The forum; with snapshots on (the embedded emulator), its tables restored from the data
     dir first and snapshotted there every `forum_snapshot_seconds` and at shutdown."""
     if settings.forum_snapshot:
@@ -42,9 +54,11 @@ async def open_forum(stack: AsyncExitStack, settings: Settings, dynamodb: Any) -
     return build_forum(dynamodb, settings)
 
 
-async def open_router(settings: Settings, engine: AsyncEngine) -> LiveRouter:
-    """Where `order-status` reads and writes go; follows a live table migration's phases."""
-    router = LiveRouter(engine, ReadModelTables.under(settings.table_prefix).status)
+async def open_router(settings: Settings, engine: AsyncEngine) -> PhasedTableRouter:
+    """The table router: where `order-status` reads and writes go; follows the phases of a
+    zero-downtime table migration."""
+    status_table = ReadModelTables.under(settings.table_prefix).status
+    router = PhasedTableRouter(PostgresMigrationStates(engine), status_table)
     await router.refresh()
     return router
 

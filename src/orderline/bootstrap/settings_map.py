@@ -1,4 +1,7 @@
-"""Settings -> each component's configuration: the one place that maps one to the other."""
+"""Settings -> each component's configuration (policies, caches, topics, auth, secrets): the one
+place that turns several settings into one configuration object. The builders in the other
+bootstrap modules take their configuration from here and pass single values (a table prefix, a
+shard count) straight through."""
 
 from __future__ import annotations
 
@@ -11,21 +14,36 @@ from ..auth.dev import DevSigner
 from ..auth.limits import RateLimiter
 from ..auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
 from ..config import Settings
+from ..domain.order import Document
 from ..live.hub import LivePolicy
-from ..ops.retention import RetentionPolicy
+from ..readmodel.cache import ReadCache
 from ..readmodel.documents import Expiry
 from ..secrets_store import local_secret, random_secret
 from ..streams.counters import ConsumerOptions
 from ..streams.reader import ReaderPolicy
 from ..workers.relay import RelayPolicy
+from ..workers.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
+COUNTS_CACHED = 64  # status-count ranges kept; each costs 28 Queries to compute
 
 
 def expiry_of(settings: Settings) -> Expiry:
     return Expiry(
         status_hours=settings.read_model_ttl_hours, history_days=settings.history_ttl_days
     )
+
+
+def read_cache(settings: Settings) -> ReadCache[Document]:
+    """The status and details cache of the read path."""
+    return ReadCache(
+        settings.cache_size, settings.cache_ttl_seconds, settings.negative_cache_seconds
+    )
+
+
+def counts_cache(settings: Settings) -> ReadCache[Document]:
+    """The cache of status counts (off when the read cache is off)."""
+    return ReadCache(COUNTS_CACHED if settings.cache_size else 0, settings.cache_ttl_seconds, 0)
 
 
 def relay_policy(settings: Settings) -> RelayPolicy:

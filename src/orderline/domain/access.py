@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
-from .errors import DomainError
+from .errors import Forbidden
+from .order import Document
 from .status import OrderStatus
 
 
@@ -48,14 +48,6 @@ EDITABLE_FIELDS: dict[Role, frozenset[str]] = {
 }
 
 
-class Forbidden(DomainError):
-    """The principal is known but may not do this; `scope` names what would allow it."""
-
-    def __init__(self, message: str, scope: str | None = None) -> None:
-        super().__init__(message)
-        self.scope = scope
-
-
 @dataclass(frozen=True)
 class Ownership:
     """The orders a principal may see: all (both None), a customer's or a restaurant's."""
@@ -67,7 +59,7 @@ class Ownership:
     def everything(self) -> bool:
         return self.customer_id is None and self.restaurant_id is None
 
-    def admits(self, document: dict[str, Any]) -> bool:
+    def admits(self, document: Document) -> bool:
         """Whether an order (or status) document is one of the principal's orders."""
         if self.customer_id is not None and document.get("customerId") != self.customer_id:
             return False

@@ -1,4 +1,10 @@
-"""Domain errors: what went wrong, in the language of orders. Entry points map them to HTTP."""
+"""Domain errors: what went wrong, in the language of the domain. Entry points map them to HTTP.
+
+Three kinds every context shares, each mapped to HTTP once: `NotFound` (404), `Forbidden` (403)
+and `VersionConflict` (412). A context raises them with its own message, or its own subclass
+(`OrderNotFound`, `forum.model.ForumNotFound`) when the kind needs its own words. The class
+name is the `outcome` label of `orderline_commands_total`: renaming one renames a label value.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,34 @@ class DomainError(Exception):
     """Base class of every error the domain and the service layer raise on purpose."""
 
 
-class OrderNotFound(DomainError):
+class NotFound(DomainError):
+    """What was asked for does not exist, or is not the caller's to see; `title` names it."""
+
+    def __init__(self, message: str, *, title: str) -> None:
+        super().__init__(message)
+        self.title = title
+
+
+class Forbidden(DomainError):
+    """The principal is known but may not do this; `scope` names what would allow it."""
+
+    def __init__(self, message: str, scope: str | None = None) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+
+class VersionConflict(DomainError):
+    """The version the caller last saw (If-Match) is not the current one, `actual`."""
+
+    def __init__(self, message: str, *, expected: int, actual: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class OrderNotFound(NotFound):
     def __init__(self, order_id: object) -> None:
-        super().__init__(f"order {order_id} does not exist")
+        super().__init__(f"order {order_id} does not exist", title="Order not found")
         self.order_id = order_id
 
 
@@ -31,13 +62,6 @@ class OrderNotEditable(DomainError):
         super().__init__(f"{', '.join(fields)} cannot be changed while the order is {status}")
         self.status = status
         self.fields = list(fields)
-
-
-class VersionConflict(DomainError):
-    def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(f"order is at version {actual}, not the expected version {expected}")
-        self.expected = expected
-        self.actual = actual
 
 
 class IdempotencyKeyReused(DomainError):

@@ -14,6 +14,9 @@ from .money import Money
 from .status import CONTENT_EDITABLE, OrderStatus
 
 MAX_ITEMS = 100
+Document = dict[str, Any]
+"""An order, or a view of one (its status, a history entry), as JSON-ready primitives: what the
+API answers, what every event carries as `order`, what the read model serves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,11 @@ class Order:
     def expect_version(self, expected: int | None) -> None:
         """Refuse to act on a stale view of the order (If-Match)."""
         if expected is not None and expected != self.version:
-            raise VersionConflict(expected=expected, actual=self.version)
+            raise VersionConflict(
+                f"order is at version {self.version}, not the expected version {expected}",
+                expected=expected,
+                actual=self.version,
+            )
 
     def change_status(
         self,
@@ -167,7 +174,7 @@ class Order:
         self._bump(now)
         self._record(OrderDeleted, now, {"userId": user_id})
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Document:
         """The whole order as JSON-ready primitives: the API document and every event's `order`."""
         return {
             "id": str(self.id),

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.codec import from_item, to_attribute
+from orderline.adapters.dynamodb.codec import Item, from_item, to_attribute
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 
-Item = dict[str, Any]
-Key = dict[str, str]
+from .model import Key, Page
+
 TRANSACT_ATTEMPTS = 12
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ATTEMPTS = 10
@@ -49,7 +49,7 @@ def raw_key(key: Key) -> dict[str, Any]:
     return {name: {"S": value} for name, value in key.items()}
 
 
-async def transact(client: Any, writes: list[dict[str, Any]]) -> None:
+async def transact(client: DynamoDBClient, writes: list[dict[str, Any]]) -> None:
     """TransactWriteItems; conflicts with other transactions are retried with jittered
     backoff, a failed condition raises `Cancelled`."""
     for attempt in range(TRANSACT_ATTEMPTS):
@@ -72,7 +72,7 @@ async def transact(client: Any, writes: list[dict[str, Any]]) -> None:
     raise Busy(f"transaction still conflicting after {TRANSACT_ATTEMPTS} attempts")
 
 
-async def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+async def batch_write(client: DynamoDBClient, table: str, requests: list[dict[str, Any]]) -> None:
     """BatchWriteItem of up to 25 put/delete requests; UnprocessedItems retried with backoff."""
     pending: dict[str, Any] = {table: requests}
     for attempt in range(UNPROCESSED_ATTEMPTS):
@@ -85,7 +85,7 @@ async def batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -
 
 
 async def write_all(
-    client: Any, table: str, requests: list[dict[str, Any]], *, parallel: int = 8
+    client: DynamoDBClient, table: str, requests: list[dict[str, Any]], *, parallel: int = 8
 ) -> None:
     """Any number of write requests, 25 per call, `parallel` calls in flight."""
     chunks = [
@@ -100,7 +100,9 @@ async def write_all(
     await asyncio.gather(*(one(chunk) for chunk in chunks))
 
 
-async def existing_keys(client: Any, table: str, keys: list[Key]) -> set[tuple[str, ...]]:
+async def existing_keys(
+    client: DynamoDBClient, table: str, keys: list[Key]
+) -> set[tuple[str, ...]]:
     """Which of `keys` are present (BatchGetItem, 100 at a time, unprocessed retried)."""
     found: set[tuple[str, ...]] = set()
     for at in range(0, len(keys), 100):
@@ -127,14 +129,12 @@ async def existing_keys(client: Any, table: str, keys: list[Key]) -> set[tuple[s
     return found
 
 
-@dataclass
-class Page:
-    items: list[Item]
-    next_key: Key | None
-
-
 async def query_page(
-    client: Any, request: dict[str, Any], limit: int, key_names: Sequence[str], after: Key | None
+    client: DynamoDBClient,
+    request: dict[str, Any],
+    limit: int,
+    key_names: Sequence[str],
+    after: Key | None,
 ) -> Page:
     """One page of at most `limit` items; asks for one more to know whether a next page exists,
     so the last page has no cursor. The cursor is the key of the last item returned."""
@@ -152,7 +152,7 @@ async def query_page(
     return Page(items, None)
 
 
-async def query_keys(client: Any, request: dict[str, Any]) -> list[Item]:
+async def query_keys(client: DynamoDBClient, request: dict[str, Any]) -> list[Item]:
     """Every item a Query matches (as projected), following LastEvaluatedKey."""
     items: list[Item] = []
     ask = dict(request)
@@ -166,7 +166,7 @@ async def query_keys(client: Any, request: dict[str, Any]) -> list[Item]:
 
 
 async def count(
-    client: Any,
+    client: DynamoDBClient,
     table: str,
     *,
     filter_expression: str | None = None,

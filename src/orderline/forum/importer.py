@@ -19,11 +19,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.codec import to_item
+from orderline.adapters.dynamodb.codec import Item, to_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
 
 from . import dynamo
-from .dynamo import Cancelled, Item, values
+from .dynamo import Cancelled, values
 from .model import now
 from .rows import KINDS, Parsed, Rejected, parse
 from .store import THREAD_BUCKET, ForumStore

@@ -1,14 +1,18 @@
-"""Forum users, threads and posts: the rules every write obeys (API and import alike), and
-the errors they raise. Plain values; no I/O."""
+"""Forum users, threads and posts: the rules every write obeys (API and import alike), the
+errors they raise (the shared kinds of `domain.errors` where one fits) and the pages listings
+return. Plain values; no I/O."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from orderline.domain.errors import DomainError, NotFound, VersionConflict
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 ID_RE = re.compile(ID_PATTERN)
@@ -24,6 +28,12 @@ MAX_CONTENT = 1_000_000  # characters; the real bound is the item size below
 MAX_ITEM_BYTES = 400 * 1024
 METADATA_BYTES = 256  # version, createdAt, updatedAt, updatedRegion, postCount, lastPostAt, bucket
 EMAIL_GUARD = "email#"  # userId of the guard item that claims a normalized address
+# The attributes of each listing's position: the key after which its next page starts.
+THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
+THREAD_POSTS_KEY = ("threadId", "createdAt", "postId")
+USER_POSTS_KEY = ("userId", "createdAt", "postId", "threadId")
+
+Key = dict[str, str]
 
 ForumId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
@@ -38,6 +48,14 @@ Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length
 Content = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
 ]
+
+
+@dataclass
+class Page:
+    """Items of one listing and the key after the last one (None: this is the last page)."""
+
+    items: list[dict[str, Any]]
+    next_key: Key | None
 
 
 class Strict(BaseModel):
@@ -79,32 +97,29 @@ class PostPatch(Strict):
 # -- errors -------------------------------------------------------------------------------------
 
 
-class ForumError(Exception):
-    """A forum rule refused the request; `errors.py` maps each kind to its HTTP answer."""
+class ForumError(DomainError):
+    """A forum rule of its own refused the request (409, 413); `errors.py` maps each kind."""
 
 
-class NotFound(ForumError):
+class ForumNotFound(NotFound):
+    """No forum user, thread or post with that key (404 "Forum {kind} not found")."""
+
     def __init__(self, kind: str, key: str) -> None:
-        super().__init__(f"no forum {kind} {key}")
+        super().__init__(f"no forum {kind} {key}", title=f"Forum {kind} not found")
         self.kind = kind
 
 
-class NotAllowed(ForumError):
-    """Known principal, known object, not theirs to change (403)."""
-
-    def __init__(self, message: str, scope: str | None = None) -> None:
-        super().__init__(message)
-        self.scope = scope
+class ForumVersionConflict(VersionConflict):
+    def __init__(self, kind: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"the {kind} is at version {actual}, not {expected}; read it again",
+            expected=expected,
+            actual=actual,
+        )
 
 
 class Conflict(ForumError):
     """Already registered, or the email belongs to someone else (409)."""
-
-
-class StaleVersion(ForumError):
-    def __init__(self, kind: str, expected: int, actual: int) -> None:
-        super().__init__(f"the {kind} is at version {actual}, not {expected}; read it again")
-        self.actual = actual
 
 
 class TooLarge(ForumError):

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .dynamo import Item
+from orderline.adapters.dynamodb.codec import Item
+
 from .model import (
     MAX_ITEM_BYTES,
     PostIn,

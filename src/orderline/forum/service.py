@@ -9,15 +9,17 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
+from orderline.adapters.dynamodb.codec import Item
 from orderline.domain.access import Actor, Scope
+from orderline.domain.errors import Forbidden
 
-from .dynamo import Item, Key, Page
 from .model import (
-    NotAllowed,
-    NotFound,
+    ForumNotFound,
+    ForumVersionConflict,
+    Key,
+    Page,
     PostIn,
     PostPatch,
-    StaleVersion,
     ThreadIn,
     ThreadPatch,
     UserIn,
@@ -54,7 +56,7 @@ class ForumService:
 
     async def register(self, actor: Actor, body: UserIn) -> Item:
         if not valid_id(actor.subject):
-            raise NotAllowed(
+            raise Forbidden(
                 f"the token's subject {actor.subject!r} cannot be a forum user id "
                 "(1-64 characters of A-Z a-z 0-9 . _ : -)"
             )
@@ -65,7 +67,7 @@ class ForumService:
     async def user(self, user_id: str) -> Item:
         found = await self.store.user(user_id) if valid_id(user_id) else None
         if found is None:
-            raise NotFound("user", user_id)
+            raise ForumNotFound("user", user_id)
         return found
 
     async def update_user(
@@ -87,7 +89,7 @@ class ForumService:
         actor.check_scope(Scope.FORUM_MODERATE)
         found = await self.store.user_by_email(normalize_email(email))
         if found is None:
-            raise NotFound("user with the address", normalize_email(email))
+            raise ForumNotFound("user with the address", normalize_email(email))
         return found
 
     async def _editable_user(
@@ -96,7 +98,7 @@ class ForumService:
         current = await self.user(user_id)
         if actor.subject != user_id and not (moderators and is_moderator(actor)):
             scope = Scope.FORUM_MODERATE if moderators else None
-            raise NotAllowed(f"user {user_id} is not you", scope)
+            raise Forbidden(f"user {user_id} is not you", scope)
         _check_version("user", current, expected)
         return current
 
@@ -114,7 +116,7 @@ class ForumService:
     async def thread(self, thread_id: str) -> Item:
         found = await self.store.thread(thread_id) if valid_id(thread_id) else None
         if found is None:
-            raise NotFound("thread", thread_id)
+            raise ForumNotFound("thread", thread_id)
         return public(found)
 
     async def update_thread(
@@ -146,7 +148,7 @@ class ForumService:
         self, thread_id: str, order: Literal["asc", "desc"], limit: int, after: Key | None
     ) -> Page:
         if not valid_id(thread_id):
-            raise NotFound("thread", thread_id)
+            raise ForumNotFound("thread", thread_id)
         page = await self.store.thread_posts(
             thread_id, ascending=order == "asc", limit=limit, after=after
         )
@@ -156,13 +158,13 @@ class ForumService:
 
     async def user_posts(self, user_id: str, limit: int, after: Key | None) -> Page:
         if not valid_id(user_id):
-            raise NotFound("user", user_id)
+            raise ForumNotFound("user", user_id)
         return await self.store.user_posts(user_id, limit=limit, after=after)
 
     async def post(self, post_id: str) -> Item:
         found = await self.store.post(post_id) if valid_id(post_id) else None
         if found is None:
-            raise NotFound("post", post_id)
+            raise ForumNotFound("post", post_id)
         return found
 
     async def update_post(
@@ -181,7 +183,7 @@ class ForumService:
 def _editable(actor: Actor, kind: str, item: Item, expected: int | None) -> Item:
     """The author or a moderator may change it, at the version they last saw."""
     if item.get("userId") != actor.subject and not is_moderator(actor):
-        raise NotAllowed(
+        raise Forbidden(
             f"only its author or a moderator may change this {kind}", Scope.FORUM_MODERATE
         )
     _check_version(kind, item, expected)
@@ -190,4 +192,4 @@ def _editable(actor: Actor, kind: str, item: Item, expected: int | None) -> Item
 
 def _check_version(kind: str, item: dict[str, Any], expected: int | None) -> None:
     if expected is not None and expected != item["version"]:
-        raise StaleVersion(kind, expected, item["version"])
+        raise ForumVersionConflict(kind, expected, item["version"])

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orderline.adapters.dynamodb.admin import ensure_tables
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import TableSpec
 
 from . import dynamo
@@ -35,7 +36,9 @@ class SnapshotInvalid(Exception):
     pass
 
 
-async def take(client: Any, prefix: str, specs: tuple[TableSpec, ...], target: Path) -> int:
+async def take(
+    client: DynamoDBClient, prefix: str, specs: tuple[TableSpec, ...], target: Path
+) -> int:
     """Scan every table into a new folder, then swap it in for `target`; returns the items."""
     fresh = target.with_name(target.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
@@ -63,7 +66,9 @@ def _swap(fresh: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-async def _dump(client: Any, spec: TableSpec, prefix: str, folder: Path) -> dict[str, Any]:
+async def _dump(
+    client: DynamoDBClient, spec: TableSpec, prefix: str, folder: Path
+) -> dict[str, Any]:
     name = spec.table_name(prefix)
     path = folder / f"{spec.name}.jsonl"
     digest, count = hashlib.sha256(), 0
@@ -97,7 +102,9 @@ def latest(target: Path) -> Path | None:
     return None
 
 
-async def restore(client: Any, prefix: str, specs: tuple[TableSpec, ...], source: Path) -> int:
+async def restore(
+    client: DynamoDBClient, prefix: str, specs: tuple[TableSpec, ...], source: Path
+) -> int:
     """Create the tables and write every item of the snapshot (checksums verified first)."""
     manifest = json.loads((source / "manifest.json").read_text())
     if manifest.get("format") != FORMAT:
@@ -140,7 +147,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def empty(client: Any, prefix: str, specs: tuple[TableSpec, ...]) -> bool:
+async def empty(client: DynamoDBClient, prefix: str, specs: tuple[TableSpec, ...]) -> bool:
     for spec in specs:
         response = await client.scan(TableName=spec.table_name(prefix), Limit=1, Select="COUNT")
         if response.get("Count") or response.get("LastEvaluatedKey"):
@@ -152,7 +159,12 @@ class Snapshotter:
     """Restore at start (into empty tables only), snapshot every `seconds` and when stopped."""
 
     def __init__(
-        self, client: Any, prefix: str, specs: tuple[TableSpec, ...], target: Path, seconds: float
+        self,
+        client: DynamoDBClient,
+        prefix: str,
+        specs: tuple[TableSpec, ...],
+        target: Path,
+        seconds: float,
     ) -> None:
         self.client, self.prefix, self.specs = client, prefix, specs
         self.target, self.seconds = target, seconds

@@ -13,19 +13,27 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orderline.adapters.dynamodb.codec import from_item
+from orderline.adapters.dynamodb.codec import Item, from_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM_USERS
 
 from . import dynamo
-from .dynamo import Cancelled, Item, Key, Page, values
-from .model import Conflict, NotFound, StaleVersion, now
+from .dynamo import Cancelled, values
+from .model import (
+    THREAD_PAGE_KEY,
+    THREAD_POSTS_KEY,
+    USER_POSTS_KEY,
+    Conflict,
+    ForumNotFound,
+    ForumVersionConflict,
+    Key,
+    Page,
+    now,
+)
 from .writes import delete_guard, delete_version, guard_key, put_new, put_version, version_condition
 
 THREAD_BUCKET = "all"  # the one CreatedAtIndex partition (docs/forum.md: why one)
-THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
-THREAD_POSTS_KEY = ("threadId", "createdAt", "postId")
-USER_POSTS_KEY = ("userId", "createdAt", "postId", "threadId")
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class ForumTables:
 
 
 class ForumStore:
-    def __init__(self, client: Any, prefix: str, region: str) -> None:
+    def __init__(self, client: DynamoDBClient, prefix: str, region: str) -> None:
         self.client = client
         self.tables = ForumTables.under(prefix)
         self.region = region
@@ -243,7 +251,7 @@ class ForumStore:
                 if not exc.failed(2):
                     raise
                 if await self.thread(item["threadId"]) is None:
-                    raise NotFound("thread", item["threadId"]) from None
+                    raise ForumNotFound("thread", item["threadId"]) from None
         raise dynamo.Busy("the thread kept changing while a post was written")
 
     def _count_post(self, item: Item) -> dict[str, Any]:
@@ -357,7 +365,7 @@ class ForumStore:
             await dynamo.transact(self.client, [check, *writes])
         except Cancelled as exc:
             if exc.failed(0):
-                raise NotFound("user", user_id) from None
+                raise ForumNotFound("user", user_id) from None
             raise
 
     async def _stale(self, kind: str, table: str, current: Item) -> Exception:
@@ -368,5 +376,5 @@ class ForumStore:
         else:
             found = await self.get(table, {hash_key: current[hash_key]})
         if found is None:
-            return NotFound(kind, current[hash_key])
-        return StaleVersion(kind, current["version"], found["version"])
+            return ForumNotFound(kind, current[hash_key])
+        return ForumVersionConflict(kind, current["version"], found["version"])

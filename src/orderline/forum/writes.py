@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orderline.adapters.dynamodb.codec import to_item
+from orderline.adapters.dynamodb.codec import Item, to_item
 
-from .dynamo import Item, Key, raw_key, values
-from .model import EMAIL_GUARD
+from .dynamo import raw_key, values
+from .model import EMAIL_GUARD, Key
 
 
 def guard_key(email: str) -> str:

@@ -10,6 +10,7 @@ from uuid import UUID
 import orjson
 
 from orderline.domain.access import Ownership
+from orderline.domain.events import Envelope
 from orderline.readmodel.documents import parse_instant, status_view
 
 CHANGE_EVENT = "change"
@@ -30,7 +31,7 @@ class Change:
         return max(0.0, time.time() - self.occurred_at)
 
     @classmethod
-    def from_row(cls, outbox_id: int, envelope: dict[str, Any]) -> Change:
+    def from_row(cls, outbox_id: int, envelope: Envelope) -> Change:
         order = envelope["payload"]["order"]
         view = status_view(order)
         data = {

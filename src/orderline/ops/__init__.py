@@ -1,2 +1,9 @@
-"""Operations on the tables: AWS infrastructure as code, IAM, drift and cost from the table
-specs; backup, restore, table migration and retention."""
+"""Operations tools the `orderline` CLI runs; no serving process imports them.
+
+    provisioning/   AWS from the table specs: CloudFormation, alarms, IAM, drift, cost
+    bulk/           moving every item of a table: backup, restore, AWS-native backups
+    table_copy/     migrate-table, item transforms, the steps of a zero-downtime migration
+
+Run-time code lives elsewhere: the table router of a zero-downtime migration in
+readmodel/table_migration.py, the retention loop in workers/retention.py.
+"""

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.domain.access import EVERYTHING, Ownership
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .cache import MISSING
@@ -18,7 +19,7 @@ from .tiers import Source, Tiers, deepest
 
 @dataclass(frozen=True)
 class BatchRead:
-    items: list[docs.Document]
+    items: list[Document]
     not_found: list[str]
     source: Source
     sources: dict[str, int]
@@ -28,7 +29,7 @@ class BatchRead:
 class _Answers:
     """What the tiers answered so far for the ids of one batch."""
 
-    found: dict[str, docs.Document] = field(default_factory=dict)
+    found: dict[str, Document] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
     sources: dict[str, int] = field(
         default_factory=lambda: {"cache": 0, "dynamodb": 0, "postgres": 0}
@@ -41,7 +42,7 @@ class _Answers:
                 del self.found[order_id]
                 self.gone.add(order_id)
 
-    def answer(self, order_id: str, document: docs.Document | None, source: str) -> None:
+    def answer(self, order_id: str, document: Document | None, source: str) -> None:
         """A tier answered for one id: its status, or that the order does not exist."""
         self.sources[source] += 1
         if document is None:
@@ -92,7 +93,7 @@ class BatchStatus:
             return order_ids
         try:
             # keys still unprocessed after the retries are simply left for PostgreSQL
-            got = await requests.batch_get(tiers.client, tiers.status_table, order_ids)
+            got = await read_side_calls.batch_get(tiers.client, tiers.status_table, order_ids)
         except Exception as exc:
             if not is_transient(exc):
                 raise

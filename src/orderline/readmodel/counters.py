@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.keys import counter_key, gauge_key, hour_bucket
+from orderline.domain.order import Document
 from orderline.domain.status import OrderStatus
 
 from . import documents as docs
@@ -25,15 +26,13 @@ Cell = list[Any]  # [count, total value]
 
 
 class StatusCounts:
-    def __init__(self, tiers: Tiers, cache: ReadCache[docs.Document], shards: int) -> None:
+    def __init__(self, tiers: Tiers, cache: ReadCache[Document], shards: int) -> None:
         self._tiers = tiers
         self._cache = cache
         self._shards = shards
         self._generation = 0  # bumped whenever this process projects counter changes
 
-    async def read(
-        self, start: datetime, end: datetime, restaurant: str | None = None
-    ) -> docs.Document:
+    async def read(self, start: datetime, end: datetime, restaurant: str | None = None) -> Document:
         """Counts over [start, end), whole hours (the API rounds them), of every restaurant or
         of one."""
         self._tiers.read_model()
@@ -51,14 +50,14 @@ class StatusCounts:
         self._generation += 1
         self._cache.clear()
 
-    async def _counted(self, key: tuple[str, str, str, str]) -> tuple[docs.Document, None]:
+    async def _counted(self, key: tuple[str, str, str, str]) -> tuple[Document, None]:
         generation = self._generation
         counts = await self._count(key[1], key[2], key[3] or None)
         if generation == self._generation:  # nothing was projected while it was read
             self._cache.put(key, counts)
         return counts, None
 
-    async def _count(self, first: str, last: str, restaurant: str | None) -> docs.Document:
+    async def _count(self, first: str, last: str, restaurant: str | None) -> Document:
         statuses = [status.value for status in OrderStatus]
         shards = range(self._shards)
         try:
@@ -78,14 +77,14 @@ class StatusCounts:
             raise
         return _summary(statuses, first, last, counter_items, gauge_items)
 
-    async def _query(self, pk: str, hours: tuple[str, str] | None = None) -> list[docs.Document]:
+    async def _query(self, pk: str, hours: tuple[str, str] | None = None) -> list[Document]:
         condition = "pk = :pk"
         values: dict[str, Any] = {":pk": {"S": pk}}
         if hours is not None:
             condition += " AND sk BETWEEN :first AND :last"
             values.update({":first": {"S": hours[0]}, ":last": {"S": hours[1]}})
-        return await requests.query_all(
-            self._tiers.client,
+        return await read_side_calls.query_all(
+            self._tiers.read_model(),
             {
                 "TableName": self._tiers.tables.metrics,
                 "KeyConditionExpression": condition,
@@ -98,9 +97,9 @@ def _summary(
     statuses: list[str],
     first: str,
     last: str,
-    counter_items: list[list[docs.Document]],
-    gauge_items: list[list[docs.Document]],
-) -> docs.Document:
+    counter_items: list[list[Document]],
+    gauge_items: list[list[Document]],
+) -> Document:
     buckets: dict[str, dict[str, Cell]] = {}
     totals: dict[str, Cell] = {status: [0, Decimal(0)] for status in statuses}
     for items in counter_items:

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-Document = dict[str, Any]
+from orderline.adapters.dynamodb.codec import Item
+from orderline.domain.order import Document
+
 CENT = Decimal("0.01")
 
 STATUS_FIELDS = (
@@ -61,23 +63,23 @@ def status_view(order: Document) -> Document:
     return view
 
 
-def is_live(item: Document | None, now: datetime) -> bool:
+def is_live(item: Item | None, now: datetime) -> bool:
     """Present and not past its `ttl` (DynamoDB deletes expired items lazily)."""
     return item is not None and int(item.get("ttl", 0)) > epoch(now)
 
 
-def is_tombstone(item: Document) -> bool:
+def is_tombstone(item: Item) -> bool:
     return bool(item.get("deleted"))
 
 
-def status_item(order: Document, ttl: int) -> Document:
+def status_item(order: Document, ttl: int) -> Item:
     item = status_view(order)
     item["totalAmount"] = Decimal(order["totalAmount"])
     item["ttl"] = ttl
     return item
 
 
-def status_from_item(item: Document) -> Document:
+def status_from_item(item: Item) -> Document:
     view: Document = {"orderId": item["orderId"]}
     view.update({name: item.get(name) for name in STATUS_FIELDS})
     view["totalAmount"] = amount_text(item["totalAmount"])
@@ -86,7 +88,7 @@ def status_from_item(item: Document) -> Document:
     return view
 
 
-def details_item(order: Document, ttl: int) -> Document:
+def details_item(order: Document, ttl: int) -> Item:
     """The whole order document, stored as JSON text: exact, and one attribute to sign and parse."""
     return {
         "orderId": order["id"],
@@ -96,12 +98,12 @@ def details_item(order: Document, ttl: int) -> Document:
     }
 
 
-def details_from_item(item: Document) -> Document:
+def details_from_item(item: Item) -> Document:
     document: Document = json.loads(item["document"])
     return document
 
 
-def tombstone(order_id: str, version: int, updated_at: str, ttl: int) -> Document:
+def tombstone(order_id: str, version: int, updated_at: str, ttl: int) -> Item:
     """What a deleted order leaves, so that an older event cannot bring it back."""
     return {
         "orderId": order_id,

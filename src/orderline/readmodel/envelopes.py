@@ -1,4 +1,5 @@
-"""Event envelopes as the read side receives them: parsed and checked once, at the edge."""
+"""Envelopes (`domain.events.Envelope`, the JSON dicts events travel as) parsed and checked once,
+at the read side's edge, into `ParsedEnvelope`s."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
-from orderline.domain.events import EVENT_TYPES, SCHEMA_VERSION
+from orderline.domain.events import EVENT_TYPES, SCHEMA_VERSION, Envelope
+from orderline.domain.order import Document
 from orderline.domain.status import OrderStatus
 
-from .documents import HISTORY_FIELDS, Document, parse_instant
+from .documents import HISTORY_FIELDS, parse_instant
 
 STATUS_EVENTS = frozenset({"OrderPlaced", "OrderStatusChanged"})
 ORDER_FIELDS = (
@@ -33,14 +35,16 @@ class InvalidEnvelope(ValueError):
 
 
 @dataclass(frozen=True)
-class Envelope:
+class ParsedEnvelope:
+    """An envelope whose shape was checked; `raw` is the envelope as it came."""
+
     event_id: str
     event_type: str
     order_id: str
     version: int
     occurred_at: datetime
     payload: Document
-    raw: Document
+    raw: Envelope
 
     @property
     def order(self) -> Document:
@@ -88,7 +92,7 @@ class Envelope:
         }
 
 
-def parse(raw: Any) -> Envelope:
+def parse(raw: Any) -> ParsedEnvelope:
     """Check an envelope's shape; InvalidEnvelope says what is wrong with it."""
     try:
         return _parse(raw)
@@ -98,7 +102,7 @@ def parse(raw: Any) -> Envelope:
         raise InvalidEnvelope(f"malformed envelope: {type(exc).__name__}: {exc}") from exc
 
 
-def _parse(raw: Any) -> Envelope:
+def _parse(raw: Any) -> ParsedEnvelope:
     if not isinstance(raw, dict):
         raise InvalidEnvelope("envelope is not an object")
     if raw.get("schemaVersion") != SCHEMA_VERSION:
@@ -110,7 +114,7 @@ def _parse(raw: Any) -> Envelope:
     missing = [name for name in ORDER_FIELDS if name not in order]
     if missing:
         raise InvalidEnvelope(f"payload.order lacks {', '.join(missing)}")
-    envelope = Envelope(
+    parsed = ParsedEnvelope(
         event_id=str(UUID(raw["eventId"])),
         event_type=raw["eventType"],
         order_id=str(UUID(raw["orderId"])),
@@ -119,10 +123,10 @@ def _parse(raw: Any) -> Envelope:
         payload=payload,
         raw=raw,
     )
-    if order["id"] != envelope.order_id or order["version"] != envelope.version:
+    if order["id"] != parsed.order_id or order["version"] != parsed.version:
         raise InvalidEnvelope("payload.order does not match the envelope's orderId and version")
-    if envelope.version < 1:
-        raise InvalidEnvelope(f"version {envelope.version} is below 1")
+    if parsed.version < 1:
+        raise InvalidEnvelope(f"version {parsed.version} is below 1")
     OrderStatus(order["status"])
     Decimal(order["totalAmount"])
-    return envelope
+    return parsed

@@ -8,9 +8,10 @@ from typing import Any
 from uuid import UUID
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.keys import history_key
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .envelopes import InvalidEnvelope, parse
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HistoryPage:
-    entries: list[docs.Document]
+    entries: list[Document]
     next_before: int | None
     source: Source
 
@@ -56,8 +57,8 @@ class History:
         if before is not None:
             condition += " AND sk < :before"
             values[":before"] = {"S": history_key(before)}
-        items, _ = await requests.query_page(
-            self._tiers.client,
+        items, _ = await read_side_calls.query_page(
+            self._tiers.read_model(),
             {
                 "TableName": self._tiers.tables.log,
                 "KeyConditionExpression": condition,
@@ -96,7 +97,7 @@ def _unreadable(exc: Exception) -> bool:
     return False
 
 
-def _page(entries: list[docs.Document], limit: int, source: Source) -> HistoryPage:
+def _page(entries: list[Document], limit: int, source: Source) -> HistoryPage:
     page = entries[:limit]
     more = len(entries) > limit
     return HistoryPage(page, page[-1]["version"] if more and page else None, source)

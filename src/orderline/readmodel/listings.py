@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .tiers import ReadModelUnavailable, Tiers
@@ -25,7 +26,7 @@ MAX_QUERY_PAGES = 10
 
 @dataclass(frozen=True)
 class ListingPage:
-    items: list[docs.Document]
+    items: list[Document]
     next_key: dict[str, str] | None
 
 
@@ -44,14 +45,14 @@ class Listings:
     ) -> ListingPage:
         client = self._tiers.read_model()
         key_name = PARTY_INDEXES[party][1]
-        collected: list[docs.Document] = []
+        collected: list[Document] = []
         start = after
         now = self._tiers.clock()
         try:
             for _ in range(MAX_QUERY_PAGES):
                 wanted = limit + 1 - len(collected)
                 query = self._query(party, party_id, status, start, wanted)
-                items, last = await requests.query_page(client, query)
+                items, last = await read_side_calls.query_page(client, query)
                 collected += [item for item in items if docs.is_live(item, now)]
                 start = {name: value["S"] for name, value in last.items()} if last else None
                 if start is None or len(collected) > limit:

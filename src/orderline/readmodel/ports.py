@@ -15,8 +15,7 @@ from uuid import UUID
 
 from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.events import Envelope
-
-Document = dict[str, Any]
+from orderline.domain.order import Document
 
 
 @dataclass(frozen=True)

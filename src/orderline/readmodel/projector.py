@@ -24,10 +24,12 @@ from orderline import metrics
 from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.keys import history_key
+from orderline.adapters.dynamodb.protocol import TransactionWriter
 from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.domain.events import Envelope as EventDict  # as committed; .envelopes parses it
 
 from . import documents as docs
-from .envelopes import Envelope, InvalidEnvelope, parse
+from .envelopes import InvalidEnvelope, ParsedEnvelope, parse
 from .routing import StaticRouter, TableRouter
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,10 @@ class ProjectionResult:
     applied: int = 0
     duplicates: int = 0
     rejected: dict[int, str] = field(default_factory=dict)  # input position -> reason
+
+
+Observer = Callable[[Sequence[EventDict]], None]
+"""Told about events once they are projected (the read side refreshes its cache)."""
 
 
 class ProjectsEvents(Protocol):
@@ -63,15 +69,15 @@ class _Write:
 class _Chunk:
     """Events written in one transaction; shrinks as writes turn out stale or duplicate."""
 
-    events: list[Envelope]
-    newest: dict[str, Envelope]
+    events: list[ParsedEnvelope]
+    newest: dict[str, ParsedEnvelope]
     stale: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Projector:
     def __init__(
         self,
-        client: Any,
+        client: TransactionWriter,
         prefix: str,
         *,
         expiry: docs.Expiry | None = None,
@@ -84,7 +90,7 @@ class Projector:
         self._expiry = expiry or docs.Expiry()
         self._clock = clock
         self._tables = ReadModelTables.under(prefix)
-        # which status table(s) to write: more than one during a live table migration
+        # which status table(s) to write: more than one during a table migration
         self._router = router or StaticRouter(self._tables.status)
         # Events this instance already saw applied (write-through, then the relay): skipped
         # without a DynamoDB call. Only an optimisation; the conditions stay the guarantee.
@@ -95,7 +101,7 @@ class Projector:
         await self._router.refresh_if_stale()
         rejected: dict[int, str] = {}
         positions: dict[str, int] = {}
-        events: list[Envelope] = []
+        events: list[ParsedEnvelope] = []
         for position, raw in enumerate(raw_envelopes):
             try:
                 event = parse(raw)
@@ -118,9 +124,9 @@ class Projector:
             self._on_applied()
         return ProjectionResult(applied, duplicates, rejected)
 
-    def _chunks(self, events: list[Envelope]) -> Iterable[_Chunk]:
+    def _chunks(self, events: list[ParsedEnvelope]) -> Iterable[_Chunk]:
         """Group events so that no transaction can exceed DynamoDB's item limit."""
-        newest: dict[str, Envelope] = {}
+        newest: dict[str, ParsedEnvelope] = {}
         for event in events:
             if event.order_id not in newest or newest[event.order_id].version < event.version:
                 newest[event.order_id] = event
@@ -223,18 +229,20 @@ class Projector:
         if kind != "status":
             if ("details", order_id) in chunk.stale:
                 return []
-            return [_Write(kind, order_id, put_newer(self._tables.details, item, version))]
+            return [
+                _Write(kind, order_id, transact_put_if_newer(self._tables.details, item, version))
+            ]
         writes = []
         for target in self._router.status_writes():
             key = f"status@{target.table}"
-            request = put_newer(target.table, item, version)
+            request = transact_put_if_newer(target.table, item, version)
             shaped = target.apply(request["Put"]["Item"])
             if (key, order_id) not in chunk.stale and shaped is not None:
                 request["Put"]["Item"] = shaped
                 writes.append(_Write(key, order_id, request))
         return writes
 
-    def _current_items(self, event: Envelope) -> list[tuple[str, dict[str, Any]]]:
+    def _current_items(self, event: ParsedEnvelope) -> list[tuple[str, dict[str, Any]]]:
         ttl = self._expiry.status_ttl(event.occurred_at)
         if event.deleted:
             updated_at = event.order.get("deletedAt") or event.raw["occurredAt"]
@@ -245,7 +253,7 @@ class Projector:
             ("details", docs.details_item(event.order, ttl)),
         ]
 
-    def _history_put(self, event: Envelope) -> dict[str, Any]:
+    def _history_put(self, event: ParsedEnvelope) -> dict[str, Any]:
         entry = {
             "orderId": event.order_id,
             "sk": history_key(event.version),
@@ -263,13 +271,13 @@ class Projector:
             }
         }
 
-    def _observe_lag(self, events: list[Envelope]) -> None:
+    def _observe_lag(self, events: list[ParsedEnvelope]) -> None:
         now = self._clock()
         for event in events:
             metrics.PROJECTION_LAG.observe(max(0.0, (now - event.occurred_at).total_seconds()))
 
 
-def put_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+def transact_put_if_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
     """A transaction's put that applies only over an older version (or no item)."""
     return {
         "Put": {

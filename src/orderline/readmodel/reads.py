@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.domain.access import EVERYTHING, Ownership
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .cache import MISSING
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Read:
-    document: docs.Document | None
+    document: Document | None
     source: Source
 
 
@@ -55,12 +56,12 @@ class SingleReads:
 
     async def _load(
         self, view: View, order_id: UUID, min_version: int | None
-    ) -> tuple[docs.Document | None, Source]:
+    ) -> tuple[Document | None, Source]:
         tiers = self._tiers
         reason = "unavailable"
         if tiers.client is not None:
             try:
-                item = await requests.get_item(
+                item = await read_side_calls.get_item(
                     tiers.client,
                     tiers.table_of(view),
                     "orderId",
@@ -81,7 +82,7 @@ class SingleReads:
 
     async def _from_postgres(
         self, view: View, order_id: UUID, *, fill: bool
-    ) -> tuple[docs.Document | None, Source]:
+    ) -> tuple[Document | None, Source]:
         tiers = self._tiers
         document = await tiers.orders.get(order_id)
         metrics.READS.labels(view, "postgres", "hit" if document else "miss").inc()
@@ -94,7 +95,7 @@ class SingleReads:
         return (docs.status_view(document) if view == "status" else document), "postgres"
 
 
-def _visible(document: docs.Document | None, source: Source, ownership: Ownership) -> Read:
+def _visible(document: Document | None, source: Source, ownership: Ownership) -> Read:
     """The tiers are shared by every principal (one principal's miss must not hide an order
     from its owner), so what a tier answers is checked against the caller's ownership here."""
     if document is not None and not ownership.admits(document):
@@ -102,7 +103,7 @@ def _visible(document: docs.Document | None, source: Source, ownership: Ownershi
     return Read(document, source)
 
 
-def _satisfies(cached: docs.Document | None, min_version: int | None) -> bool:
+def _satisfies(cached: Document | None, min_version: int | None) -> bool:
     if min_version is None:
         return True
     return cached is not None and int(cached["version"]) >= min_version

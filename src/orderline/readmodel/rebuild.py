@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .ports import EventLog, OrderQueries
@@ -74,7 +75,7 @@ class Reconciler:
     def __init__(
         self,
         orders: OrderQueries,
-        client: Any,
+        client: DynamoDBClient,
         prefix: str,
         expiry: docs.Expiry,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -90,7 +91,7 @@ class Reconciler:
         self, *, repair: bool, progress: Callable[[int], None] | None = None
     ) -> ReconcileReport:
         report = ReconcileReport()
-        async for documents in self._orders.scan(batch_size=requests.BATCH_GET_LIMIT):
+        async for documents in self._orders.scan(batch_size=read_side_calls.BATCH_GET_LIMIT):
             report.orders += len(documents)
             if progress is not None:
                 progress(len(documents))
@@ -109,9 +110,7 @@ class Reconciler:
                         report.repaired += 1
         return report
 
-    def _compare(
-        self, table: str, document: docs.Document, item: docs.Document | None
-    ) -> Drift | None:
+    def _compare(self, table: str, document: Document, item: Document | None) -> Drift | None:
         order_id, version = document["id"], int(document["version"])
         live = docs.is_live(item, self._clock())
         if document.get("deletedAt"):
@@ -135,7 +134,7 @@ class Reconciler:
             return Drift(order_id, table, "differs", f"fields {', '.join(fields)}")
         return None
 
-    async def _repair(self, table: str, document: docs.Document) -> None:
+    async def _repair(self, table: str, document: Document) -> None:
         """Overwrite with what PostgreSQL holds (unconditionally: PostgreSQL is the truth)."""
         ttl = self._expiry.status_ttl(self._clock())
         if document.get("deletedAt"):
@@ -144,14 +143,14 @@ class Reconciler:
             item = docs.status_item(document, ttl)
         else:
             item = docs.details_item(document, ttl)
-        await requests.put_item(self._client, self._tables[table], item)
+        await read_side_calls.put_item(self._client, self._tables[table], item)
 
-    async def _batch_get(self, table: str, ids: list[str]) -> dict[str, docs.Document]:
+    async def _batch_get(self, table: str, ids: list[str]) -> dict[str, Document]:
         """The items of `ids`; an unprocessed key would read as drift, so it stops the run."""
-        got = await requests.batch_get(self._client, self._tables[table], ids)
+        got = await read_side_calls.batch_get(self._client, self._tables[table], ids)
         if got.unprocessed:
             raise ReadModelBusy(
                 f"DynamoDB left {len(got.unprocessed)} keys of {self._tables[table]} unprocessed "
-                f"after {requests.UNPROCESSED_RETRIES} retries (throttled?); run again"
+                f"after {read_side_calls.UNPROCESSED_RETRIES} retries (throttled?); run again"
             )
         return got.items

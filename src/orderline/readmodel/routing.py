@@ -1,18 +1,20 @@
 """Which `order-status` table(s) the projector writes and the read path reads (TableRouter).
 
-Normally one table. During a live table migration (ops/live.py) the projector writes the old
-and the new table (each item through the new schema's transform) and reads move to the new table
-at the `read-new` phase; the router answers from a state it re-reads every few seconds, so a
-running process follows the phases without a restart.
+Normally one table. During a zero-downtime table migration (table_migration.py) the projector
+writes the old and the new table (each item through the new schema's transform) and reads move
+to the new table at the `read-new` phase; the router answers from a state it re-reads every
+few seconds, so a running process follows the phases without a restart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+from orderline.adapters.dynamodb.codec import AttributeItem
+
+Transform = Callable[[AttributeItem], AttributeItem | None]  # an item's new schema (None: skip)
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class Target:
     table: str
     transform: Transform | None = None  # on the DynamoDB-JSON item; None: as is
 
-    def apply(self, item: dict[str, Any]) -> dict[str, Any] | None:
+    def apply(self, item: AttributeItem) -> AttributeItem | None:
         return item if self.transform is None else self.transform(item)
 
 

@@ -12,14 +12,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from orderline import metrics
-from orderline.adapters.dynamodb import requests
+from orderline.adapters.dynamodb import read_side_calls
 from orderline.adapters.dynamodb.codec import from_item, to_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.events import Envelope
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .cache import ReadCache
@@ -44,14 +46,14 @@ class Tiers:
     """What the query families share; `client` is None when the read model is switched off."""
 
     orders: OrderQueries
-    client: Any | None
+    client: DynamoDBClient | None
     tables: ReadModelTables
-    cache: ReadCache[docs.Document]
+    cache: ReadCache[Document]
     expiry: docs.Expiry
     clock: Callable[[], datetime]
-    router: TableRouter | None = None  # a live migration may move status reads to a new table
+    router: TableRouter | None = None  # a table migration may move status reads to a new table
 
-    def read_model(self) -> Any:
+    def read_model(self) -> DynamoDBClient:
         """The DynamoDB client of a query only the read model answers."""
         if self.client is None:
             raise ReadModelUnavailable("the read model is switched off")
@@ -65,8 +67,8 @@ class Tiers:
         return self.status_table if view == "status" else self.tables.details
 
     def from_dynamodb(
-        self, view: View, item: docs.Document | None, min_version: int | None
-    ) -> tuple[docs.Document | None, str]:
+        self, view: View, item: Document | None, min_version: int | None
+    ) -> tuple[Document | None, str]:
         """(document, "hit") when DynamoDB answers, else (None, why it did not)."""
         if item is None:
             return None, "miss"
@@ -85,7 +87,7 @@ class Tiers:
         self.cache.put(key, document, version)
         return document, "hit"
 
-    def remember(self, document: docs.Document) -> None:
+    def remember(self, document: Document) -> None:
         version = int(document["version"])
         self.cache.put(("status", document["id"]), docs.status_view(document), version)
         self.cache.put(("details", document["id"]), document, version)
@@ -117,7 +119,7 @@ class Tiers:
             warmed += len(documents)
         return warmed
 
-    async def fill(self, documents: Sequence[docs.Document]) -> None:
+    async def fill(self, documents: Sequence[Document]) -> None:
         """Write what PostgreSQL answered into DynamoDB, never over a newer version."""
         if self.client is None:
             return
@@ -132,7 +134,7 @@ class Tiers:
                 metrics.FILL_ERRORS.inc()
                 log.debug("read-model fill failed: %s", outcome)
 
-    async def _fill_put(self, view: View, item: docs.Document, now: datetime) -> None:
+    async def _fill_put(self, view: View, item: Document, now: datetime) -> None:
         table = self.table_of(view)
         if view == "status" and self.router is not None:
             target = self.router.status_read()  # the new table's schema during a migration
@@ -140,8 +142,8 @@ class Tiers:
             if shaped is None:
                 return
             item = from_item(shaped)
-        await requests.put_item(
-            self.client,
+        await read_side_calls.put_item(
+            self.read_model(),
             table,
             item,
             condition=FILL_CONDITION,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.access import EVERYTHING, Ownership
+from orderline.domain.order import Document
 
 from . import documents as docs
 from .batch_status import BatchRead, BatchStatus
@@ -34,16 +35,16 @@ class OrderViews:
     def __init__(
         self,
         orders: OrderQueries,
-        client: Any | None,
+        client: DynamoDBClient | None,
         prefix: str,
-        cache: ReadCache[docs.Document],
+        cache: ReadCache[Document],
         *,
         events: EventLog | None = None,
         expiry: docs.Expiry | None = None,
         shards: int = 4,
         enabled: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        counts_cache: ReadCache[docs.Document] | None = None,
+        counts_cache: ReadCache[Document] | None = None,
         router: TableRouter | None = None,
     ) -> None:
         """`enabled=False` sends every read to PostgreSQL (no cache, no DynamoDB)."""

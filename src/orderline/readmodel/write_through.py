@@ -15,9 +15,8 @@ from collections.abc import Sequence
 
 from orderline import metrics
 from orderline.domain.events import Envelope, Event
-from orderline.service_layer.event_bus import Observer
 
-from .projector import ProjectsEvents
+from .projector import Observer, ProjectsEvents
 
 log = logging.getLogger(__name__)
 

@@ -5,13 +5,10 @@ Not the command dispatcher (`dispatcher.py`), which runs commands; this carries 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from orderline.domain.events import Envelope
-
-Observer = Callable[[Sequence[Envelope]], None]
-"""Told about events once they are projected (the read side refreshes its cache)."""
 
 
 class BusUnavailable(Exception):

@@ -11,13 +11,12 @@ from uuid import uuid4
 from orderline.domain.access import Scope
 from orderline.domain.errors import IdempotencyKeyReused, OrderNotFound
 from orderline.domain.money import Money
-from orderline.domain.order import DeliveryLocation, Order, OrderItem
+from orderline.domain.order import DeliveryLocation, Document, Order, OrderItem
 
 from . import commands
 from .unit_of_work import UnitOfWork
 
 Clock = Callable[[], datetime]
-Document = dict[str, Any]
 
 
 @dataclass(frozen=True)

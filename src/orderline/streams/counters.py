@@ -28,6 +28,11 @@ from botocore.exceptions import ClientError
 
 from orderline import metrics
 from orderline.adapters.dynamodb.codec import to_attribute
+from orderline.adapters.dynamodb.protocol import (
+    CountingWriter,
+    DynamoDBClient,
+    DynamoDBStreamsClient,
+)
 from orderline.adapters.dynamodb.tables import STREAM_LEASES, ReadModelTables
 from orderline.readmodel.documents import parse_instant
 
@@ -64,7 +69,7 @@ def counter_update(table: str, pk: str, sk: str, count: int, value: Decimal) -> 
 class CounterAggregator:
     def __init__(
         self,
-        client: Any,
+        client: CountingWriter,
         prefix: str,
         *,
         shards: int = 4,
@@ -139,8 +144,8 @@ class CounterConsumer:
 
     def __init__(
         self,
-        dynamodb: Any,
-        streams: Any,
+        dynamodb: DynamoDBClient,
+        streams: DynamoDBStreamsClient,
         aggregator: CounterAggregator,
         prefix: str,
         options: ConsumerOptions | None = None,

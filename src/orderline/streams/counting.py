@@ -18,7 +18,8 @@ from typing import Any
 
 from orderline.adapters.dynamodb.codec import from_item
 from orderline.adapters.dynamodb.keys import counter_key, counter_shard, gauge_key, hour_bucket
-from orderline.readmodel.documents import Document, parse_instant
+from orderline.domain.order import Document
+from orderline.readmodel.documents import parse_instant
 from orderline.readmodel.envelopes import STATUS_EVENTS
 
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems

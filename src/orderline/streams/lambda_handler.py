@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import STREAM_LEASES
 from orderline.config import Settings
 
@@ -43,7 +44,7 @@ class _Runtime:
     """An event loop and a DynamoDB client kept across warm invocations."""
 
     loop: asyncio.AbstractEventLoop
-    client: Any
+    client: DynamoDBClient
     settings: Settings
 
 
@@ -74,7 +75,7 @@ def _start() -> _Runtime:
 
 
 async def handle_batch(
-    event: dict[str, Any], client: Any, *, prefix: str, shards: int
+    event: dict[str, Any], client: DynamoDBClient, *, prefix: str, shards: int
 ) -> dict[str, Any]:
     """Count one shard's batch; the ReportBatchItemFailures response (with `state` when the
     mapping has a tumbling window, as Lambda then requires)."""
@@ -113,7 +114,7 @@ async def handle_batch(
 
 
 async def _first_unapplied(
-    client: Any, position: Checkpoint, records: list[dict[str, Any]]
+    client: DynamoDBClient, position: Checkpoint, records: list[dict[str, Any]]
 ) -> str | None:
     """The sequence number Lambda should retry from: the first after the stored checkpoint."""
     try:

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.codec import from_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
+from orderline.adapters.dynamodb.protocol import DynamoDBClient, ItemUpdater
 
 
 class CheckpointMoved(Exception):
@@ -90,7 +91,9 @@ class Checkpoint:
         return replace(self, sequence=to)
 
 
-async def write_checkpoint(client: Any, checkpoint: Checkpoint, to: str, **flags: bool) -> None:
+async def write_checkpoint(
+    client: ItemUpdater, checkpoint: Checkpoint, to: str, **flags: bool
+) -> None:
     """Move a checkpoint on its own (a batch that counts nothing); CheckpointMoved if refused."""
     try:
         await client.update_item(**checkpoint.advance(to, **flags)["Update"])
@@ -100,7 +103,9 @@ async def write_checkpoint(client: Any, checkpoint: Checkpoint, to: str, **flags
         raise
 
 
-async def read_checkpoint(client: Any, table: str, stream: str, shard_id: str) -> str | None:
+async def read_checkpoint(
+    client: DynamoDBClient, table: str, stream: str, shard_id: str
+) -> str | None:
     """The stored checkpoint of a shard (consistent read); None when nothing was applied."""
     key = {"stream": {"S": stream}, "shardId": {"S": shard_id}}
     response = await client.get_item(TableName=table, Key=key, ConsistentRead=True)
@@ -119,7 +124,7 @@ class _Seen:
 class Leases:
     """One reader's leases on one stream."""
 
-    client: Any
+    client: DynamoDBClient
     table: str
     stream: str  # lease_stream(consumer, stream ARN)
     owner: str

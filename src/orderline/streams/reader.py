@@ -32,6 +32,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orderline import metrics
+from orderline.adapters.dynamodb.protocol import DynamoDBStreamsClient
 
 from .leases import Checkpoint, CheckpointMoved, Leases
 from .shards import Shard, after, describe, readable
@@ -79,7 +80,7 @@ def sequence_of(record: dict[str, Any]) -> str:
 class StreamReader:
     def __init__(
         self,
-        streams: Any,
+        streams: DynamoDBStreamsClient,
         stream_arn: str,
         leases: Leases,
         *,

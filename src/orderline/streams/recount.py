@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.codec import from_item, to_item
+from orderline.adapters.dynamodb.protocol import DynamoDBClient, DynamoDBStreamsClient
 from orderline.adapters.dynamodb.tables import STREAM_LEASES, ReadModelTables
 
 from .counters import CONSUMER, reader_identity
@@ -54,7 +55,7 @@ class RebuildResult:
     differences: list[Difference] = field(default_factory=list)
 
 
-async def _pages(client: Any, table: str) -> AsyncIterator[list[dict[str, Any]]]:
+async def _pages(client: DynamoDBClient, table: str) -> AsyncIterator[list[dict[str, Any]]]:
     """A table's items, a page (up to 1 MB) at a time: memory stays flat."""
     request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
@@ -66,7 +67,7 @@ async def _pages(client: Any, table: str) -> AsyncIterator[list[dict[str, Any]]]
 
 
 async def recount(
-    client: Any, prefix: str, shards: int, progress: Progress | None = None
+    client: DynamoDBClient, prefix: str, shards: int, progress: Progress | None = None
 ) -> tuple[Counts, int]:
     """What the history table's entries count to, and how many entries it holds."""
     sums: dict[CounterKey, Sum] = {}
@@ -81,7 +82,7 @@ async def recount(
     return {key: (s.count, s.value) for key, s in sums.items() if s}, entries
 
 
-async def stored_counts(client: Any, prefix: str) -> Counts:
+async def stored_counts(client: DynamoDBClient, prefix: str) -> Counts:
     """What the counter items hold now (zero items left out)."""
     counts: Counts = {}
     async for page in _pages(client, ReadModelTables.under(prefix).metrics):
@@ -101,7 +102,7 @@ def differences(counted: Counts, recounted: Counts) -> list[Difference]:
     ]
 
 
-async def compare(client: Any, prefix: str, shards: int) -> list[Difference]:
+async def compare(client: DynamoDBClient, prefix: str, shards: int) -> list[Difference]:
     """Counter items that differ from a recount of the history table (`reconcile`). Entries
     the aggregator has not counted yet (it lags by about a second) show up here too."""
     recounted, _ = await recount(client, prefix, shards)
@@ -109,8 +110,8 @@ async def compare(client: Any, prefix: str, shards: int) -> list[Difference]:
 
 
 async def rebuild(
-    client: Any,
-    streams: Any,
+    client: DynamoDBClient,
+    streams: DynamoDBStreamsClient,
     prefix: str,
     shards: int,
     *,
@@ -154,7 +155,7 @@ async def _renew(leases: Leases, shard_ids: list[str]) -> None:
 
 
 async def _end_of(
-    streams: Any, arn: str, shard: Shard, state: dict[str, Any] | None
+    streams: DynamoDBStreamsClient, arn: str, shard: Shard, state: dict[str, Any] | None
 ) -> tuple[str | None, bool]:
     """The sequence number of a shard's last record now (or its checkpoint when nothing came
     after), and whether the shard is closed and read to its end."""
@@ -182,7 +183,9 @@ async def _end_of(
     return last, iterator is None
 
 
-async def _rewrite(client: Any, table: str, changes: list[Difference]) -> tuple[int, int]:
+async def _rewrite(
+    client: DynamoDBClient, table: str, changes: list[Difference]
+) -> tuple[int, int]:
     """Put each differing counter item with its recounted value (delete it when zero)."""
     requests: list[dict[str, Any]] = []
     for change in changes:
@@ -198,7 +201,7 @@ async def _rewrite(client: Any, table: str, changes: list[Difference]) -> tuple[
     return len(requests) - deleted, deleted
 
 
-async def _batch_write(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+async def _batch_write(client: DynamoDBClient, table: str, requests: list[dict[str, Any]]) -> None:
     pending: dict[str, Any] = {table: requests}
     for attempt in range(10):
         response = await client.batch_write_item(RequestItems=pending)

@@ -6,6 +6,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orderline.adapters.dynamodb.protocol import DynamoDBClient, DynamoDBStreamsClient
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -48,7 +50,7 @@ def readable(shards: Sequence[Shard], finished: Collection[str]) -> list[Shard]:
     ]
 
 
-async def describe(streams: Any, stream_arn: str) -> list[Shard]:
+async def describe(streams: DynamoDBStreamsClient, stream_arn: str) -> list[Shard]:
     """Every shard of a stream (DescribeStream pages through them 100 at a time)."""
     shards: list[Shard] = []
     request: dict[str, Any] = {"StreamArn": stream_arn}
@@ -61,7 +63,7 @@ async def describe(streams: Any, stream_arn: str) -> list[Shard]:
         request["ExclusiveStartShardId"] = last
 
 
-async def stream_of(dynamodb: Any, table: str) -> str:
+async def stream_of(dynamodb: DynamoDBClient, table: str) -> str:
     """The ARN of a table's current stream; ValueError when the table has none."""
     description = (await dynamodb.describe_table(TableName=table))["Table"]
     arn = description.get("LatestStreamArn")

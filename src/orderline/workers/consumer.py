@@ -20,8 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from orderline import metrics
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.kafka import KafkaPublisher, KafkaUnavailable, decode
-from orderline.readmodel.projector import ProjectsEvents
-from orderline.service_layer.event_bus import Observer
+from orderline.readmodel.projector import Observer, ProjectsEvents
 
 log = logging.getLogger(__name__)
 OUTAGE_PAUSE_MAX = 5.0

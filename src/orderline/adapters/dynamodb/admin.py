@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .protocol import DynamoDBClient
 from .tables import TABLES, TTL_ATTRIBUTE, TableSpec
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class TableState:
 
 
 async def ensure_tables(
-    client: Any, prefix: str, specs: tuple[TableSpec, ...] = TABLES
+    client: DynamoDBClient, prefix: str, specs: tuple[TableSpec, ...] = TABLES
 ) -> list[str]:
     """Create what is missing, wait until all are ACTIVE, enable TTL; return the created names."""
     created = []
@@ -46,7 +47,7 @@ async def ensure_tables(
     return created
 
 
-async def describe_tables(client: Any, prefix: str) -> list[TableState | str]:
+async def describe_tables(client: DynamoDBClient, prefix: str) -> list[TableState | str]:
     """Each table's state, or the name of a table that does not exist."""
     states: list[TableState | str] = []
     for spec in TABLES:
@@ -70,7 +71,7 @@ async def describe_tables(client: Any, prefix: str) -> list[TableState | str]:
     return states
 
 
-async def delete_tables(client: Any, prefix: str) -> list[str]:
+async def delete_tables(client: DynamoDBClient, prefix: str) -> list[str]:
     deleted = []
     for spec in TABLES:
         try:
@@ -82,7 +83,7 @@ async def delete_tables(client: Any, prefix: str) -> list[str]:
     return deleted
 
 
-async def _describe(client: Any, name: str) -> dict[str, Any] | None:
+async def _describe(client: DynamoDBClient, name: str) -> dict[str, Any] | None:
     try:
         response = await client.describe_table(TableName=name)
     except ClientError as exc:
@@ -93,7 +94,7 @@ async def _describe(client: Any, name: str) -> dict[str, Any] | None:
     return table
 
 
-async def _wait_active(client: Any, name: str) -> None:
+async def _wait_active(client: DynamoDBClient, name: str) -> None:
     deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
     delay = 0.05
     while True:
@@ -111,7 +112,7 @@ async def _wait_active(client: Any, name: str) -> None:
         delay = min(delay * 2, 2.0)
 
 
-async def _enable_ttl(client: Any, name: str) -> None:
+async def _enable_ttl(client: DynamoDBClient, name: str) -> None:
     current = await client.describe_time_to_live(TableName=name)
     if current["TimeToLiveDescription"].get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
         return

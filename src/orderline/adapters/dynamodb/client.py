@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -14,6 +14,7 @@ from aiobotocore.session import get_session
 from orderline.config import Settings
 
 from .instrumentation import instrument
+from .protocol import DynamoDBClient, DynamoDBStreamsClient
 
 # Emulators accept any credentials; botocore still insists on having some. DynamoDB Local keeps
 # one database per access key and region, so the user's own credentials win when there are any.
@@ -70,27 +71,26 @@ def _config(settings: Settings) -> AioConfig:
 
 
 @asynccontextmanager
-async def dynamodb_client(settings: Settings) -> AsyncIterator[Any]:
-    async with _client("dynamodb", settings) as client:
+async def dynamodb_client(settings: Settings) -> AsyncIterator[DynamoDBClient]:
+    async with _create("dynamodb", settings) as client:
+        instrument(client)
         yield client
 
 
 @asynccontextmanager
-async def streams_client(settings: Settings) -> AsyncIterator[Any]:
+async def streams_client(settings: Settings) -> AsyncIterator[DynamoDBStreamsClient]:
     """The DynamoDB Streams client: same endpoint, credentials, retries and timeouts."""
-    async with _client("dynamodbstreams", settings) as client:
+    async with _create("dynamodbstreams", settings) as client:
+        instrument(client)
         yield client
 
 
-@asynccontextmanager
-async def _client(service: str, settings: Settings) -> AsyncIterator[Any]:
-    credentials = client_credentials(settings.dynamodb_endpoint)
-    async with get_session().create_client(
+def _create(service: str, settings: Settings) -> AbstractAsyncContextManager[Any]:
+    """aiobotocore's client for `service` (it ships no types: the callers name the protocol)."""
+    return get_session().create_client(  # type: ignore[no-any-return]
         service,
         region_name=settings.aws_region,
         endpoint_url=settings.dynamodb_endpoint,
         config=_config(settings),
-        **credentials,
-    ) as client:
-        instrument(client)
-        yield client
+        **client_credentials(settings.dynamodb_endpoint),
+    )

@@ -10,6 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 Item = dict[str, Any]
+# The same item in DynamoDB's attribute-value JSON ({"name": {"S": "..."}}): wire and streams form.
+AttributeItem = dict[str, Any]
+"""A DynamoDB item as plain Python values (what `from_item` returns and `to_item` takes); the
+low-level client's attribute-value form is a plain `dict[str, Any]`."""
 
 
 def to_attribute(value: Any) -> dict[str, Any]:
@@ -48,10 +52,10 @@ def from_attribute(attribute: Mapping[str, Any]) -> Any:
     raise TypeError(f"unsupported DynamoDB attribute type {kind}")
 
 
-def to_item(values: Mapping[str, Any]) -> Item:
+def to_item(values: Mapping[str, Any]) -> AttributeItem:
     """An item to store; None values are left out rather than stored as NULL."""
     return {key: to_attribute(value) for key, value in values.items() if value is not None}
 
 
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def from_item(item: Mapping[str, Any]) -> Item:
     return {key: from_attribute(value) for key, value in item.items()}

@@ -11,6 +11,8 @@ from typing import Any
 
 from orderline import metrics
 
+from .protocol import DynamoDBClient, DynamoDBStreamsClient
+
 THROTTLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -23,7 +25,7 @@ _STARTED = "orderline_started"
 _TABLE = "orderline_table"
 
 
-def instrument(client: Any) -> None:
+def instrument(client: DynamoDBClient | DynamoDBStreamsClient) -> None:
     """Register the hooks on one client, DynamoDB or DynamoDB Streams (aiobotocore awaits or
     calls them alike)."""
     events = client.meta.events

@@ -11,12 +11,11 @@ from sqlalchemy import Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.domain.access import EVERYTHING, Ownership
+from orderline.domain.order import Document
 from orderline.readmodel.ports import OrderFilters, OrderPage, Position
 
 from . import mapping
 from .tables import order_items, orders
-
-Document = dict[str, Any]
 
 
 class PostgresOrderQueries:

@@ -18,6 +18,7 @@ from . import errors, openapi
 from .cursors import CursorCodec
 from .methods import MethodNotAllowedMiddleware
 from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
+from .paging import Paging
 from .routes import forum, health, listings, live, orders
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
@@ -74,7 +75,7 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
         openapi_url="/openapi.json" if docs else None,
         swagger_ui_parameters={"persistAuthorization": True},
     )
-    app.state.cursors = CursorCodec(cursor_secret(settings))
+    app.state.paging = Paging(CursorCodec(cursor_secret(settings)), settings.max_page_size)
     errors.install(app)
     _include_routes(app)
     openapi.install(app)

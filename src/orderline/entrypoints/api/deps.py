@@ -1,5 +1,8 @@
-"""Request-scoped access to the container, and parsing of the headers the API honours.
+"""Request-scoped access to the container's parts, and parsing of the headers the API honours.
 
+Each route depends on the part it uses: `CommandsDep` (the write side), `ViewsDep` and
+`OrdersDep` (the read side), `ForumDep`, `LiveDep`; `SettingsDep` for limits such as the page
+size; only health checks see the whole container (`ContainerDep`).
 Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
 thread, a hop that cost more than the whole cached read.
 """
@@ -9,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,13 +20,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from orderline.auth.limits import retry_after
 from orderline.auth.tokens import InvalidToken, TokenVerifier
 from orderline.bootstrap import Container
+from orderline.config import Settings
 from orderline.domain.access import ANONYMOUS_ADMIN, Actor
+from orderline.forum.service import ForumService
+from orderline.live.hub import Hub
+from orderline.readmodel.ports import OrderQueries
+from orderline.readmodel.views import OrderViews
+from orderline.service_layer.dispatcher import CommandDispatcher
 
-from .contract import CURSOR, ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
-from .cursors import CursorCodec, InvalidCursor
+from .contract import ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
 from .errors import ApiError, unauthorized
 
-T = TypeVar("T")
 _ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
@@ -34,13 +40,44 @@ async def get_container(request: Request) -> Container:
     return container
 
 
-async def get_cursors(request: Request) -> CursorCodec:
-    codec: CursorCodec = request.app.state.cursors
-    return codec
+async def get_settings(request: Request) -> Settings:
+    return (await get_container(request)).settings
+
+
+async def get_commands(request: Request) -> CommandDispatcher:
+    """The write side: where commands go."""
+    return (await get_container(request)).commands
+
+
+async def get_views(request: Request) -> OrderViews:
+    """The read side: order reads through cache -> DynamoDB -> PostgreSQL."""
+    return (await get_container(request)).read.views
+
+
+async def get_orders(request: Request) -> OrderQueries:
+    """The read side's PostgreSQL queries (the filtered order listing)."""
+    return (await get_container(request)).read.orders
+
+
+async def get_forum(request: Request) -> ForumService:
+    forum = (await get_container(request)).forum
+    if forum is None:
+        raise RuntimeError("the forum needs DynamoDB")
+    return forum
+
+
+async def get_live(request: Request) -> Hub | None:
+    """The live-tracking hub (None: the process serves no live tracking)."""
+    return (await get_container(request)).live
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
-CursorsDep = Annotated[CursorCodec, Depends(get_cursors)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CommandsDep = Annotated[CommandDispatcher, Depends(get_commands)]
+ViewsDep = Annotated[OrderViews, Depends(get_views)]
+OrdersDep = Annotated[OrderQueries, Depends(get_orders)]
+ForumDep = Annotated[ForumService, Depends(get_forum)]
+LiveDep = Annotated[Hub | None, Depends(get_live)]
 bearer = HTTPBearer(
     auto_error=False,
     bearerFormat="JWT",
@@ -139,19 +176,3 @@ async def idempotency_key(
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
-
-
-def decode_cursor(
-    cursors: CursorCodec, query: str, cursor: str, read: Callable[[dict[str, Any]], T]
-) -> T:
-    """The position a cursor holds, turned by `read`; any flaw in it is a 400 problem."""
-    if not CURSOR.fullmatch(cursor):
-        raise ApiError(400, "Invalid cursor", "cursor is malformed; pass `nextCursor` as it came")
-    try:
-        return read(cursors.decode(query, cursor))
-    except (InvalidCursor, KeyError, ValueError, TypeError) as exc:
-        raise ApiError(400, "Invalid cursor", str(exc) or "cursor is malformed") from exc
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'

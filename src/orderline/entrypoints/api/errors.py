@@ -13,7 +13,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from orderline.adapters.dynamodb.errors import is_transient
-from orderline.domain import access
 from orderline.domain import errors as domain
 from orderline.forum import model as forum
 from orderline.forum.dynamo import Busy as ForumBusy
@@ -129,11 +128,25 @@ async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    """The shared kinds (404, 403, 412) once for every context, then each context's own."""
     assert isinstance(exc, domain.DomainError)
     detail = str(exc)
     match exc:
-        case domain.OrderNotFound():
-            return problem(404, "Order not found", detail, request)
+        case domain.NotFound():
+            return problem(404, exc.title, detail, request)
+        case domain.Forbidden():
+            return problem(403, "Forbidden", detail, request, requiredScope=exc.scope)
+        case domain.VersionConflict():
+            return problem(412, "Version mismatch", detail, request, currentVersion=exc.actual)
+        case forum.ForumError():
+            return _forum_problem(request, exc)
+        case _:
+            return _order_problem(request, exc)
+
+
+def _order_problem(request: Request, exc: domain.DomainError) -> JSONResponse:
+    detail = str(exc)
+    match exc:
         case domain.InvalidTransition():
             return problem(
                 409,
@@ -152,25 +165,15 @@ async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
                 currentStatus=exc.status,
                 fields=exc.fields,
             )
-        case domain.VersionConflict():
-            return problem(412, "Version mismatch", detail, request, currentVersion=exc.actual)
         case domain.IdempotencyKeyReused():
             return problem(422, "Idempotency key reused", detail, request)
-        case access.Forbidden():
-            return problem(403, "Forbidden", detail, request, requiredScope=exc.scope)
         case _:
             return problem(422, "Invalid order", detail, request)
 
 
-async def on_forum_error(request: Request, exc: Exception) -> JSONResponse:
+def _forum_problem(request: Request, exc: forum.ForumError) -> JSONResponse:
     detail = str(exc)
     match exc:
-        case forum.NotFound():
-            return problem(404, f"Forum {exc.kind} not found", detail, request)
-        case forum.NotAllowed():
-            return problem(403, "Forbidden", detail, request, requiredScope=exc.scope)
-        case forum.StaleVersion():
-            return problem(412, "Version mismatch", detail, request, currentVersion=exc.actual)
         case forum.TooLarge():
             return problem(413, "Item too large", detail, request, itemBytes=exc.size)
         case forum.Conflict():
@@ -232,7 +235,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(domain.DomainError, on_domain_error)
-    app.add_exception_handler(forum.ForumError, on_forum_error)
     app.add_exception_handler(ForumBusy, on_forum_busy)
     app.add_exception_handler(ClientError, on_dynamodb_error)
     app.add_exception_handler(BotoCoreError, on_dynamodb_error)

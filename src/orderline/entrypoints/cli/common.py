@@ -14,8 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderline.adapters.postgres.engine import build_engine
-from orderline.bootstrap import Container, bootstrap
+from orderline.bootstrap import TOOL_POOL_SIZE, Container, Profile, bootstrap, open_engine
 from orderline.config import Settings
 from orderline.embedded import embedded_postgres
 from orderline.service_registry import RunningServices, find
@@ -64,10 +63,13 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
         yield lambda done: progress.advance(task, done)
 
 
-async def start_container(stack: AsyncExitStack, settings: Settings, **options: Any) -> Container:
-    """`bootstrap(settings)` entered on `stack`; a dependency that fails is one line, exit 2."""
+async def start_container(
+    stack: AsyncExitStack, settings: Settings, profile: Profile = Profile.API
+) -> Container:
+    """`bootstrap(settings, profile=...)` entered on `stack`; a dependency that fails is one
+    line, exit 2."""
     try:
-        return await stack.enter_async_context(bootstrap(settings, **options))
+        return await stack.enter_async_context(bootstrap(settings, profile=profile))
     except Exception as exc:
         message = explain(exc, settings)
         if message is None:
@@ -75,12 +77,10 @@ async def start_container(stack: AsyncExitStack, settings: Settings, **options: 
         fail(message)
 
 
-async def with_engine(url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    engine = build_engine(url, pool_size=2)
-    try:
+async def with_engine(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """`action` on an engine on the resolved PostgreSQL (see `services`)."""
+    async with open_engine(settings, pool_size=TOOL_POOL_SIZE) as engine:
         return await action(engine)
-    finally:
-        await engine.dispose()
 
 
 @contextmanager

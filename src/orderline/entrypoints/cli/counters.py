@@ -6,8 +6,8 @@ import asyncio
 
 import typer
 
-from orderline.adapters.dynamodb.client import dynamodb_client, streams_client
 from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.bootstrap import open_dynamodb, open_streams
 from orderline.config import Settings
 from orderline.streams import recount
 
@@ -42,7 +42,7 @@ def counters_rebuild() -> None:
 
 
 async def _rebuild(settings: Settings) -> recount.RebuildResult:
-    async with dynamodb_client(settings) as client, streams_client(settings) as streams:
+    async with open_dynamodb(settings) as client, open_streams(settings) as streams:
         history = ReadModelTables.under(settings.table_prefix).log
         total = (await client.describe_table(TableName=history))["Table"].get("ItemCount")
         with progress_bar("recounting history", total or None) as advance:

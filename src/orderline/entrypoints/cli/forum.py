@@ -11,8 +11,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from orderline.adapters.dynamodb.admin import ensure_tables
-from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.dynamodb.tables import FORUM_TABLES
+from orderline.bootstrap import build_forum_store, open_dynamodb
 from orderline.config import Settings
 from orderline.forum import dynamo
 from orderline.forum.importer import Importer, ImportResult
@@ -142,6 +142,6 @@ def _on_forum(action: Callable[[ForumStore], Awaitable[T]]) -> T:
 
 
 async def _with_store(settings: Settings, action: Callable[[ForumStore], Awaitable[T]]) -> T:
-    async with dynamodb_client(settings) as client:
+    async with open_dynamodb(settings) as client:
         await ensure_tables(client, settings.table_prefix, FORUM_TABLES)
-        return await action(ForumStore(client, settings.table_prefix, settings.aws_region))
+        return await action(build_forum_store(client, settings))

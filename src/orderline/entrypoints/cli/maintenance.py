@@ -5,22 +5,27 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from orderline.adapters.dynamodb.admin import ensure_tables
-from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.postgres import outbox
-from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.adapters.postgres.queries import PostgresOrderQueries
-from orderline.bootstrap import build_projector, build_reconciler
+from orderline.bootstrap import (
+    TOOL_POOL_SIZE,
+    build_projector,
+    build_reconciler,
+    open_dynamodb,
+    open_engine,
+)
 from orderline.config import Settings
-from orderline.ops.retention import history_warning
 from orderline.readmodel import rebuild
 from orderline.readmodel.rebuild import ReplayResult
 from orderline.streams import recount
+from orderline.workers.retention import history_warning
 
 from .app import app, db_app, outbox_app
 from .common import configure_logging, fail, load_settings, progress_bar, services, with_engine
@@ -47,7 +52,7 @@ def db_upgrade() -> None:
     settings = load_settings()
     configure_logging(settings)
     with services(settings, postgres=True, dynamodb=False) as resolved:
-        revision = asyncio.run(_upgrade(_url(resolved)))
+        revision = asyncio.run(_upgrade(resolved))
     typer.echo(f"database at revision {revision}")
 
 
@@ -58,7 +63,7 @@ def outbox_status() -> None:
     Example (beside `make run`): orderline outbox status
     """
     with services(load_settings(), postgres=True, dynamodb=False) as settings:
-        stats = asyncio.run(with_engine(_url(settings), outbox.stats))
+        stats = asyncio.run(with_engine(settings, outbox.stats))
     age = "-"
     if stats.oldest_unpublished is not None:
         age = f"{(datetime.now(UTC) - stats.oldest_unpublished).total_seconds():.1f}s"
@@ -75,7 +80,7 @@ def outbox_retry_parked() -> None:
     Example: orderline outbox retry-parked
     """
     with services(load_settings(), postgres=True, dynamodb=False) as settings:
-        count = asyncio.run(with_engine(_url(settings), outbox.retry_parked))
+        count = asyncio.run(with_engine(settings, outbox.retry_parked))
     typer.echo(f"{count} parked rows queued again")
 
 
@@ -134,44 +139,37 @@ def reconcile(
         raise typer.Exit(1)
 
 
-def _url(settings: Settings) -> str:
-    assert settings.database_url is not None  # `services` always resolves PostgreSQL
-    return settings.database_url.get_secret_value()
-
-
 async def _replay(settings: Settings, prefix: str) -> ReplayResult:
-    engine = build_engine(_url(settings), pool_size=2)
-    try:
-        async with dynamodb_client(settings) as client:
-            await ensure_tables(client, prefix)
-            projector = build_projector(client, settings, prefix)
-            warning = await history_warning(engine, settings.table_prefix)
-            if warning:
-                typer.echo(f"warning: {warning}", err=True)
-            total = await outbox.count(engine)
-            with progress_bar("replaying events", total) as advance:
-                events = outbox.PostgresEventLog(engine)
-                return await rebuild.replay(events, projector, progress=advance)
-    finally:
-        await engine.dispose()
+    async with (
+        open_engine(settings, pool_size=TOOL_POOL_SIZE) as engine,
+        open_dynamodb(settings) as client,
+    ):
+        await ensure_tables(client, prefix)
+        projector = build_projector(client, settings, prefix)
+        warning = await history_warning(engine, settings.table_prefix)
+        if warning:
+            typer.echo(f"warning: {warning}", err=True)
+        total = await outbox.count(engine)
+        with progress_bar("replaying events", total) as advance:
+            events = outbox.PostgresEventLog(engine)
+            return await rebuild.replay(events, projector, progress=advance)
 
 
 async def _reconcile(
     settings: Settings, repair: bool
 ) -> tuple[rebuild.ReconcileReport, list[recount.Difference]]:
-    engine = build_engine(_url(settings), pool_size=2)
-    try:
+    async with open_engine(settings, pool_size=TOOL_POOL_SIZE) as engine:
         total = await PostgresOrderQueries(engine).count()
-        async with dynamodb_client(settings) as client:
+        async with open_dynamodb(settings) as client:
             reconciler = build_reconciler(settings, engine, client)
             with progress_bar("checking orders", total) as advance:
                 report = await reconciler.run(repair=repair, progress=advance)
             return report, await _counter_differences(client, settings)
-    finally:
-        await engine.dispose()
 
 
-async def _counter_differences(client: Any, settings: Settings) -> list[recount.Difference]:
+async def _counter_differences(
+    client: DynamoDBClient, settings: Settings
+) -> list[recount.Difference]:
     """Counter items that differ from a recount, twice in a row (the first time may catch
     entries the aggregator is counting right now)."""
     prefix, shards = settings.table_prefix, settings.counter_shards
@@ -182,10 +180,7 @@ async def _counter_differences(client: Any, settings: Settings) -> list[recount.
     return differences
 
 
-async def _upgrade(url: str) -> str | None:
-    engine = build_engine(url, pool_size=1)
-    try:
+async def _upgrade(settings: Settings) -> str | None:
+    async with open_engine(settings, pool_size=1) as engine:
         await upgrade(engine)
         return await current_revision(engine)
-    finally:
-        await engine.dispose()

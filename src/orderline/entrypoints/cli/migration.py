@@ -1,4 +1,4 @@
-"""`orderline migration start|advance|status|rollback NAME`: live table migrations."""
+"""`orderline migration start|advance|status|rollback NAME`: zero-downtime table migrations."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderline.adapters.dynamodb.client import dynamodb_client
-from orderline.adapters.postgres.engine import build_engine
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.bootstrap import TOOL_POOL_SIZE, open_dynamodb, open_engine
 from orderline.config import Settings
-from orderline.ops import live
-from orderline.ops.wire import WireError, open_wire
+from orderline.ops.bulk.dynamodb_http import WireError, open_wire
+from orderline.ops.table_copy import online_migration
+from orderline.readmodel.table_migration import MigrationError
 
 from .app import app
 from .common import fail, load_settings, progress_bar, services
@@ -35,16 +37,18 @@ def migration_start(
     ] = "order-status-v2",
     transform: Annotated[
         str, typer.Option(help="module:function giving the new schema of an item.")
-    ] = "orderline.ops.transforms:order_status_v2",
+    ] = "orderline.ops.table_copy.transforms:order_status_v2",
 ) -> None:
     """Create the new table and enter dual-write: every process writes both within a second.
 
     Example: orderline migration start status-v2 --table order-status --to order-status-v2
     """
 
-    async def action(settings: Settings, engine: Any, client: Any, _: Any) -> str:
+    async def action(
+        settings: Settings, engine: AsyncEngine, client: DynamoDBClient, _: Any
+    ) -> str:
         source, target = settings.table_prefix + table, settings.table_prefix + to
-        await live.start(engine, client, name, source, target, transform)
+        await online_migration.start(engine, client, name, source, target, transform)
         return f"{name}: {source} -> {target}, phase dual-write"
 
     typer.echo(_run(action))
@@ -57,9 +61,11 @@ def migration_advance(name: Annotated[str, typer.Argument(help="The migration.")
     Example: orderline migration advance status-v2
     """
 
-    async def action(settings: Settings, engine: Any, client: Any, wire: Any) -> str:
+    async def action(
+        settings: Settings, engine: AsyncEngine, client: DynamoDBClient, wire: Any
+    ) -> str:
         with progress_bar("backfilling items", None) as advance:
-            step = await live.advance(
+            step = await online_migration.advance(
                 engine,
                 client,
                 wire,
@@ -85,7 +91,7 @@ def migration_status(name: Annotated[str, typer.Argument(help="The migration.")]
     """
 
     async def action(_: Settings, engine: Any, __: Any, ___: Any) -> str:
-        found = await live.get(engine, name)
+        found = await online_migration.get(engine, name)
         steps = " -> ".join(step["phase"] for step in found.history)
         return (
             f"{found.name}: {found.source} -> {found.target} ({found.transform}); phase "
@@ -103,26 +109,28 @@ def migration_rollback(name: Annotated[str, typer.Argument(help="The migration."
     """
 
     async def action(_: Settings, engine: Any, __: Any, ___: Any) -> str:
-        previous = await live.rollback(engine, name)
+        previous = await online_migration.rollback(engine, name)
         return f"{name}: {previous} -> rolled-back (reads and writes on the old table)"
 
     typer.echo(_run(action))
 
 
-def _run(action: Callable[[Settings, Any, Any, Any], Awaitable[str]]) -> str:
+Action = Callable[[Settings, AsyncEngine, DynamoDBClient, Any], Awaitable[T]]
+
+
+def _run(action: Action[str]) -> str:
     with services(load_settings(), postgres=True, dynamodb=True) as settings:
         try:
             return asyncio.run(_open(settings, action))
-        except (live.MigrationError, WireError, ValueError, ImportError) as exc:
+        except (MigrationError, WireError, ValueError, ImportError) as exc:
             problem = str(exc)
     fail(problem, code=1)
 
 
-async def _open(settings: Settings, action: Callable[[Settings, Any, Any, Any], Awaitable[T]]) -> T:
-    assert settings.database_url is not None
-    engine = build_engine(settings.database_url.get_secret_value(), pool_size=2)
-    try:
-        async with dynamodb_client(settings) as client, open_wire(settings) as wire:
-            return await action(settings, engine, client, wire)
-    finally:
-        await engine.dispose()
+async def _open(settings: Settings, action: Action[T]) -> T:
+    async with (
+        open_engine(settings, pool_size=TOOL_POOL_SIZE) as engine,
+        open_dynamodb(settings) as client,
+        open_wire(settings) as wire,
+    ):
+        return await action(settings, engine, client, wire)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
-from orderline.adapters.dynamodb.client import dynamodb_client
-from orderline.ops import native
-from orderline.ops.backup import list_tables
-from orderline.ops.manifest import selected
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.bootstrap import open_dynamodb
+from orderline.config import Settings
+from orderline.ops.bulk import native
+from orderline.ops.bulk.backup import list_tables
+from orderline.ops.bulk.manifest import selected
 
 from .app import tables_app
 from .common import fail, load_settings, services
@@ -40,7 +42,7 @@ def backups_create(
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
-    async def action(client: Any, prefix: str) -> list[native.BackupSummary]:
+    async def action(client: DynamoDBClient, prefix: str) -> list[native.BackupSummary]:
         names = await _tables_of(client, prefix, tables)
         return [await native.create_backup(client, n, name or f"{n}-{stamp}") for n in names]
 
@@ -91,7 +93,7 @@ def pitr_enable(tables: TablesOption = None) -> None:
     Example: orderline tables pitr enable
     """
 
-    async def action(client: Any, prefix: str) -> list[tuple[str, native.PitrStatus]]:
+    async def action(client: DynamoDBClient, prefix: str) -> list[tuple[str, native.PitrStatus]]:
         names = await _tables_of(client, prefix, tables)
         return [(n, await native.enable_pitr(client, n)) for n in names]
 
@@ -106,7 +108,7 @@ def pitr_status(tables: TablesOption = None) -> None:
     Example: orderline tables pitr status
     """
 
-    async def action(client: Any, prefix: str) -> list[tuple[str, native.PitrStatus]]:
+    async def action(client: DynamoDBClient, prefix: str) -> list[tuple[str, native.PitrStatus]]:
         names = await _tables_of(client, prefix, tables)
         return [(n, await native.pitr_status(client, n)) for n in names]
 
@@ -129,7 +131,7 @@ def pitr_restore(
     """
     when = to if to.tzinfo else to.replace(tzinfo=UTC)
 
-    async def action(client: Any, prefix: str) -> str:
+    async def action(client: DynamoDBClient, prefix: str) -> str:
         source = table if table.startswith(prefix) else prefix + table
         name = target or f"{source}-pitr-{when:%Y%m%dT%H%M%S}"
         await native.restore_to_time(client, source, name, when)
@@ -138,12 +140,12 @@ def pitr_restore(
     typer.echo(f"restored {table} as of {when.isoformat()} into {_run(action)}")
 
 
-async def _tables_of(client: Any, prefix: str, patterns: list[str] | None) -> list[str]:
+async def _tables_of(client: DynamoDBClient, prefix: str, patterns: list[str] | None) -> list[str]:
     names = await list_tables(client, prefix)
     return [name for name in names if selected(name[len(prefix) :], name, patterns)]
 
 
-def _run(action: Callable[[Any, str], Awaitable[T]]) -> T:
+def _run(action: Callable[[DynamoDBClient, str], Awaitable[T]]) -> T:
     with services(load_settings(), postgres=False, dynamodb=True) as settings:
         try:
             return asyncio.run(_with_client(settings, action))
@@ -153,6 +155,8 @@ def _run(action: Callable[[Any, str], Awaitable[T]]) -> T:
     fail(f"{unsupported} (DynamoDB Local has no backups or PITR; use `orderline backup`)")
 
 
-async def _with_client(settings: Any, action: Callable[[Any, str], Awaitable[T]]) -> T:
-    async with dynamodb_client(settings) as client:
+async def _with_client(
+    settings: Settings, action: Callable[[DynamoDBClient, str], Awaitable[T]]
+) -> T:
+    async with open_dynamodb(settings) as client:
         return await action(client, settings.table_prefix)

@@ -5,20 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderline.adapters.dynamodb.client import dynamodb_client
 from orderline.adapters.postgres import retention as store
-from orderline.adapters.postgres.engine import build_engine
-from orderline.bootstrap import retention_policy
+from orderline.bootstrap import TOOL_POOL_SIZE, open_dynamodb, open_engine, retention_policy
 from orderline.config import Settings
-from orderline.ops.backup import (
+from orderline.ops.bulk.backup import (
     STATE,
     BackupError,
     BackupOptions,
@@ -27,18 +26,18 @@ from orderline.ops.backup import (
     plan_backup,
     run_backup,
 )
-from orderline.ops.files import CorruptBackup
-from orderline.ops.manifest import READ_MODEL_NAMES, Manifest, selected
-from orderline.ops.migrate import (
+from orderline.ops.bulk.dynamodb_http import WireError, open_wire
+from orderline.ops.bulk.files import CorruptBackup
+from orderline.ops.bulk.manifest import READ_MODEL_NAMES, Manifest, selected
+from orderline.ops.bulk.restore import RestoreError, RestoreOptions, RestoreResult, run_restore
+from orderline.ops.table_copy.migrate import (
     MigrateOptions,
     MigrateResult,
     ensure_target,
-    load_transform,
     migrate,
 )
-from orderline.ops.restore import RestoreError, RestoreOptions, RestoreResult, run_restore
-from orderline.ops.retention import PruneReport, prune
-from orderline.ops.wire import WireError, open_wire
+from orderline.readmodel.table_migration import load_transform
+from orderline.workers.retention import PruneReport, prune
 
 from .app import app, outbox_app
 from .common import fail, load_settings, progress_bar, services, with_engine
@@ -155,10 +154,9 @@ def outbox_prune(
     Example (beside `make run`): orderline outbox prune --dry-run
     """
     with services(load_settings(), postgres=True, dynamodb=False) as settings:
-        url = settings.database_url.get_secret_value() if settings.database_url else ""
         report = asyncio.run(
             with_engine(
-                url, lambda engine: prune(engine, retention_policy(settings), dry_run=dry_run)
+                settings, lambda engine: prune(engine, retention_policy(settings), dry_run=dry_run)
             )
         )
     typer.echo(_prune_summary(report))
@@ -183,7 +181,7 @@ async def _selects_read_model(settings: Settings, options: BackupOptions) -> boo
     state = options.out / STATE
     if state.exists():
         return any(table.read_model for table in Manifest.load(state).tables)
-    async with dynamodb_client(settings) as client:
+    async with open_dynamodb(settings) as client:
         names = await list_tables(client, options.prefix)
     return any(
         selected(name[len(options.prefix) :], name, options.patterns)
@@ -193,33 +191,31 @@ async def _selects_read_model(settings: Settings, options: BackupOptions) -> boo
 
 
 async def _backup(settings: Settings, options: BackupOptions) -> BackupResult:
-    url = settings.database_url.get_secret_value() if settings.database_url else None
-    engine = build_engine(url, pool_size=2) if url else None
-    try:
-        async with dynamodb_client(settings) as client, open_wire(settings) as wire:
-            position = (lambda: store.outbox_position(engine)) if engine else None
-            plan, _ = await plan_backup(client, options, position)
-            with progress_bar("backing up items", None) as advance:
-                result = await run_backup(wire, plan, options, advance)
-            result.retries = wire.stats.retries
-            read_model = [table for table in plan.tables if table.read_model]
-            if engine is not None and plan.outbox_position is not None and read_model:
-                await store.record_backup(
-                    engine,
-                    location=str(options.out.resolve()),
-                    table_prefix=options.prefix,
-                    position=plan.outbox_position,
-                    items=sum(table.items for table in read_model),
-                    tables=[table.base_name for table in read_model],
-                )
-            return result
-    finally:
-        if engine is not None:
-            await engine.dispose()
+    """The backup; with PostgreSQL configured, its outbox position recorded beside it."""
+    engines: AbstractAsyncContextManager[AsyncEngine | None] = (
+        open_engine(settings, pool_size=TOOL_POOL_SIZE) if settings.database_url else nullcontext()
+    )
+    async with engines as engine, open_dynamodb(settings) as client, open_wire(settings) as wire:
+        position = (lambda: store.outbox_position(engine)) if engine else None
+        plan, _ = await plan_backup(client, options, position)
+        with progress_bar("backing up items", None) as advance:
+            result = await run_backup(wire, plan, options, advance)
+        result.retries = wire.stats.retries
+        read_model = [table for table in plan.tables if table.read_model]
+        if engine is not None and plan.outbox_position is not None and read_model:
+            await store.record_backup(
+                engine,
+                location=str(options.out.resolve()),
+                table_prefix=options.prefix,
+                position=plan.outbox_position,
+                items=sum(table.items for table in read_model),
+                tables=[table.base_name for table in read_model],
+            )
+        return result
 
 
 async def _restore(settings: Settings, options: RestoreOptions) -> RestoreResult:
-    async with dynamodb_client(settings) as client, open_wire(settings) as wire:
+    async with open_dynamodb(settings) as client, open_wire(settings) as wire:
         with phases() as bar:
             return await run_restore(client, wire, options, bar)
 
@@ -301,7 +297,7 @@ def _migrate_summary(options: MigrateOptions, result: MigrateResult) -> None:
 
 
 async def _migrate(settings: Settings, options: MigrateOptions) -> MigrateResult:
-    async with dynamodb_client(settings) as client, open_wire(settings) as wire:
+    async with open_dynamodb(settings) as client, open_wire(settings) as wire:
         await ensure_target(client, options.source, options.target)
         with progress_bar("migrating items", None) as advance:
             return await migrate(wire, options, advance)

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.bootstrap import open_dynamodb
 from orderline.config import Settings
-from orderline.ops import cost, drift, iam
-from orderline.ops.alarms import with_overrides
-from orderline.ops.cloudformation import Capacity, ExportOptions, render
+from orderline.ops.provisioning import cost, drift, iam
+from orderline.ops.provisioning.alarms import with_overrides
+from orderline.ops.provisioning.cloudformation import Capacity, ExportOptions, render
 
 from .app import app, tables_app
 from .common import fail, load_settings, services
@@ -103,7 +103,7 @@ def tables_diff(
 
 
 async def _diff(settings: Settings, pitr: bool | None) -> drift.DriftReport:
-    async with dynamodb_client(settings) as client:
+    async with open_dynamodb(settings) as client:
         return await drift.diff_tables(client, settings.table_prefix, pitr=pitr)
 
 

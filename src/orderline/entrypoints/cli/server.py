@@ -68,9 +68,9 @@ def _uvicorn_config(settings: Settings, container: Container) -> uvicorn.Config:
 
     app: Any = create_app(settings, built)
     if settings.bench_endpoints:
-        from orderline.entrypoints.api.floors import add_floors
+        from orderline.entrypoints.api.bench_endpoints import add_bench_endpoints
 
-        app = add_floors(app)
+        app = add_bench_endpoints(app)
     return uvicorn.Config(
         app, log_level=settings.log_level, access_log=settings.log_level == "debug", lifespan="on"
     )

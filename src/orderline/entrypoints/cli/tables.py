@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
 from orderline.adapters.dynamodb.admin import delete_tables, describe_tables, ensure_tables
-from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.bootstrap import open_dynamodb
 from orderline.config import Settings
 
 from .app import tables_app
@@ -61,11 +62,13 @@ def tables_delete(
     typer.echo(f"deleted: {', '.join(deleted)}" if deleted else "no tables to delete")
 
 
-def _on_dynamodb(action: Callable[[Any, str], Awaitable[T]]) -> T:
+def _on_dynamodb(action: Callable[[DynamoDBClient, str], Awaitable[T]]) -> T:
     with services(load_settings(), postgres=False, dynamodb=True) as settings:
         return asyncio.run(_with_client(settings, action))
 
 
-async def _with_client(settings: Settings, action: Callable[[Any, str], Awaitable[T]]) -> T:
-    async with dynamodb_client(settings) as client:
+async def _with_client(
+    settings: Settings, action: Callable[[DynamoDBClient, str], Awaitable[T]]
+) -> T:
+    async with open_dynamodb(settings) as client:
         return await action(client, settings.table_prefix)

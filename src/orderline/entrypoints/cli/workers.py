@@ -13,7 +13,7 @@ import prometheus_client
 import typer
 
 from orderline.adapters.kafka import replay_dead_letters
-from orderline.bootstrap import aggregation, kafka_topics
+from orderline.bootstrap import Profile, kafka_topics, open_aggregator
 from orderline.config import Settings
 from orderline.startup import explain
 from orderline.workers.runner import run_until_stopped
@@ -34,9 +34,7 @@ def relay(metrics_port: MetricsPort = None) -> None:
 
     Example: ORDERLINE_DATABASE_URL=postgresql://db/orders ORDERLINE_DYNAMODB_ENDPOINT=http://localhost:8001 orderline relay --metrics-port 9101
     """  # noqa: E501
-    settings = _external_settings("relay")
-    with_dynamodb = settings.kafka_bootstrap_servers is None  # the in-process bus projects
-    _run_worker(settings, metrics_port, relay=True, project=False, with_dynamodb=with_dynamodb)
+    _run_worker(_external_settings("relay"), metrics_port, Profile.RELAY)
 
 
 @app.command()
@@ -48,7 +46,7 @@ def project(metrics_port: MetricsPort = None) -> None:
     settings = _external_settings("project")
     if settings.kafka_bootstrap_servers is None:
         fail("`project` consumes Kafka; set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
-    _run_worker(settings, metrics_port, relay=False, project=True, with_dynamodb=True)
+    _run_worker(settings, metrics_port, Profile.PROJECTOR)
 
 
 @app.command()
@@ -74,7 +72,7 @@ def aggregate(metrics_port: MetricsPort = None) -> None:
 async def _aggregate(settings: Settings) -> None:
     stop = _stop_on_signals()
     try:
-        async with aggregation(settings) as consumer:
+        async with open_aggregator(settings) as consumer:
             log.info("counting the counters from the history stream (reader %s)", consumer.owner)
             await run_until_stopped([consumer.run], stop)
     except Exception as exc:
@@ -118,16 +116,9 @@ def _external_settings(command: str) -> Settings:
     return settings
 
 
-def _run_worker(
-    settings: Settings,
-    metrics_port: int | None,
-    *,
-    relay: bool,
-    project: bool,
-    with_dynamodb: bool,
-) -> None:
+def _run_worker(settings: Settings, metrics_port: int | None, profile: Profile) -> None:
     _serve_metrics(settings, metrics_port)
-    run_service(_work(settings, relay=relay, project=project, with_dynamodb=with_dynamodb))
+    run_service(_work(settings, profile))
 
 
 def _serve_metrics(settings: Settings, metrics_port: int | None) -> None:
@@ -145,11 +136,11 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _work(settings: Settings, *, relay: bool, project: bool, with_dynamodb: bool) -> None:
+async def _work(settings: Settings, profile: Profile) -> None:
     stop = _stop_on_signals()
     async with AsyncExitStack() as stack:
-        container = await start_container(stack, settings, with_dynamodb=with_dynamodb)
-        loops = container.worker_loops(relay=relay, project=project, aggregate=False)
+        container = await start_container(stack, settings, profile)
+        loops = container.worker_loops()
         log.info("running %s", ", ".join(loop.__qualname__ for loop in loops))
         await run_until_stopped(loops, stop)
     log.info("stopped")

@@ -8,10 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from orderline.forum.dynamo import Key, Page
 from orderline.forum.model import (
     EMAIL_PATTERN,
     MAX_EMAIL,
+    THREAD_PAGE_KEY,
+    THREAD_POSTS_KEY,
+    USER_POSTS_KEY,
+    Key,
+    Page,
     PostIn,
     PostPatch,
     ThreadIn,
@@ -19,51 +23,32 @@ from orderline.forum.model import (
     UserIn,
     UserPatch,
 )
-from orderline.forum.service import ForumService, user_view
-from orderline.forum.store import THREAD_PAGE_KEY, THREAD_POSTS_KEY, USER_POSTS_KEY
+from orderline.forum.service import user_view
 
-from ..deps import ActorDep, ContainerDep, CursorsDep, ExpectedVersion, decode_cursor, etag
-from ..responses import JSONResponse
+from ..deps import ActorDep, ExpectedVersion, ForumDep
+from ..paging import ForumCursor, PageSize, Paging, PagingDep
+from ..responses import JSONResponse, versioned
 from ..schemas import problem_responses
 
 router = APIRouter(prefix="/api/forum", tags=["forum"])
 WRITES = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 READS = problem_responses(400, 401, 404, 422, 429, 503)
 Id = Annotated[str, Path(min_length=1, max_length=64)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
-Cursor = Annotated[str | None, Query(max_length=1024)]
 
 
-def _forum(container: Any) -> ForumService:
-    forum: ForumService | None = container.forum
-    if forum is None:
-        raise RuntimeError("the forum needs DynamoDB")
-    return forum
-
-
-def _document(item: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return JSONResponse(item, status_code=status_code, headers={"ETag": etag(item["version"])})
-
-
-def _page(
-    cursors: Any, query: str, page: Page, items: list[dict[str, Any]] | None = None
-) -> JSONResponse:
-    next_cursor = cursors.encode(query, page.next_key) if page.next_key else None
+def _page(paging: Paging, query: str, page: Page) -> JSONResponse:
     return JSONResponse(
-        {"items": page.items if items is None else items, "nextCursor": next_cursor}
+        {"items": page.items, "nextCursor": paging.next_cursor(query, page.next_key)}
     )
 
 
-def _after(cursors: Any, query: str, cursor: str | None, names: Sequence[str]) -> Key | None:
-    if cursor is None:
-        return None
-
+def _after(paging: Paging, query: str, cursor: str | None, names: Sequence[str]) -> Key | None:
     def read(position: dict[str, Any]) -> Key:
         if set(position) != set(names) or not all(isinstance(v, str) for v in position.values()):
             raise ValueError("cursor does not hold a position of this listing")
         return {name: position[name] for name in names}
 
-    return decode_cursor(cursors, query, cursor, read)
+    return paging.position(query, cursor, read)
 
 
 # -- users --------------------------------------------------------------------------------------
@@ -71,63 +56,63 @@ def _after(cursors: Any, query: str, cursor: str | None, names: Sequence[str]) -
 
 @router.post("/users", status_code=201, responses=WRITES, summary="Register as a forum user")
 async def register(
-    body: UserIn, request: Request, container: ContainerDep, actor: ActorDep
+    body: UserIn, request: Request, forum: ForumDep, actor: ActorDep
 ) -> JSONResponse:
     """The forum user is the token's subject; the address is unique whatever its case (409)."""
-    user = await _forum(container).register(actor, body)
-    response = _document(user, 201)
+    user = await forum.register(actor, body)
+    response = versioned(user, 201)
     response.headers["Location"] = str(request.url_for("forum_user", user_id=user["userId"]))
     return response
 
 
 @router.get("/users", responses=READS | problem_responses(403), summary="Find a user by email")
 async def user_by_email(
-    container: ContainerDep,
+    forum: ForumDep,
     actor: ActorDep,
     email: Annotated[str, Query(min_length=3, max_length=MAX_EMAIL, pattern=EMAIL_PATTERN)],
 ) -> JSONResponse:
     """Through the EmailIndex, case-insensitively. Needs forum:moderate."""
-    return _document(await _forum(container).user_by_email(actor, email))
+    return versioned(await forum.user_by_email(actor, email))
 
 
 @router.get("/users/{user_id}", name="forum_user", responses=READS, summary="A forum user")
-async def get_user(user_id: Id, container: ContainerDep, actor: ActorDep) -> JSONResponse:
+async def get_user(user_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
     """Any authenticated principal; the email only for the user and moderators."""
-    return _document(user_view(actor, await _forum(container).user(user_id)))
+    return versioned(user_view(actor, await forum.user(user_id)))
 
 
 @router.patch("/users/{user_id}", responses=WRITES, summary="Change your profile")
 async def patch_user(
-    user_id: Id, body: UserPatch, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    user_id: Id, body: UserPatch, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> JSONResponse:
     """`name`, `email`; only your own profile. `If-Match` → 412 when stale."""
-    return _document(await _forum(container).update_user(actor, user_id, body, version))
+    return versioned(await forum.update_user(actor, user_id, body, version))
 
 
 @router.delete("/users/{user_id}", status_code=204, responses=WRITES, summary="Delete a user")
 async def delete_user(
-    user_id: Id, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    user_id: Id, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Yourself, or anyone with forum:moderate. The address is free again; posts and threads
     stay (they keep the userId)."""
-    await _forum(container).delete_user(actor, user_id, version)
+    await forum.delete_user(actor, user_id, version)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}/posts", responses=READS, summary="A user's posts, newest first")
 async def user_posts(
     user_id: Id,
-    container: ContainerDep,
-    cursors: CursorsDep,
+    forum: ForumDep,
+    paging: PagingDep,
     actor: ActorDep,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageSize = 20,
+    cursor: ForumCursor = None,
 ) -> JSONResponse:
     """Through the UserIndex; follow `nextCursor`."""
     query = f"forum-user-posts|{user_id}"
-    after = _after(cursors, query, cursor, USER_POSTS_KEY)
-    size = min(limit, container.settings.max_page_size)
-    return _page(cursors, query, await _forum(container).user_posts(user_id, size, after))
+    after = _after(paging, query, cursor, USER_POSTS_KEY)
+    size = paging.size(limit)
+    return _page(paging, query, await forum.user_posts(user_id, size, after))
 
 
 # -- threads ------------------------------------------------------------------------------------
@@ -135,12 +120,12 @@ async def user_posts(
 
 @router.post("/threads", status_code=201, responses=WRITES, summary="Start a thread")
 async def create_thread(
-    body: ThreadIn, request: Request, container: ContainerDep, actor: ActorDep
+    body: ThreadIn, request: Request, forum: ForumDep, actor: ActorDep
 ) -> JSONResponse:
     """`title` (trimmed, not blank), `description`; the author is the token's subject, who must
     be a registered forum user (404 otherwise)."""
-    thread = await _forum(container).create_thread(actor, body)
-    response = _document(thread, 201)
+    thread = await forum.create_thread(actor, body)
+    response = versioned(thread, 201)
     response.headers["Location"] = str(
         request.url_for("forum_thread", thread_id=thread["threadId"])
     )
@@ -149,43 +134,43 @@ async def create_thread(
 
 @router.get("/threads", responses=READS, summary="Threads, newest first")
 async def list_threads(
-    container: ContainerDep,
-    cursors: CursorsDep,
+    forum: ForumDep,
+    paging: PagingDep,
     actor: ActorDep,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageSize = 20,
+    cursor: ForumCursor = None,
 ) -> JSONResponse:
     """Through the CreatedAtIndex; follow `nextCursor`."""
     query = "forum-threads"
-    after = _after(cursors, query, cursor, THREAD_PAGE_KEY)
-    size = min(limit, container.settings.max_page_size)
-    return _page(cursors, query, await _forum(container).threads(size, after))
+    after = _after(paging, query, cursor, THREAD_PAGE_KEY)
+    size = paging.size(limit)
+    return _page(paging, query, await forum.threads(size, after))
 
 
 @router.get("/threads/{thread_id}", name="forum_thread", responses=READS, summary="A thread")
-async def get_thread(thread_id: Id, container: ContainerDep, actor: ActorDep) -> JSONResponse:
+async def get_thread(thread_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
     """With `postCount` and `lastPostAt`."""
-    return _document(await _forum(container).thread(thread_id))
+    return versioned(await forum.thread(thread_id))
 
 
 @router.patch("/threads/{thread_id}", responses=WRITES, summary="Edit a thread")
 async def patch_thread(
     thread_id: Id,
     body: ThreadPatch,
-    container: ContainerDep,
+    forum: ForumDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """Its author or forum:moderate; `If-Match` → 412 when stale."""
-    return _document(await _forum(container).update_thread(actor, thread_id, body, version))
+    return versioned(await forum.update_thread(actor, thread_id, body, version))
 
 
 @router.delete("/threads/{thread_id}", status_code=204, responses=WRITES, summary="Delete a thread")
 async def delete_thread(
-    thread_id: Id, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    thread_id: Id, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Its author or forum:moderate; its posts go with it."""
-    await _forum(container).delete_thread(actor, thread_id, version)
+    await forum.delete_thread(actor, thread_id, version)
     return Response(status_code=204)
 
 
@@ -196,11 +181,11 @@ async def delete_thread(
     "/threads/{thread_id}/posts", status_code=201, responses=WRITES, summary="Post in a thread"
 )
 async def create_post(
-    thread_id: Id, body: PostIn, request: Request, container: ContainerDep, actor: ActorDep
+    thread_id: Id, body: PostIn, request: Request, forum: ForumDep, actor: ActorDep
 ) -> JSONResponse:
     """The thread's `postCount` and `lastPostAt` change in the same transaction."""
-    post = await _forum(container).create_post(actor, thread_id, body)
-    response = _document(post, 201)
+    post = await forum.create_post(actor, thread_id, body)
+    response = versioned(post, 201)
     response.headers["Location"] = str(request.url_for("forum_post", post_id=post["postId"]))
     return response
 
@@ -208,42 +193,42 @@ async def create_post(
 @router.get("/threads/{thread_id}/posts", responses=READS, summary="A thread's posts")
 async def thread_posts(
     thread_id: Id,
-    container: ContainerDep,
-    cursors: CursorsDep,
+    forum: ForumDep,
+    paging: PagingDep,
     actor: ActorDep,
     order: Literal["asc", "desc"] = "asc",
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageSize = 20,
+    cursor: ForumCursor = None,
 ) -> JSONResponse:
     """Oldest first (`order=asc`) or newest first (`desc`), through the ThreadIndex."""
     query = f"forum-thread-posts|{thread_id}|{order}"
-    after = _after(cursors, query, cursor, THREAD_POSTS_KEY)
-    size = min(limit, container.settings.max_page_size)
-    page = await _forum(container).thread_posts(thread_id, order, size, after)
-    return _page(cursors, query, page)
+    after = _after(paging, query, cursor, THREAD_POSTS_KEY)
+    size = paging.size(limit)
+    page = await forum.thread_posts(thread_id, order, size, after)
+    return _page(paging, query, page)
 
 
 @router.get("/posts/{post_id}", name="forum_post", responses=READS, summary="A post")
-async def get_post(post_id: Id, container: ContainerDep, actor: ActorDep) -> JSONResponse:
-    return _document(await _forum(container).post(post_id))
+async def get_post(post_id: Id, forum: ForumDep, actor: ActorDep) -> JSONResponse:
+    return versioned(await forum.post(post_id))
 
 
 @router.patch("/posts/{post_id}", responses=WRITES, summary="Edit a post")
 async def patch_post(
     post_id: Id,
     body: PostPatch,
-    container: ContainerDep,
+    forum: ForumDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """Its author or forum:moderate; `If-Match` → 412 when stale."""
-    return _document(await _forum(container).update_post(actor, post_id, body, version))
+    return versioned(await forum.update_post(actor, post_id, body, version))
 
 
 @router.delete("/posts/{post_id}", status_code=204, responses=WRITES, summary="Delete a post")
 async def delete_post(
-    post_id: Id, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    post_id: Id, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Its author or forum:moderate; the thread's count goes down in the same transaction."""
-    await _forum(container).delete_post(actor, post_id, version)
+    await forum.delete_post(actor, post_id, version)
     return Response(status_code=204)

@@ -7,29 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from orderline.bootstrap import Container
 from orderline.domain.access import Actor, Scope
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.listings import Party
+from orderline.readmodel.views import OrderViews
 
-from ..contract import CURSOR_PATTERN, ID_PATTERN, DateTimeIn
-from ..cursors import CursorCodec
-from ..deps import ActorDep, ContainerDep, CursorsDep, decode_cursor
+from ..contract import ID_PATTERN, DateTimeIn
+from ..deps import ActorDep, ViewsDep
 from ..errors import ApiError
+from ..paging import ListingCursor, PageSize, Paging, PagingDep
 from ..responses import JSONResponse
 from ..schemas import StatusCountsOut, StatusPageOut, problem_responses
 
 router = APIRouter(prefix="/api", tags=["queries"])
 PROBLEMS = problem_responses(400, 401, 403, 404, 422, 429, 503)
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=1024,
-        description="`nextCursor` of the previous page, as it came (signed; another is 400).",
-        json_schema_extra={"pattern": CURSOR_PATTERN},
-    ),
-]
 FromTime = Annotated[
     DateTimeIn,
     Query(
@@ -61,15 +52,15 @@ def _add_listing(party: Party) -> None:
 
     async def listing(
         party_id: str,
-        container: ContainerDep,
-        cursors: CursorsDep,
+        views: ViewsDep,
+        paging: PagingDep,
         actor: ActorDep,
         status: OrderStatus | None = None,
-        limit: Limit = 20,
-        cursor: Cursor = None,
+        limit: PageSize = 20,
+        cursor: ListingCursor = None,
     ) -> JSONResponse:
         _check_party(actor, party, party_id)
-        return await _listing(party, party_id, container, cursors, status, limit, cursor)
+        return await _listing(party, party_id, views, paging, status, limit, cursor)
 
     listing.__doc__ = (
         f"Most recently changed first ({index}); `status` filters. A {party} lists only its "
@@ -102,24 +93,22 @@ def _check_party(actor: Actor, party: Party, party_id: str) -> None:
 async def _listing(
     party: Party,
     party_id: str,
-    container: Container,
-    cursors: CursorCodec,
+    views: OrderViews,
+    paging: Paging,
     status: OrderStatus | None,
     limit: int,
     cursor: str | None,
 ) -> JSONResponse:
     query = f"{party}|{party_id}|{status}"
-    after = None
-    if cursor is not None:
-        after = decode_cursor(cursors, query, cursor, lambda position: position)
-    page = await container.views.by_party(
+    after = paging.position(query, cursor, lambda position: position)
+    page = await views.by_party(
         party,
         party_id,
-        limit=min(limit, container.settings.max_page_size),
+        limit=paging.size(limit),
         status=status.value if status else None,
         after=after,
     )
-    next_cursor = cursors.encode(query, page.next_key) if page.next_key else None
+    next_cursor = paging.next_cursor(query, page.next_key)
     return JSONResponse(
         {"items": page.items, "nextCursor": next_cursor}, headers={"X-Read-Source": "dynamodb"}
     )
@@ -136,7 +125,7 @@ for _party in PARTIES:
     summary="Entries into each status per hour, and orders in each status now",
 )
 async def status_counts(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     from_: FromTime = None,
     to: ToTime = None,
@@ -144,7 +133,7 @@ async def status_counts(
     """From the sharded hourly counters; the range is at most 31 days. Needs analytics:read."""
     actor.check_scope(Scope.ANALYTICS_READ)
     start, end = _range(from_, to)
-    counts = await container.views.status_counts(start, end)
+    counts = await views.status_counts(start, end)
     return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
 
 
@@ -155,7 +144,7 @@ async def status_counts(
     summary="One restaurant's entries into each status per hour, and its orders in each now",
 )
 async def restaurant_status_counts(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     restaurant_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
     from_: FromTime = None,
@@ -165,7 +154,7 @@ async def restaurant_status_counts(
     if Scope.ANALYTICS_READ not in actor.scopes:
         _check_party(actor, "restaurant", restaurant_id)
     start, end = _range(from_, to)
-    counts = await container.views.status_counts(start, end, restaurant_id)
+    counts = await views.status_counts(start, end, restaurant_id)
     return JSONResponse(counts, headers={"X-Read-Source": "dynamodb"})
 
 

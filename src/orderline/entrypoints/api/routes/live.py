@@ -11,14 +11,13 @@ from fastapi import APIRouter, Header, Path
 from fastapi.responses import FileResponse
 
 from orderline import metrics
-from orderline.bootstrap import Container
 from orderline.domain.access import Actor, Scope
 from orderline.domain.errors import OrderNotFound
 from orderline.live.changes import Topic
-from orderline.live.hub import TooManySubscribers
+from orderline.live.hub import Hub, TooManySubscribers
 
 from ..contract import ID_PATTERN, Uuid
-from ..deps import ActorDep, ContainerDep
+from ..deps import ActorDep, LiveDep, ViewsDep
 from ..errors import ApiError
 from ..schemas import problem_responses
 from ..sse import LiveStream
@@ -52,13 +51,17 @@ ABOUT = (
     responses=PROBLEMS,
 )
 async def order_events(
-    order_id: Uuid, container: ContainerDep, actor: ActorDep, last_event_id: LastEventId = None
+    order_id: Uuid,
+    views: ViewsDep,
+    hub: LiveDep,
+    actor: ActorDep,
+    last_event_id: LastEventId = None,
 ) -> LiveStream:
     ownership = actor.ownership()
-    read = await container.views.read("status", order_id, None, ownership)
+    read = await views.read("status", order_id, None, ownership)
     if read.document is None:
         raise OrderNotFound(order_id)  # another's order looks missing, as on every read
-    return await _open(container, actor, Topic.order(order_id, ownership), last_event_id)
+    return await _open(hub, actor, Topic.order(order_id, ownership), last_event_id)
 
 
 order_events.__doc__ = "Changes of one order you may read." + ABOUT
@@ -72,7 +75,7 @@ order_events.__doc__ = "Changes of one order you may read." + ABOUT
     responses=PROBLEMS,
 )
 async def restaurant_events(
-    container: ContainerDep,
+    hub: LiveDep,
     actor: ActorDep,
     restaurant_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
     last_event_id: LastEventId = None,
@@ -81,7 +84,7 @@ async def restaurant_events(
     if not (ownership.everything or ownership.restaurant_id == restaurant_id):
         raise ApiError(404, "Not found", f"no restaurant {restaurant_id} among your orders")
     topic = Topic.restaurant(restaurant_id, ownership)
-    return await _open(container, actor, topic, last_event_id)
+    return await _open(hub, actor, topic, last_event_id)
 
 
 restaurant_events.__doc__ = "Changes of a restaurant's orders (its staff, or orders:admin)." + ABOUT
@@ -95,20 +98,19 @@ restaurant_events.__doc__ = "Changes of a restaurant's orders (its staff, or ord
     responses=PROBLEMS,
 )
 async def all_events(
-    container: ContainerDep, actor: ActorDep, last_event_id: LastEventId = None
+    hub: LiveDep, actor: ActorDep, last_event_id: LastEventId = None
 ) -> LiveStream:
     actor.check_scope(Scope.ORDERS_ADMIN)
-    return await _open(container, actor, Topic(actor.ownership()), last_event_id)
+    return await _open(hub, actor, Topic(actor.ownership()), last_event_id)
 
 
 all_events.__doc__ = "Changes of every order; needs orders:admin." + ABOUT
 
 
 async def _open(
-    container: Container, actor: Actor, topic: Topic, last_event_id: str | None
+    hub: Hub | None, actor: Actor, topic: Topic, last_event_id: str | None
 ) -> LiveStream:
     resume_after = _position(last_event_id)
-    hub = container.live
     if hub is None or not await _ready(hub.ready):
         raise ApiError(503, "Live tracking unavailable", "the change feed is not running yet")
     try:

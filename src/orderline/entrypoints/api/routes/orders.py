@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from orderline.bootstrap import Container
 from orderline.domain.access import Actor
 from orderline.domain.errors import OrderNotFound
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.ports import OrderFilters, Position
+from orderline.readmodel.views import OrderViews
 from orderline.service_layer import commands
 
-from ..contract import CURSOR_PATTERN, ID_PATTERN, IDS_PATTERN, MAX_BATCH_IDS, Uuid, is_uuid
-from ..deps import (
-    ActorDep,
-    ContainerDep,
-    CursorsDep,
-    ExpectedVersion,
-    IdempotencyKey,
-    decode_cursor,
-    etag,
-)
+from ..contract import ID_PATTERN, IDS_PATTERN, MAX_BATCH_IDS, Uuid, is_uuid
+from ..deps import ActorDep, CommandsDep, ExpectedVersion, IdempotencyKey, OrdersDep, ViewsDep
 from ..errors import ApiError
-from ..responses import JSONResponse
+from ..paging import OrderCursor, PageSize, PagingDep
+from ..responses import JSONResponse, versioned
 from ..schemas import (
     BatchStatusOut,
     ChangeStatusIn,
@@ -43,20 +36,6 @@ router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
-Cursor = Annotated[
-    str | None,
-    Query(
-        max_length=512,
-        description="`nextCursor` of the previous page, as it came (signed; another is 400).",
-        json_schema_extra={"pattern": CURSOR_PATTERN},
-    ),
-]
-
-
-def _order_response(document: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return JSONResponse(
-        document, status_code=status_code, headers={"ETag": etag(document["version"])}
-    )
 
 
 @router.post(
@@ -65,15 +44,15 @@ def _order_response(document: dict[str, Any], status_code: int = 200) -> JSONRes
 async def place_order(
     body: PlaceOrderIn,
     request: Request,
-    container: ContainerDep,
+    dispatcher: CommandsDep,
     actor: ActorDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
     """Totals are computed by the server. Send `Idempotency-Key` to make retries safe.
     A customer places orders only for itself (`customerId` = its subject)."""
     request_hash = hashlib.sha256(body.fingerprint().encode()).hexdigest()
-    placed = await container.commands.handle(body.to_command(actor, key, request_hash))
-    response = _order_response(placed.document, 201)
+    placed = await dispatcher.handle(body.to_command(actor, key, request_hash))
+    response = versioned(placed.document, 201)
     response.headers["Location"] = str(request.url_for("get_order", order_id=placed.document["id"]))
     if placed.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -82,32 +61,25 @@ async def place_order(
 
 @router.get("", response_model=OrderPageOut, responses=PROBLEMS, summary="List orders")
 async def list_orders(
-    container: ContainerDep,
-    cursors: CursorsDep,
+    orders: OrdersDep,
+    paging: PagingDep,
     actor: ActorDep,
     customerId: FilterId = None,
     restaurantId: FilterId = None,
     status: OrderStatus | None = None,
-    limit: Annotated[
-        int, Query(ge=1, le=1000, description="Page size (capped by the server).")
-    ] = 20,
-    cursor: Cursor = None,
+    limit: PageSize = 20,
+    cursor: OrderCursor = None,
 ) -> JSONResponse:
     """Newest first. Follow `nextCursor` to page; a cursor is valid only for the same filters.
     Customers and restaurants see only their own orders, whatever the filters say."""
     filters = OrderFilters(customerId, restaurantId, status.value if status else None)
     query = filters.query_key()
-    after = None
-    if cursor is not None:
-        after = decode_cursor(cursors, query, cursor, Position.from_cursor)
-    page_size = min(limit, container.settings.max_page_size)
-    page = await container.orders.page(
-        filters, limit=page_size, after=after, ownership=actor.ownership()
+    after = paging.position(query, cursor, Position.from_cursor)
+    page = await orders.page(
+        filters, limit=paging.size(limit), after=after, ownership=actor.ownership()
     )
-    next_cursor = None
-    if page.next_position is not None:
-        next_cursor = cursors.encode(query, page.next_position.to_cursor())
-    return JSONResponse({"items": page.documents, "nextCursor": next_cursor})
+    end = page.next_position.to_cursor() if page.next_position is not None else None
+    return JSONResponse({"items": page.documents, "nextCursor": paging.next_cursor(query, end)})
 
 
 MinVersion = Annotated[
@@ -119,22 +91,21 @@ MinVersion = Annotated[
         "PostgreSQL.",
     ),
 ]
-HistoryLimit = Annotated[int, Query(ge=1, le=1000, description="Page size (capped by the server).")]
 
 
 async def _read(
     view: Literal["status", "details"],
     order_id: Uuid,
-    container: Container,
+    views: OrderViews,
     actor: Actor,
     min_version: int | None,
 ) -> JSONResponse:
     """One order's status or details through the read path, with the tier that answered;
     another principal's order is not found, exactly like a missing one."""
-    read = await container.views.read(view, order_id, min_version, actor.ownership())
+    read = await views.read(view, order_id, min_version, actor.ownership())
     if read.document is None:
         raise OrderNotFound(order_id)
-    response = _order_response(read.document)
+    response = versioned(read.document)
     response.headers["X-Read-Source"] = read.source
     return response
 
@@ -146,7 +117,7 @@ async def _read(
     summary="Status of up to 100 orders",
 )
 async def batch_status(
-    container: ContainerDep,
+    views: ViewsDep,
     actor: ActorDep,
     ids: Annotated[
         str,
@@ -159,7 +130,7 @@ async def batch_status(
     ],
 ) -> JSONResponse:
     """Cache first, then one DynamoDB BatchGetItem, then one PostgreSQL query for the rest."""
-    read = await container.views.statuses(_parse_ids(ids), actor.ownership())
+    read = await views.statuses(_parse_ids(ids), actor.ownership())
     return JSONResponse(
         {"items": read.items, "notFound": read.not_found, "sources": read.sources},
         headers={"X-Read-Source": read.source},
@@ -183,10 +154,10 @@ def _invalid_ids(message: str) -> ApiError:
 
 @router.get("/{order_id}", response_model=OrderOut, responses=PROBLEMS, summary="Get an order")
 async def get_order(
-    order_id: Uuid, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, views: ViewsDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """Read path: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("details", order_id, container, actor, minVersion)
+    return await _read("details", order_id, views, actor, minVersion)
 
 
 @router.get(
@@ -196,10 +167,10 @@ async def get_order(
     summary="An order's current status",
 )
 async def get_status(
-    order_id: Uuid, container: ContainerDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, views: ViewsDep, actor: ActorDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """The fast read: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("status", order_id, container, actor, minVersion)
+    return await _read("status", order_id, views, actor, minVersion)
 
 
 @router.get(
@@ -210,27 +181,23 @@ async def get_status(
 )
 async def get_history(
     order_id: Uuid,
-    container: ContainerDep,
-    cursors: CursorsDep,
+    views: ViewsDep,
+    paging: PagingDep,
     actor: ActorDep,
-    limit: HistoryLimit = 50,
-    cursor: Cursor = None,
+    limit: PageSize = 50,
+    cursor: OrderCursor = None,
 ) -> JSONResponse:
     """Newest first: one entry per event (placed, status changed, updated, deleted). A deleted
     order's history stays readable: it is the audit trail, ending with OrderDeleted."""
     query = f"history|{order_id}"
-    before = None
-    if cursor is not None:
-        before = decode_cursor(cursors, query, cursor, lambda p: int(p["before"]))
-    page_size = min(limit, container.settings.max_page_size)
-    page = await container.views.history_of(
-        order_id, limit=page_size, before=before, ownership=actor.ownership()
+    before = paging.position(query, cursor, lambda p: int(p["before"]))
+    page = await views.history_of(
+        order_id, limit=paging.size(limit), before=before, ownership=actor.ownership()
     )
     if page is None:
         raise OrderNotFound(order_id)
-    next_cursor = None
-    if page.next_before is not None:
-        next_cursor = cursors.encode(query, {"before": page.next_before})
+    end = {"before": page.next_before} if page.next_before is not None else None
+    next_cursor = paging.next_cursor(query, end)
     return JSONResponse(
         {"orderId": str(order_id), "items": page.entries, "nextCursor": next_cursor},
         headers={"X-Read-Source": page.source},
@@ -246,7 +213,7 @@ async def get_history(
 async def update_order(
     order_id: Uuid,
     body: UpdateOrderIn,
-    container: ContainerDep,
+    dispatcher: CommandsDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
@@ -260,16 +227,16 @@ async def update_order(
         estimated_delivery_time=body.estimatedDeliveryTime,
         expected_version=version,
     )
-    return _order_response((await container.commands.handle(command)).document)
+    return versioned((await dispatcher.handle(command)).document)
 
 
 @router.delete("/{order_id}", status_code=204, responses=PROBLEMS, summary="Delete an order")
 async def delete_order(
-    order_id: Uuid, container: ContainerDep, actor: ActorDep, version: ExpectedVersion
+    order_id: Uuid, dispatcher: CommandsDep, actor: ActorDep, version: ExpectedVersion
 ) -> Response:
     """Soft delete (orders:admin): the order disappears from reads; the event log keeps its
     history."""
-    await container.commands.handle(
+    await dispatcher.handle(
         commands.DeleteOrder(order_id=order_id, actor=actor, expected_version=version)
     )
     return Response(status_code=204)
@@ -284,13 +251,13 @@ async def delete_order(
 async def change_status(
     order_id: Uuid,
     body: ChangeStatusIn,
-    container: ContainerDep,
+    dispatcher: CommandsDep,
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
     """409 lists the allowed next statuses; the current status again is a no-op 200. Restaurants
     move their orders to CONFIRMED, PROCESSING, SHIPPED or CANCELLED, customers may cancel."""
-    result = await container.commands.handle(
+    result = await dispatcher.handle(
         commands.ChangeStatus(
             actor=actor,
             order_id=order_id,
@@ -300,6 +267,6 @@ async def change_status(
             expected_version=version,
         )
     )
-    response = _order_response(result.document)
+    response = versioned(result.document)
     response.headers["Status-Changed"] = "true" if result.changed else "false"
     return response
