@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import ExitStack
 
 import typer
 
-from orderline.adapters.dynamodb.tables import ReadModelTables
+from orderline.adapters.dynamodb.admin import ensure_tables
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.adapters.dynamodb.tables import STREAM_TABLES, ReadModelTables
 from orderline.bootstrap import open_dynamodb, open_streams
 from orderline.config import Settings
 from orderline.streams import recount
@@ -19,6 +23,7 @@ counters_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(counters_app, name="counters")
+Bars = Callable[[str, int | None], Callable[[int], None]]
 
 
 @counters_app.command("rebuild")
@@ -35,22 +40,40 @@ def counters_rebuild() -> None:
     configure_logging(settings)
     with services(settings, postgres=False, dynamodb=True) as resolved:
         result = asyncio.run(_rebuild(resolved))
-    typer.echo(
+    typer.echo(summary(result))
+
+
+def summary(result: recount.RebuildResult) -> str:
+    return (
         f"recounted {result.entries} history entries on {result.shards} shards: "
         f"{result.written} counter items rewritten, {result.deleted} removed"
     )
 
 
 async def _rebuild(settings: Settings) -> recount.RebuildResult:
-    async with open_dynamodb(settings) as client, open_streams(settings) as streams:
-        history = ReadModelTables.under(settings.table_prefix).log
-        total = (await client.describe_table(TableName=history))["Table"].get("ItemCount")
-        with progress_bar("recounting history", total or None) as advance:
-            return await recount.rebuild(
-                client,
-                streams,
-                settings.table_prefix,
-                settings.counter_shards,
-                lease_seconds=settings.stream_lease_seconds,
-                progress=advance,
-            )
+    async with open_dynamodb(settings) as client:
+        with ExitStack() as bars:
+
+            def bar(label: str, total: int | None) -> Callable[[int], None]:
+                return bars.enter_context(progress_bar(label, total))
+
+            return await rebuild_under(settings, client, settings.table_prefix, bar)
+
+
+async def rebuild_under(
+    settings: Settings, client: DynamoDBClient, prefix: str, bars: Bars | None
+) -> recount.RebuildResult:
+    """`counters rebuild` on the tables under `prefix` (also the last step of `restore`)."""
+    await ensure_tables(client, prefix, STREAM_TABLES)
+    history = ReadModelTables.under(prefix).log
+    total = (await client.describe_table(TableName=history))["Table"].get("ItemCount")
+    async with open_streams(settings) as streams:
+        advance = bars("recounting history", total or None) if bars else None
+        return await recount.rebuild(
+            client,
+            streams,
+            prefix,
+            settings.counter_shards,
+            lease_seconds=settings.stream_lease_seconds,
+            progress=advance,
+        )

@@ -7,6 +7,13 @@ Files are written concurrently, each in order, 25 items a call with several call
 the journal `restore-state-<prefix>.json` records per file how many lines are known written, so
 a restore killed at any point resumes where it was (putting an item twice is idempotent).
 Finally every table's exact count (`Scan Select=COUNT`) must equal the manifest's.
+
+Counter items are not restored: they are counted from the history table's stream (`streams/`),
+and the restored history entries are new INSERTs on that stream, which an aggregator counts;
+restored counter items would count every entry twice. So `order-status-metrics` is created
+(empty) but not written, and when the restore touches history or counters it ends with the
+`CounterRebuild` it was given (`orderline counters rebuild` on the target prefix), before its
+journal is removed: a restore killed during the rebuild rebuilds again when resumed.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.adapters.dynamodb.tables import ORDER_STATUS_LOG, ORDER_STATUS_METRICS
 
 from .dynamodb_http import Wire
 from .files import CorruptBackup, FileEntry, lines, verify, write_json_durably
@@ -34,6 +42,12 @@ from .writer import BATCH, BatchWriter
 IN_FLIGHT_PER_FILE = 4
 JOURNAL_SECONDS = 0.5
 Progress = Callable[[int], None]
+# Tables derived from the history (counted from its stream): created, never written, rebuilt.
+COUNTED = frozenset({ORDER_STATUS_METRICS.name})
+COUNTED_FROM = frozenset({ORDER_STATUS_LOG.name, *COUNTED})
+CounterRebuild = Callable[[str, Callable[[str, int | None], Progress] | None], Awaitable[str]]
+"""Rebuilds the counters under a prefix from its history (progress bars as in `run_restore`);
+returns a line for the summary."""
 
 
 class RestoreError(Exception):
@@ -56,6 +70,7 @@ class RestoreResult:
     items: int = 0
     resumed: bool = False
     notes: list[str] = field(default_factory=list)
+    counters: str | None = None  # what the counter rebuild did, when it ran
 
 
 def load_manifest(source: Path) -> Manifest:
@@ -234,24 +249,38 @@ async def run_restore(
     client: DynamoDBClient,
     wire: Wire,
     options: RestoreOptions,
-    progress: Callable[[str, int], Progress] | None = None,
+    progress: Callable[[str, int | None], Progress] | None = None,
+    counters: CounterRebuild | None = None,
 ) -> RestoreResult:
-    """Verify, prepare, write, count; the journal is removed only when all of it succeeded.
+    """Verify, prepare, write, count, rebuild the counters; the journal is removed only when all
+    of it succeeded.
 
-    `progress(label, total)` opens a progress bar per phase and returns its `advance`.
+    `progress(label, total)` opens a progress bar per phase and returns its `advance`. Without
+    `counters`, a restore that touches history or counters notes the rebuild to run.
     """
     manifest = load_manifest(options.source)
     chosen = targets(manifest, options)
-    total = sum(table.items for table, _ in chosen)
-    verify_files(options.source, chosen, progress("verifying files", total) if progress else None)
+    everything = sum(table.items for table, _ in chosen)
+    bar = progress("verifying files", everything) if progress else None
+    verify_files(options.source, chosen, bar)
+    written = [(table, name) for table, name in chosen if table.base_name not in COUNTED]
+    total = sum(table.items for table, _ in written)
     prefix = manifest.source_prefix if options.prefix is None else options.prefix
     journal = journal_for(options.source, prefix)
     result = RestoreResult(resumed=journal.resumed)
     result.notes = await prepare_tables(client, wire, chosen, journal, options.overwrite)
     advance = progress("restoring items", total) if progress else None
-    await write_files(wire, options, chosen, journal, advance)
-    result.tables = await verify_counts(wire, chosen)
+    await write_files(wire, options, written, journal, advance)
+    result.tables = await verify_counts(wire, written)
     result.items = sum(result.tables.values())
+    if any(table.base_name in COUNTED_FROM for table, _ in chosen):
+        if counters is not None:
+            result.counters = await counters(prefix, progress)
+        else:
+            result.notes.append(
+                f"counters not restored: rebuild them from the history with "
+                f"ORDERLINE_TABLE_PREFIX={prefix} orderline counters rebuild"
+            )
     journal.discard()
     return result
 
