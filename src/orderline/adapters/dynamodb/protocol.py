@@ -89,7 +89,7 @@ class DynamoDBStreamsClient(Protocol):
 
 class TransactionWriter(Protocol):
     """The one operation the projector needs: a DynamoDBClient is one, and so is a recorder that
-    keeps the transactions instead of sending them (`ops/cost.py` sizes items that way)."""
+    keeps the transactions instead of sending them (`ops/provisioning/cost.py` sizes items so)."""
 
     async def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> Response: ...
 
