@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -199,6 +200,36 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         200, ge=1, le=1_000_000, description="Requests a principal may make at once."
     )
+    auth_failure_limit_per_minute: float = Field(
+        30.0,
+        ge=0,
+        le=1_000_000,
+        description="Failed authentications (bad tokens) each client address may make per "
+        "minute on average; past it, new tokens from it get 429. 0: no limit.",
+    )
+    auth_failure_burst: int = Field(
+        20,
+        ge=1,
+        le=1_000_000,
+        description="Failed authentications a client address may make at once.",
+    )
+    jwt_jwks_failure_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=300,
+        description="How long a failed JWKS fetch is remembered: meanwhile tokens that need the "
+        "keys fetched get 503 at once.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        pattern=r"^[0-9A-Fa-f.:/*, ]{0,2000}$",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto the API believes ('*': any). Empty: none; the "
+        "client is the socket's peer.",
+    )
+    readiness_cache_seconds: float = Field(
+        1.0, ge=0, le=60, description="How long /health/ready answers from its last check."
+    )
     docs_access: Literal["loopback", "open", "off"] = Field(
         "loopback",
         description="Who gets /docs and /openapi.json: requests from this machine only, anyone, "
@@ -251,15 +282,38 @@ class Settings(BaseSettings):
         0.5,
         ge=0,
         le=60,
-        description="How long a change waits for a lower outbox id still uncommitted (changes go "
-        "out in id order, so Last-Event-ID is a position).",
+        description="No longer used (kept for one release so existing configurations load): "
+        "live tracking releases a change once every older transaction has ended, so it never "
+        "waits for an outbox id that may have rolled back.",
     )
     live_poll_seconds: float = Field(
         5.0, gt=0, le=300, description="The live hub reads the outbox this often without NOTIFY."
     )
+    live_max_stream_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=86_400,
+        description="The longest an SSE stream stays open; it then ends with a final `resume` "
+        "event (a stream also ends when its token expires, with `reauthenticate`).",
+    )
+    live_max_replay_rows: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="The most changes a stream replays after its Last-Event-ID; past it a "
+        "`truncated` event says to reload, and the stream goes on live.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the service."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            if entry and entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
     @property
     def embedded_postgres(self) -> bool:

@@ -138,7 +138,8 @@ LIVE_EVENTS = Counter(
 )
 LIVE_DISCONNECTS = Counter(
     "orderline_live_disconnects_total",
-    "SSE subscriptions the server ended, by reason (slow: its queue was full; shutdown).",
+    "SSE subscriptions the server ended, by reason (slow: its queue was full; shutdown; "
+    "expired: its token expired; lifetime: it reached ORDERLINE_LIVE_MAX_STREAM_SECONDS).",
     ["reason"],
 )
 LIVE_REFUSED = Counter(

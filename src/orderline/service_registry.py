@@ -36,8 +36,11 @@ def registered(data_dir: Path, services: RunningServices) -> Iterator[None]:
     path = registry_file(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     scratch = path.with_suffix(f".{os.getpid()}.tmp")
-    scratch.write_text(json.dumps(asdict(services)))
-    scratch.chmod(0o600)  # the database URL may carry a password
+    scratch.unlink(missing_ok=True)  # a leftover keeps its mode: never reuse one
+    # 0600 from its creation: the database URL may carry a password
+    descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(json.dumps(asdict(services)))
     scratch.replace(path)
     try:
         yield

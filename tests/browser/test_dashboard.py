@@ -117,3 +117,48 @@ def _ticket_column(browser: Any, order_id: str) -> str | None:
         order_id,
     )
     return None if found is None else str(found)
+
+
+def test_the_docs_page_renders_under_its_policy(server: RunningServer, browser: Any) -> None:
+    """Issue 21, 13: swagger-ui from this server's own files, under a CSP that allows nothing
+    else; the page still renders and the console shows no violation."""
+    browser.get(f"{server.base_url}/docs")
+    title = lambda: browser.execute_script(  # noqa: E731
+        "return document.querySelector('.swagger-ui .info .title')?.textContent"
+    )
+    wait_for(lambda: (title() or "").startswith("Orderline"), 10, "the docs page")
+    operations = browser.execute_script("return document.querySelectorAll('.opblock').length")
+    assert operations > 20
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
+
+
+async def test_the_dashboard_asks_for_a_fresh_token_when_its_stream_ends_at_exp(
+    server: RunningServer, client: httpx.AsyncClient, browser: Any
+) -> None:
+    """Issue 21, finding 1: at the token's `exp` the stream ends with `reauthenticate`; the
+    page asks for a fresh token and resumes from the last event id (nothing missed)."""
+    from selenium.webdriver.common.by import By
+
+    restaurant = "dash-expiry"
+    placed = await create(client, restaurantId=restaurant)
+    short = server.token(Role.STAFF, "ops", scopes=("orders:admin",), ttl_seconds=4)
+    browser.get(f"{server.base_url}/dashboard?restaurant={restaurant}#token={short}")
+    script = (
+        "const of = (id) => document.getElementById(id);"
+        "return [of('state')?.textContent, of('login').hidden, of('login-error').textContent];"
+    )
+    wait_for(lambda: browser.execute_script(script)[0] == "live", 10, "the live stream")
+    wait_for(lambda: browser.execute_script(script)[1] is False, 10, "the token prompt")
+    state, _, told = browser.execute_script(script)
+    assert state == "token expired" and "fresh" in told, (state, told)
+
+    moved = await client.post(f"/api/orders/{placed['id']}/status", json={"status": "CONFIRMED"})
+    assert moved.status_code == 200  # while the page has no stream
+    fresh = server.token(Role.STAFF, "ops", scopes=("orders:admin",))
+    browser.find_element(By.ID, "token").send_keys(fresh)
+    browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+    wait_for(lambda: browser.execute_script(script)[0] == "live", 10, "the stream again")
+    wait_for(lambda: _ticket_column(browser, placed["id"]) == "CONFIRMED", 5, "the missed change")
+    feed = browser.find_element(By.ID, "feed").text
+    assert placed["id"][:8] in feed and "PENDING →" in feed, feed  # replayed, not only reloaded

@@ -43,6 +43,7 @@ def server(
         max_page_size=50,
         data_dir=tmp_path_factory.mktemp("e2e-data"),  # its signing key and cursor secret
         rate_limit_per_second=0,  # the tests are one principal sending bursts
+        auth_failure_limit_per_minute=0,  # the matrices send hundreds of bad tokens on purpose
     )
     try:
         app = create_app(settings, lambda: bootstrap(settings, schema=schema))

@@ -28,6 +28,7 @@ from ..helpers.authorization import (
     RESTAURANT_X,
     RESTAURANT_Y,
     ROWS,
+    comparable,
     reads,
     tokens,
 )
@@ -155,12 +156,16 @@ async def test_matrix(
     ):
         failures = []
         for (method, path), (expect, changes) in ROWS.items():
+            answers: dict[tuple[str, int], Any] = {}  # (object, attempt) -> comparable answer
             for obj in OBJECTS:
                 t = await target(admin, standing, principal, obj, fresh=changes)
                 wanted = 401 if principal in BAD else expect(principal, obj)
                 # twice: the first read may warm the cache, the second must not leak either
                 for attempt in (1, 2) if not changes else (1,):
                     response = await ask(caller, request_for(method, path, principal, t))
+                    answers[obj, attempt] = comparable(
+                        response, t.order_id, t.customer, t.restaurant
+                    )
                     seen = f"{method} {path} [{obj}] #{attempt}"
                     if response.status_code != wanted:
                         failures.append(f"{seen}: {response.status_code}, wanted {wanted}")
@@ -171,7 +176,19 @@ async def test_matrix(
                         should = obj != "missing" and reads(principal, obj) == 200
                         if shown != should:
                             failures.append(f"{seen}: order shown={shown}, wanted {should}")
+            if principal != "staff":  # another's object must answer exactly like a missing one
+                failures += unlike_missing(f"{method} {path}", answers)
         assert not failures, "\n".join(failures)
+
+
+def unlike_missing(route: str, answers: dict[tuple[str, int], Any]) -> list[str]:
+    """Each attempt where another's object was not answered exactly like a missing one."""
+    unlike = []
+    for attempt in sorted({attempt for _, attempt in answers}):
+        theirs, missing = answers["another's", attempt], answers["missing", attempt]
+        if theirs != missing:
+            unlike.append(f"{route} #{attempt}: another's {theirs} != missing {missing}")
+    return unlike
 
 
 async def test_open_routes_need_no_token(server: RunningServer) -> None:

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from orderline.bootstrap import Profile, bootstrap
@@ -83,3 +84,27 @@ async def test_ready_is_503_and_writes_are_503_when_postgres_is_down(
         assert write.status_code == 503, write.text
         assert write.headers["content-type"].startswith("application/problem+json")
         assert write.headers["retry-after"] == "1"
+
+
+def _list_tables_calls() -> float:
+    labels = {"operation": "ListTables", "outcome": "ok", "table": "-"}
+    return REGISTRY.get_sample_value("orderline_dynamodb_calls_total", labels) or 0.0
+
+
+async def test_ready_answers_from_a_short_cache(client: httpx.AsyncClient) -> None:
+    """Finding 9: an open endpoint that pinged both databases on every call; now a burst of
+    probes costs at most one round of pings."""
+    before = _list_tables_calls()
+    answers = [await client.get("/health/ready") for _ in range(5)]
+    assert all(answer.status_code == 200 for answer in answers)
+    assert _list_tables_calls() - before <= 1
+
+
+async def test_ready_tells_no_internals(server_without_postgres: str) -> None:
+    """Finding 9: the exception text (hosts, ports, driver messages) stays in the log."""
+    async with httpx.AsyncClient(base_url=server_without_postgres, timeout=30) as client:
+        ready = await client.get("/health/ready")
+    assert ready.status_code == 503
+    for check in ready.json()["checks"].values():
+        assert set(check) == {"status", "latencyMs"}, check
+    assert "127.0.0.1" not in ready.text and "connect" not in ready.text.lower()

@@ -30,6 +30,7 @@ from orderline.live.hub import Hub
 from ..helpers.http import create
 from ..helpers.server import RunningServer, serve_in_thread
 from ..helpers.sse import Stream, subscribe
+from ..helpers.transactions import open_transaction
 
 B_LIMITS = {
     "live_heartbeat_seconds": 0.3,
@@ -119,6 +120,39 @@ async def test_last_event_id_resumes_with_exactly_the_missed_events(
         assert ids == sorted(set(ids))  # increasing, no duplicates
         extra = await _quiet(stream, 0.8)
         assert extra == [], "nothing but heartbeats after the live event"
+
+
+async def test_a_late_commit_with_a_lower_id_reaches_live_and_resuming_clients(
+    server: RunningServer, other: Other
+) -> None:
+    url = server.settings.database_url
+    assert url is not None
+    engine = build_engine(url.get_secret_value(), schema=server.schema, pool_size=3)
+    headers = other.running.admin_headers()
+    try:
+        async with subscribe(other.url, "/api/events", headers) as stream:
+            assert (await stream.next()).event == "ready"
+            async with open_transaction(engine) as early, open_transaction(engine) as late:
+                await early.take_xid()
+                late_id = await late.write()  # the lower id, in the younger transaction
+                early_id = await early.write()
+                async with open_transaction(engine) as doomed:
+                    await doomed.write()
+                    await doomed.rollback()
+                await early.commit()
+                (first,) = await stream.changes(1)
+                await late.commit()
+            (second,) = await stream.changes(1)
+        assert late_id < early_id
+        assert [first.data["eventId"], second.data["eventId"]] == [str(early_id), str(late_id)]
+        assert int(first.id or 0) < int(second.id or 0)
+        # by outbox id the late commit is behind `first`: a resume from it must still get it
+        async with subscribe(other.url, "/api/events", headers, first.id) as resumed:
+            (again,) = await resumed.changes(1)
+            assert (again.id, again.data["eventId"]) == (second.id, str(late_id))
+            assert await _quiet(resumed, 0.5) == []
+    finally:
+        await engine.dispose()
 
 
 async def _quiet(stream: Stream, seconds: float) -> list[Any]:

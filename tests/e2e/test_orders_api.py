@@ -8,7 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ..helpers.http import ORDER, assert_problem, create, order
+from orderline.domain.access import Role
+
+from ..helpers.http import ORDER, assert_problem, create, order, projected
+from ..helpers.server import RunningServer
 
 
 async def test_place_order_computes_totals_and_points_to_itself(client: httpx.AsyncClient) -> None:
@@ -249,3 +252,111 @@ async def test_openapi_documents_examples(client: httpx.AsyncClient) -> None:
     assert place["examples"][0]["items"][0]["itemId"] == "pizza-margherita"
     assert "/api/orders/{order_id}/status" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_a_customer_cannot_reprice_a_confirmed_order(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """Finding 2 (issue 21): items and prices change only while PENDING; after that only
+    orders:admin corrects them, with a reason the history records."""
+    customer_id = f"reprice-{uuid.uuid4().hex[:8]}"
+    created = await create(client, customerId=customer_id)
+    url = f"/api/orders/{created['id']}"
+    cheap = [{"itemId": "pizza", "name": "Pizza", "quantity": 2, "unitPrice": "0.01"}]
+    headers = server.headers(Role.CUSTOMER, customer_id)
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as customer:
+        assert (await customer.patch(url, json={"items": ORDER["items"][:1]})).status_code == 200
+        await client.post(f"{url}/status", json={"status": "CONFIRMED"})
+        problem = assert_problem(await customer.patch(url, json={"items": cheap}), 409, "CONFIRMED")
+        assert problem["fields"] == ["items"]
+        moved = await customer.patch(url, json={"deliveryAddress": ORDER["deliveryAddress"]})
+        assert moved.status_code == 200  # the address still may, until the kitchen starts
+    assert_problem(await client.patch(url, json={"items": cheap}), 409, "reason")
+    unchanged = (await client.get(url)).json()
+    assert (unchanged["status"], unchanged["totalAmount"]) == ("CONFIRMED", "31.98")
+    corrected = await client.patch(url, json={"items": cheap, "reason": "goodwill"})
+    assert corrected.status_code == 200 and corrected.json()["totalAmount"] == "0.02"
+    await projected(client)
+    latest = (await client.get(f"{url}/history")).json()["items"][0]
+    assert (latest["eventType"], latest["changedFields"]) == ("OrderUpdated", ["items"])
+    assert (latest["reason"], latest["userId"]) == ("goodwill", "staff-1")
+
+
+SEED_001_BODY = b"""{
+    "customerId": "123e4567-e89b-12d3-a456-426614174000",
+    "restaurantId": "550e8400-e29b-41d4-a716-446655440001",
+    "items": [{"itemId": "pizza", "name": "Pizza", "quantity": 1, "unitPrice": 15.99}],
+    "deliveryAddress": {
+      "street": "123 Main St",
+      "city": "New York",
+      "postalCode": "10001",
+      "latitude": 40.7128,
+      "longitude": -74.0060
+    }
+  }"""
+
+
+async def test_money_as_a_json_number_is_read_exactly(client: httpx.AsyncClient) -> None:
+    """Seed 001's contract: `"unitPrice": 15.99` as a JSON number, answered as a string."""
+    json_headers = {"Content-Type": "application/json"}
+    placed = await client.post("/api/orders", content=SEED_001_BODY, headers=json_headers)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["items"][0]["unitPrice"] == "15.99"
+    assert placed.json()["totalAmount"] == "15.99"
+    for literal, price in (("7", "7.00"), ("0.1", "0.10"), ("1.50", "1.50"), ("1e2", "100.00")):
+        raw = SEED_001_BODY.replace(b"15.99", literal.encode())
+        answer = await client.post("/api/orders", content=raw, headers=json_headers)
+        assert answer.status_code == 201, (literal, answer.text)
+        assert answer.json()["items"][0]["unitPrice"] == price, literal
+    # the same limits as the string form; a literal a float would round is refused, not rounded
+    for literal in ("15.999", "15.990000000000000001", "-1", "100000.01", "1e400", "true"):
+        raw = SEED_001_BODY.replace(b"15.99", literal.encode())
+        answer = await client.post("/api/orders", content=raw, headers=json_headers)
+        assert_problem(answer, 422, "body.items.0.unitPrice")
+
+
+async def test_deeply_nested_metadata_is_refused_not_a_500(client: httpx.AsyncClient) -> None:
+    """Finding 8 (issue 21): nesting reached the recursion limit before the size check."""
+    created = await create(client)
+    url = f"/api/orders/{created['id']}/status"
+    json_headers = {"Content-Type": "application/json"}
+    for depth in (990, 900, 5000, 200_000, 40):
+        nested = b"[" * depth + b"]" * depth
+        raw = b'{"status": "CONFIRMED", "metadata": {"x": ' + nested + b"}}"
+        response = await client.post(url, content=raw, headers=json_headers)
+        assert response.status_code in (400, 422), (depth, response.status_code)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    too_deep: Any = []
+    for _ in range(40):
+        too_deep = [too_deep]
+    deep = {"status": "CONFIRMED", "metadata": {"x": too_deep}}
+    assert_problem(await client.post(url, json=deep), 422, "16 levels")
+    fine = {"status": "CONFIRMED", "metadata": {"price": 1.5, "tags": [[1, 2], {"a": None}]}}
+    answer = await client.post(url, json=fine)
+    assert answer.status_code == 200, answer.text
+    await projected(client)
+    latest = (await client.get(f"/api/orders/{created['id']}/history")).json()["items"][0]
+    assert latest["metadata"] == fine["metadata"]
+
+
+async def test_idempotency_keys_belong_to_their_principal(server: RunningServer) -> None:
+    """Finding 5 (issue 21): B reusing A's key got 422 (B learnt it exists) and B could take
+    predictable keys first, so A's orders failed for 24 h."""
+    key = {"Idempotency-Key": f"shared-{uuid.uuid4()}"}
+    a, b = f"idem-a-{uuid.uuid4().hex[:6]}", f"idem-b-{uuid.uuid4().hex[:6]}"
+    async with (
+        httpx.AsyncClient(base_url=server.base_url, headers=server.headers(Role.CUSTOMER, a)) as ca,
+        httpx.AsyncClient(base_url=server.base_url, headers=server.headers(Role.CUSTOMER, b)) as cb,
+    ):
+        first = await ca.post("/api/orders", json=order(customerId=a), headers=key)
+        assert first.status_code == 201, first.text
+        theirs = await cb.post("/api/orders", json=order(customerId=b), headers=key)
+        assert theirs.status_code == 201, theirs.text  # a fresh order for B, not a 422
+        assert "idempotent-replayed" not in theirs.headers
+        assert theirs.json()["id"] != first.json()["id"]
+        again = await ca.post("/api/orders", json=order(customerId=a), headers=key)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()
+        assert (await cb.post("/api/orders", json=order(customerId=b), headers=key)).json() == (
+            theirs.json()
+        )

@@ -37,6 +37,8 @@ def test_walkthrough_runs_as_written(server: RunningServer) -> None:
     assert "401\n404\n" in out  # no token; another customer's order
     assert '"userId":"chef-17"' in out  # the actor is the token's subject
     assert '"totalAmount":"31.98"' in out
+    # seed 001's example, money as a JSON number
+    assert '"unitPrice":"15.99","totalPrice":"15.99"}],"totalAmount":"15.99"' in out
     assert '"status":"PROCESSING"' in out
     assert '"allowedNext":["SHIPPED","CANCELLED"]' in out
     assert '"estimatedDeliveryTime":"2030-01-15T14:30:00.000000Z"' in out

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 
 from orderline.auth.dev import DevSigner
@@ -90,6 +91,30 @@ ROWS: dict[tuple[str, str], tuple[Expect, bool]] = {
     ("GET", "/api/events"): (analytics, False),  # orders:admin, which the staff caller has
 }  # the SSE routes (…/events) stream until closed: `ask` reads the status line and hangs up
 OPEN = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
+
+
+# Headers that differ between any two answers: when, which request, and the body's length
+# (the body itself is compared; ids of different lengths are blanked out of it).
+VOLATILE_HEADERS = frozenset({"date", "content-length", "x-request-id"})
+
+
+def comparable(response: httpx.Response, *names: str) -> tuple[int, dict[str, str], str]:
+    """A response as a caller sees it, with the names of its object (order id, customer,
+    restaurant) blanked: what must be identical for another's object and a missing one."""
+
+    def blank(text: str) -> str:
+        for name in names:
+            text = text.replace(name, "<name>")
+        return text
+
+    headers = {
+        key: blank(value) for key, value in response.headers.items() if key not in VOLATILE_HEADERS
+    }
+    try:
+        body = blank(response.text)
+    except httpx.ResponseNotRead:  # an event stream, hung up once its headers were in
+        body = ""
+    return response.status_code, headers, body
 
 
 # -- the forum: readable by every authenticated principal; writes by the author (or a moderator)

@@ -20,6 +20,7 @@ from orderline.domain.access import EVERYTHING, Ownership
 from orderline.domain.events import Envelope, Event
 from orderline.domain.order import Order
 from orderline.live.changes import Change, Topic
+from orderline.live.ports import Released
 from orderline.readmodel.ports import OrderFilters, OrderPage, Position
 from orderline.service_layer.unit_of_work import OrderRepository, StoredResponse, UnitOfWork
 
@@ -60,30 +61,34 @@ class FakeOutbox:
 
 
 class FakeIdempotency:
-    def __init__(self, stored: dict[str, StoredResponse]) -> None:
+    def __init__(self, stored: dict[tuple[str, str], StoredResponse]) -> None:
         self.stored = stored
-        self.claimed: dict[str, str] = {}
+        self.claimed: dict[tuple[str, str], str] = {}
 
-    async def claim(self, key: str, request_hash: str) -> StoredResponse | None:
-        if key in self.stored:
-            return self.stored[key]
-        self.claimed[key] = request_hash
+    async def claim(self, principal: str, key: str, request_hash: str) -> StoredResponse | None:
+        if (principal, key) in self.stored:
+            return self.stored[principal, key]
+        self.claimed[principal, key] = request_hash
         return None
 
-    async def record(self, key: str, status_code: int, body: dict[str, Any]) -> None:
-        self.claimed_response = StoredResponse(self.claimed[key], status_code, body)
+    async def record(
+        self, principal: str, key: str, status_code: int, body: dict[str, Any]
+    ) -> None:
+        self.claimed_response = StoredResponse(self.claimed[principal, key], status_code, body)
 
 
 class FakeUnitOfWork(UnitOfWork):
     """Keeps committed state across transactions; discards what a transaction did not commit.
-    `published` is the outbox (envelopes in commit order); each commit calls `on_commit`'s
-    callbacks, as PostgreSQL's NOTIFY wakes its listeners."""
+    `published` is the outbox (envelopes in commit order), `written_by` the transaction (commit
+    number, from 1) of each; each commit calls `on_commit`'s callbacks, as PostgreSQL's NOTIFY
+    wakes its listeners."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: dict[UUID, Order] = {}
         self.published: list[dict[str, Any]] = []
-        self.responses: dict[str, StoredResponse] = {}
+        self.written_by: list[int] = []
+        self.responses: dict[tuple[str, str], StoredResponse] = {}
         self.commits = 0
         self.on_commit: list[Callable[[], None]] = []
 
@@ -97,6 +102,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.rows = self._snapshot
         assert isinstance(self.outbox, FakeOutbox)
         self.published.extend(self.outbox.pending)
+        self.written_by.extend([self.commits + 1] * len(self.outbox.pending))
         idempotency = self.idempotency
         assert isinstance(idempotency, FakeIdempotency)
         for key in idempotency.claimed:
@@ -202,8 +208,10 @@ class FakeEventLog:
 
 class FakeChangeFeed:
     """Live tracking's `ChangeFeed` on the outbox of a FakeUnitOfWork: row n of `published` has
-    outbox id n (from 1). A listener is woken by each commit; `terminate(pid)` drops its
-    connection, as `pg_terminate_backend` does (its `lost` is called, no more wakes)."""
+    outbox id n (from 1) and its commit number as xid. Transactions here commit one at a time,
+    so every committed row is released at once (nothing ever `waiting`). A listener is woken by
+    each commit; `terminate(pid)` drops its connection, as `pg_terminate_backend` does (its
+    `lost` is called, no more wakes)."""
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
@@ -211,17 +219,19 @@ class FakeChangeFeed:
         self._listeners: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {}
 
     def _rows(self) -> list[Change]:
-        return [Change.from_row(n, envelope) for n, envelope in enumerate(self._uow.published, 1)]
+        rows = zip(self._uow.written_by, self._uow.published, strict=True)
+        return [Change.from_row(xid, n, envelope) for n, (xid, envelope) in enumerate(rows, 1)]
 
     async def head(self) -> int:
-        return len(self._uow.published)
+        rows = self._rows()
+        return rows[-1].position if rows else 0
 
-    async def since(self, after: int, also: Sequence[int], limit: int) -> list[Change]:
-        return [row for row in self._rows() if row.id > after or row.id in also][:limit]
+    async def since(self, after: int, limit: int) -> Released:
+        return Released([row for row in self._rows() if row.position > after][:limit], False)
 
     async def replay(self, after: int, upto: int, topic: Topic, limit: int) -> list[Change]:
-        rows = [row for row in self._rows() if after < row.id <= upto and topic.admits(row)]
-        return rows[:limit]
+        rows = self._rows()
+        return [row for row in rows if after < row.position <= upto and topic.admits(row)][:limit]
 
     @asynccontextmanager
     async def listen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -60,3 +61,15 @@ SMOKE_ORDER = {
         "longitude": 0,
     },
 }
+
+
+async def projected(client: httpx.AsyncClient) -> None:
+    """Wait for write-through to land in DynamoDB: it runs just after each response, and the
+    DynamoDB-only views (history, listings, counts) follow it."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while asyncio.get_running_loop().time() < deadline:
+        metrics = (await client.get("/metrics")).text
+        if "\norderline_write_through_backlog_events 0.0\n" in metrics:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("write-through did not finish within 10 s")

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from orderline.bootstrap import dev_signer
 from orderline.config import Settings
 from orderline.domain.access import Role
+from orderline.entrypoints.api.http_protocol import ProblemHttpToolsProtocol
 
 from .cli import CliEnv
 
@@ -33,10 +34,16 @@ class RunningServer:
         restaurant: str | None = None,
         scopes: tuple[str, ...] = (),
         ttl_seconds: int = 3600,
+        email: str | None = None,
     ) -> str:
         """A bearer token this server accepts (signed with its data dir's key)."""
         return dev_signer(self.settings).issue(
-            subject, role, restaurant_id=restaurant, scopes=scopes, ttl_seconds=ttl_seconds
+            subject,
+            role,
+            restaurant_id=restaurant,
+            scopes=scopes,
+            ttl_seconds=ttl_seconds,
+            email=email,
         )
 
     def headers(self, role: Role = Role.STAFF, subject: str = "staff-1", **claims: Any) -> Headers:
@@ -60,9 +67,18 @@ Headers = dict[str, str]
 ADMIN_SCOPES = ("orders:admin", "analytics:read", "metrics:read", "forum:moderate")
 
 
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Serve `app` from a thread of this process; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def serve_in_thread(app: FastAPI, **options: Any) -> Iterator[str]:
+    """Serve `app` from a thread of this process; yield its base URL. `options` go to
+    uvicorn.Config (e.g. `proxy_headers`)."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        http=ProblemHttpToolsProtocol,  # as `orderline serve` runs it
+        **options,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -178,7 +178,9 @@ async def test_round_trip_is_item_for_item_with_the_table_definitions(
         "events": 301,
         "provisioned": 20,
     }
-    result = await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b", prefix=target))
+    result = await run_restore(
+        dynamodb, wire, RestoreOptions(tmp_path / "b", prefix=target, configured_prefix=source)
+    )
     assert result.tables == {
         f"{target}empty": 0,
         f"{target}events": 301,
@@ -210,8 +212,10 @@ async def test_a_non_empty_table_is_refused_unless_overwrite(
     writer = BatchWriter(wire)
     await writer.put_items(f"{source}provisioned", [{"id": {"S": "extra"}, "g": {"S": "g"}}])
     with pytest.raises(RestoreError, match=f"{source}events is not empty"):
-        await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b"))
-    result = await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b", overwrite=True))
+        await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b", configured_prefix=source))
+    result = await run_restore(
+        dynamodb, wire, RestoreOptions(tmp_path / "b", overwrite=True, configured_prefix=source)
+    )
     assert result.tables[f"{source}provisioned"] == 20  # recreated: the extra item is gone
 
 
@@ -235,7 +239,9 @@ async def test_a_damaged_backup_is_refused_before_anything_is_written(
         (tmp_path / "b" / "manifest.json").write_bytes(orjson.dumps(data))
         expected = rf"{entry.path}: checksum mismatch.*content differs"
     with pytest.raises(CorruptBackup, match=expected):
-        await run_restore(dynamodb, wire, RestoreOptions(tmp_path / "b", prefix=target))
+        await run_restore(
+            dynamodb, wire, RestoreOptions(tmp_path / "b", prefix=target, configured_prefix=source)
+        )
     tables = (await dynamodb.list_tables())["TableNames"]
     assert not [name for name in tables if name.startswith(target)]
 
@@ -321,6 +327,136 @@ async def test_cli_names_the_damaged_file_and_line_and_exits_1(
         last.startswith(f"error: {entry.path}: checksum mismatch")
         and "line 3: not valid JSON" in last
     )
+
+
+# -- a manifest is not trusted (issue 21, finding 10) --------------------------------------------
+
+
+def edit_manifest(folder: Path, change: Any) -> None:
+    data = orjson.loads((folder / "manifest.json").read_bytes())
+    change(data)
+    (folder / "manifest.json").write_bytes(orjson.dumps(data))
+
+
+def events_of(data: dict[str, Any]) -> dict[str, Any]:
+    return next(t for t in data["tables"] if t["base_name"] == "events")
+
+
+@pytest.mark.parametrize("where", ["absolute", "dot-dot", "symlink", "symlinked folder"])
+async def test_files_outside_the_backup_folder_are_refused(
+    dynamodb: Any, wire: Wire, tmp_path: Path, where: str
+) -> None:
+    """Every file the manifest names is a regular file inside the folder: not an absolute path,
+    not `..`, not a symbolic link (not even a link to a file that matches its checksum)."""
+    source, target = new_prefix(), new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source, events=30)
+    folder = tmp_path / "b"
+    manifest = await back_up(dynamodb, wire, folder, source)
+    entry = next(t for t in manifest.tables if t.base_name == "events").files[0]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.jsonl").write_bytes((folder / entry.path).read_bytes())
+    named = {
+        "absolute": str(outside / "x.jsonl"),
+        "dot-dot": "../outside/x.jsonl",
+        "symlink": "link.jsonl",
+        "symlinked folder": "linked/x.jsonl",
+    }[where]
+    (folder / "link.jsonl").symlink_to(outside / "x.jsonl")
+    (folder / "linked").symlink_to(outside)
+    edit_manifest(folder, lambda data: events_of(data)["files"][0].update(path=named))
+    with pytest.raises(CorruptBackup, match=r"inside the backup folder|not a regular file"):
+        await run_restore(
+            dynamodb, wire, RestoreOptions(folder, prefix=target, configured_prefix=source)
+        )
+    tables = (await dynamodb.list_tables())["TableNames"]
+    assert not [name for name in tables if name.startswith(target)]
+
+
+async def test_what_is_written_is_what_was_checked(
+    dynamodb: Any, wire: Wire, tmp_path: Path
+) -> None:
+    """A file changed after its checksum was verified is not what gets restored: the checksum
+    and the writes come from one read of it."""
+    source, target = new_prefix(), new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source, events=30)
+    folder = tmp_path / "b"
+    manifest = await back_up(dynamodb, wire, folder, source)
+    path = folder / next(t for t in manifest.tables if t.base_name == "events").files[0].path
+    forged = {**event_item(0), "forged": {"S": "after the check"}}
+
+    def tamper_before_writing(label: str, total: int) -> Any:
+        if label == "restoring items":
+            keep = path.read_bytes().split(b"\n", 1)[1]
+            path.write_bytes(orjson.dumps(forged) + b"\n" + keep)
+        return lambda done: None
+
+    await run_restore(
+        dynamodb,
+        wire,
+        RestoreOptions(folder, prefix=target, configured_prefix=source),
+        tamper_before_writing,
+    )
+    assert await everything(wire, target + "events") == await everything(wire, source + "events")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"TableClass": "STANDARD_INFREQUENT_ACCESS"},
+        {"Tags": [{"Key": "owner", "Value": "someone"}]},
+        {"GlobalSecondaryIndexes": [{"IndexName": "x", "Surprise": True}]},
+    ],
+)
+async def test_create_table_parameters_outside_the_allow_list_are_refused(
+    dynamodb: Any, wire: Wire, tmp_path: Path, extra: dict[str, Any]
+) -> None:
+    source, target = new_prefix(), new_prefix()
+    await make_tables(dynamodb, source)
+    folder = tmp_path / "b"
+    await back_up(dynamodb, wire, folder, source)
+
+    def add(data: dict[str, Any]) -> None:
+        create = events_of(data)["create_table"]
+        for name, value in extra.items():
+            if name.endswith("Indexes"):  # an index: its known keys plus the surprise
+                value = [{**create[name][0], **value[0]}]
+            create[name] = value
+
+    edit_manifest(folder, add)
+    with pytest.raises(CorruptBackup, match="CreateTable"):
+        await run_restore(
+            dynamodb, wire, RestoreOptions(folder, prefix=target, configured_prefix=source)
+        )
+    tables = (await dynamodb.list_tables())["TableNames"]
+    assert not [name for name in tables if name.startswith(target)]
+
+
+async def test_overwrite_touches_only_tables_under_the_configured_prefix(
+    dynamodb: Any, wire: Wire, tmp_path: Path, cli_env: CliEnv
+) -> None:
+    """A manifest naming another prefix cannot make `restore --overwrite` delete that prefix's
+    tables; an explicit `--prefix` on the command line can."""
+    source, victim = new_prefix(), new_prefix()
+    await make_tables(dynamodb, source)
+    await fill(wire, source, events=30)
+    await make_tables(dynamodb, victim)
+    precious = {"id": {"S": "precious"}, "g": {"S": "g"}}
+    await BatchWriter(wire).put_items(f"{victim}provisioned", [precious])
+    folder = tmp_path / "b"
+    await back_up(dynamodb, wire, folder, source)
+    edit_manifest(folder, lambda data: data.update(source_prefix=victim))
+    process = cli(cli_env, "restore", str(folder), "--overwrite")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err.decode()
+    assert f"outside the configured prefix {cli_env.prefix}" in err.decode()
+    assert orjson.dumps(precious, option=orjson.OPT_SORT_KEYS) in b"".join(
+        await everything(wire, f"{victim}provisioned")
+    )
+    done = finish(cli(cli_env, "restore", str(folder), "--overwrite", "--prefix", victim))
+    assert f"{victim}provisioned 20" in done
 
 
 async def test_a_restored_read_model_counts_each_history_entry_once(

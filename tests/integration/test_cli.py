@@ -30,6 +30,6 @@ async def test_invalid_configuration_is_one_clear_line() -> None:
 async def test_db_upgrade_applies_migrations_once(cli_env: CliEnv, scratch_database: str) -> None:
     first = await invoke(cli_env, "db", "upgrade")
     assert first.exit_code == 0, first.output
-    assert "database at revision 0003" in first.output
+    assert "database at revision 0006" in first.output
     again = await invoke(cli_env, "db", "upgrade")
-    assert again.exit_code == 0 and "revision 0003" in again.output
+    assert again.exit_code == 0 and "revision 0006" in again.output

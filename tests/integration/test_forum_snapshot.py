@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from orderline.config import Settings
 from orderline.domain.access import Actor, Role
 from orderline.forum import snapshot
 from orderline.forum.importer import Importer
-from orderline.forum.model import PostIn
+from orderline.forum.model import PostIn, UserIn
 from orderline.forum.sample import SAMPLE
 from orderline.forum.store import ForumStore
 
@@ -71,10 +72,12 @@ async def test_serve_keeps_the_forum_across_a_restart(
         forum_snapshot_seconds=3600,
     )
     await ensure_tables(dynamodb, first, FORUM_TABLES)
-    author = Actor("1", Role.CUSTOMER)
+    # the seed's Alice (import:1), claimed by the principal whose token carries her address
+    author = Actor("alice", Role.CUSTOMER, email="alice@example.com")
     async with AsyncExitStack() as stack:
         forum = await open_forum(stack, settings, dynamodb)
         await Importer(forum.store).run(SAMPLE)
+        await forum.register(author, UserIn(name="Alice"))
         await forum.create_post(author, "1", PostIn(title="after seed", content="kept"))
     restarted = settings.with_overrides(table_prefix=second)
     async with AsyncExitStack() as stack:
@@ -82,3 +85,21 @@ async def test_serve_keeps_the_forum_across_a_restart(
         thread = await forum.thread("1")
         assert thread["postCount"] == 2
         assert await contents(dynamodb, second) == await contents(dynamodb, first)
+
+
+async def test_a_snapshot_is_private(dynamodb: Any, tmp_path: Path) -> None:
+    """It holds the users' emails: 0700 folder, 0600 files, whatever the umask."""
+    prefix = new_prefix()
+    await ensure_tables(dynamodb, prefix, FORUM_TABLES)
+    await Importer(ForumStore(dynamodb, prefix, "us-east-1")).run(SAMPLE)
+    folder = tmp_path / "snap"
+    previous = os.umask(0)
+    try:
+        await snapshot.take(dynamodb, prefix, FORUM_TABLES, folder)
+        await snapshot.take(dynamodb, prefix, FORUM_TABLES, folder)  # the swap keeps it so
+    finally:
+        os.umask(previous)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    files = list(folder.iterdir())
+    assert {f.name for f in files} >= {"manifest.json", "forum-users.jsonl"}
+    assert {f.stat().st_mode & 0o777 for f in files} == {0o600}

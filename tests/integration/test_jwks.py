@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from orderline.auth.tokens import InvalidToken, JwksKeys, TokenVerifier
+from orderline.auth.jwks import JwksKeys, KeysUnavailable
+from orderline.auth.tokens import InvalidToken, TokenVerifier
 
 
 class KeySet:
@@ -111,3 +113,90 @@ def test_a_token_without_a_kid_is_refused(jwks: tuple[str, KeySet]) -> None:
     bare = jwt.encode({"sub": "c1"}, private, algorithm="RS256")
     with pytest.raises(InvalidToken, match="kid"):
         verifier(url).verify(bare)
+
+
+def test_a_key_that_declares_its_algorithm_signs_only_with_it(jwks: tuple[str, KeySet]) -> None:
+    """RFC 8725 3.1: a JWK's own `alg` pins it; another RSA algorithm under its kid is refused."""
+    url, served = jwks
+    private, public = rsa_key("rs512-only")
+    served.keys = [public | {"alg": "RS512"}]
+    check = verifier(url)
+    assert check.verify(token(private, "rs512-only", algorithm="RS512")).subject == "c1"
+    with pytest.raises(InvalidToken, match="algorithm"):
+        check.verify(token(private, "rs512-only", algorithm="RS256", sub="c2"))
+
+
+def test_an_unknown_kid_is_not_repeated_in_the_refusal(jwks: tuple[str, KeySet]) -> None:
+    url, served = jwks
+    private, public = rsa_key("k")
+    served.keys = [public]
+    with pytest.raises(InvalidToken) as refused:
+        verifier(url).verify(token(private, "☃" * 50))
+    assert str(refused.value).isascii() and "☃" not in str(refused.value)
+
+
+@pytest.fixture
+def silent_jwks() -> Iterator[tuple[str, list[float]]]:
+    """An identity provider that accepts connections and never answers (it is down)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[float] = []
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            accepted.append(time.monotonic())
+            held.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json", accepted
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def test_while_the_provider_is_down_tokens_fail_fast_and_fetch_once(
+    silent_jwks: tuple[str, list[float]],
+) -> None:
+    """Finding 9: new tokens no longer queue one by one on the JWKS timeout; one fetch is in
+    flight at a time and its failure is remembered, so the rest fail at once."""
+    url, accepted = silent_jwks
+    check = TokenVerifier(
+        JwksKeys(url, timeout=0.5, cooldown=0), issuer="idp", audience="orderline-api"
+    )
+    private, _ = rsa_key("k")
+    tokens = [token(private, "k", sub=f"c{n}") for n in range(6)]
+    outcomes: list[BaseException] = []
+
+    def attempt(text: str) -> None:
+        try:
+            check.verify(text)
+        except Exception as exc:
+            outcomes.append(exc)
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=attempt, args=(text,)) for text in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    assert len(outcomes) == 6 and all(isinstance(o, KeysUnavailable) for o in outcomes)
+    assert elapsed < 1.2, f"six new tokens took {elapsed:.1f} s"
+    assert len(accepted) == 1  # one fetch, not one per token
+    with pytest.raises(KeysUnavailable) as later:
+        check.verify(token(private, "k", sub="late"))
+    assert 0 < later.value.retry_after_seconds <= 30
+    assert len(accepted) == 1  # still remembered as down

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orderline.adapters.postgres.engine import build_engine
 from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.adapters.postgres.unit_of_work import PostgresUnitOfWork
 from orderline.bootstrap import utc_now
@@ -21,7 +23,7 @@ from orderline.domain.errors import DomainError, InvalidTransition
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer import commands, handlers
 
-from ..helpers.actors import admin
+from ..helpers.actors import admin, customer
 from ..helpers.factories import place_command
 
 
@@ -216,6 +218,40 @@ async def test_concurrent_retries_with_one_key_create_one_order(engine: AsyncEng
 
 async def test_migrations_are_idempotent(engine: AsyncEngine) -> None:
     await upgrade(engine)
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0006"
     statuses = await rows(engine, "SELECT id, name FROM order_statuses ORDER BY id")
     assert [s.name for s in statuses] == [s.value for s in S]
+
+
+async def test_keys_stored_before_keys_had_principals_still_replay(
+    database_url: str, schema: str
+) -> None:
+    """Migration 0004 (issue 21, finding 5): a customer's key from before the upgrade still
+    answers that customer's retry; another principal's same key is a fresh order."""
+    engine = build_engine(database_url, schema=schema, pool_size=2)
+    try:
+        await upgrade(engine, "0003")
+        first = await handlers.place_order(
+            place_command(customer_id="c1"), PostgresUnitOfWork(engine), utc_now
+        )
+        async with engine.begin() as conn:  # the row as 0003's code stored it
+            await conn.execute(
+                text(
+                    "INSERT INTO idempotency_keys (key, request_hash, status_code, response,"
+                    " created_at) VALUES ('old-key', 'h', 201, CAST(:body AS jsonb), now())"
+                ),
+                {"body": json.dumps(first.document)},
+            )
+        await upgrade(engine)
+        retry = place_command(
+            customer_id="c1", actor=customer("c1"), idempotency_key="old-key", request_hash="h"
+        )
+        again = await handlers.place_order(retry, PostgresUnitOfWork(engine), utc_now)
+        assert again.replayed and again.document == first.document
+        other = place_command(
+            customer_id="c2", actor=customer("c2"), idempotency_key="old-key", request_hash="x"
+        )
+        fresh = await handlers.place_order(other, PostgresUnitOfWork(engine), utc_now)
+        assert not fresh.replayed and fresh.document["id"] != first.document["id"]
+    finally:
+        await engine.dispose()

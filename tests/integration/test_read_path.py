@@ -135,7 +135,7 @@ async def test_batch_status_mixes_tiers_and_reports_unknown_ids(container: Conta
         str(only_in_postgres),
     ]
     assert read.not_found == [str(unknown)]
-    assert read.sources == {"cache": 1, "dynamodb": 1, "postgres": 2}
+    assert read.sources == {"cache": 1, "dynamodb": 1, "postgres": 1}  # the orders shown
     assert read.source == "postgres"
 
 
@@ -286,3 +286,31 @@ async def test_status_counts_are_cached_until_this_process_projects_again(
     after = await container.views.status_counts(*window)
     assert after["totals"]["PENDING"]["count"] == first["totals"]["PENDING"]["count"] + 1
     assert queries() - before == 2 * fan_out
+
+
+async def test_a_min_version_no_order_has_reached_writes_nothing_to_dynamodb(
+    container: Container,
+) -> None:
+    """Finding 9 (issue 21): `minVersion` far ahead cost a consistent read, a PostgreSQL query
+    and two conditional writes (failing ones still consume write capacity) on every request."""
+    prefix = container.settings.table_prefix
+    order_id = await place(container)
+    assert container.relay is not None
+    await container.relay.drain()
+
+    def puts() -> float:
+        return sum(
+            REGISTRY.get_sample_value(
+                "orderline_dynamodb_calls_total",
+                {"operation": "PutItem", "table": f"{prefix}{table}", "outcome": outcome},
+            )
+            or 0.0
+            for table in ("order-status", "order-details")
+            for outcome in ("ok", "ConditionalCheckFailedException")
+        )
+
+    before = puts()
+    for _ in range(3):
+        read = await views_of(container).status(order_id, min_version=10**9)
+        assert (read.source, read.document["version"]) == ("postgres", 1)  # type: ignore[index]
+    assert puts() == before  # DynamoDB already holds what PostgreSQL has

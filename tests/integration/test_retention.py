@@ -77,7 +77,10 @@ async def test_idempotency_keys_expire_after_their_window(engine: AsyncEngine) -
         for name, hours in (("old", 30), ("older", 50), ("fresh", 2)):
             await conn.execute(
                 insert(idempotency_keys).values(
-                    key=name, request_hash="h", created_at=NOW - timedelta(hours=hours)
+                    principal="someone",
+                    key=name,
+                    request_hash="h",
+                    created_at=NOW - timedelta(hours=hours),
                 )
             )
     report = await prune(engine, POLICY, now=lambda: NOW)

@@ -121,18 +121,36 @@ async def test_unknown_and_deleted_orders_are_not_handed_out(harness: Harness) -
 
 async def test_an_idempotency_key_answers_its_committed_response(harness: Harness) -> None:
     async with harness.new_uow() as uow:
-        assert await uow.idempotency.claim("key-1", "hash-1") is None
-        await uow.idempotency.record("key-1", 201, {"id": "first"})
+        assert await uow.idempotency.claim("a", "key-1", "hash-1") is None
+        await uow.idempotency.record("a", "key-1", 201, {"id": "first"})
         await uow.commit()
     async with harness.new_uow() as uow:
-        assert await uow.idempotency.claim("key-1", "hash-2") == StoredResponse(
+        assert await uow.idempotency.claim("a", "key-1", "hash-2") == StoredResponse(
             "hash-1", 201, {"id": "first"}
+        )
+
+
+async def test_an_idempotency_key_belongs_to_its_principal(harness: Harness) -> None:
+    async with harness.new_uow() as uow:
+        assert await uow.idempotency.claim("a", "key-3", "hash-a") is None
+        await uow.idempotency.record("a", "key-3", 201, {"id": "a's"})
+        await uow.commit()
+    async with harness.new_uow() as uow:
+        assert await uow.idempotency.claim("b", "key-3", "hash-b") is None  # B's own key
+        await uow.idempotency.record("b", "key-3", 201, {"id": "b's"})
+        await uow.commit()
+    async with harness.new_uow() as uow:
+        assert await uow.idempotency.claim("a", "key-3", "hash-a") == StoredResponse(
+            "hash-a", 201, {"id": "a's"}
+        )
+        assert await uow.idempotency.claim("b", "key-3", "hash-b") == StoredResponse(
+            "hash-b", 201, {"id": "b's"}
         )
 
 
 async def test_an_uncommitted_idempotency_key_is_free_again(harness: Harness) -> None:
     async with harness.new_uow() as uow:
-        assert await uow.idempotency.claim("key-2", "hash") is None
-        await uow.idempotency.record("key-2", 201, {"id": "lost"})
+        assert await uow.idempotency.claim("a", "key-2", "hash") is None
+        await uow.idempotency.record("a", "key-2", 201, {"id": "lost"})
     async with harness.new_uow() as uow:
-        assert await uow.idempotency.claim("key-2", "hash") is None
+        assert await uow.idempotency.claim("a", "key-2", "hash") is None

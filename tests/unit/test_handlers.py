@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
 
-from orderline.domain.errors import IdempotencyKeyReused, OrderNotFound, VersionConflict
+from orderline.domain.errors import (
+    IdempotencyKeyReused,
+    OrderNotEditable,
+    OrderNotFound,
+    VersionConflict,
+)
 from orderline.domain.status import OrderStatus as S
 from orderline.service_layer import commands, handlers
 
-from ..helpers.actors import admin
+from ..helpers.actors import admin, customer
 from ..helpers.factories import T0, TickingClock, place_command
 from ..helpers.fakes import FakeUnitOfWork
 
@@ -103,3 +109,35 @@ async def test_unknown_order() -> None:
         await handlers.delete_order(
             commands.DeleteOrder(uuid4(), actor=admin()), FakeUnitOfWork(), TickingClock()
         )
+
+
+async def test_prices_change_only_while_pending_then_only_by_staff_with_a_reason() -> None:
+    """Finding 2 (issue 21): a customer re-priced a CONFIRMED order down to 0.01."""
+    uow = FakeUnitOfWork()
+    order_id = await place(uow, customer_id="c1", actor=customer("c1"))
+    cheap = [commands.ItemLine("pizza", "Pizza", 2, Decimal("0.01"))]
+    await handlers.change_status(
+        commands.ChangeStatus(order_id, S.CONFIRMED, actor=admin("kitchen")), uow, TickingClock()
+    )
+    with pytest.raises(OrderNotEditable, match=r"items cannot .* is CONFIRMED$"):
+        await handlers.update_order(
+            commands.UpdateOrder(order_id, actor=customer("c1"), items=cheap), uow, TickingClock()
+        )
+    with pytest.raises(OrderNotEditable, match="needs a reason"):
+        await handlers.update_order(
+            commands.UpdateOrder(order_id, actor=admin("ops"), items=cheap), uow, TickingClock()
+        )
+    assert uow.rows[order_id].version == 2 and str(uow.rows[order_id].total.amount) == "31.98"
+    corrected = await handlers.update_order(
+        commands.UpdateOrder(order_id, actor=admin("ops"), items=cheap, reason="goodwill"),
+        uow,
+        TickingClock(),
+    )
+    assert corrected.document["totalAmount"] == "0.02"
+    event = uow.published[-1]
+    assert event["eventType"] == "OrderUpdated"
+    assert {k: event["payload"][k] for k in ("changedFields", "userId", "reason")} == {
+        "changedFields": ["items"],
+        "userId": "ops",
+        "reason": "goodwill",
+    }

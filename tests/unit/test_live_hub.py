@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from orderline.domain.access import EVERYTHING, Ownership
@@ -14,8 +16,11 @@ from orderline.domain.status import OrderStatus as S
 from orderline.live.changes import Change, Topic
 from orderline.live.hub import Hub, LivePolicy, TooManySubscribers
 from orderline.live.subscription import Subscription
+from orderline.service_layer import commands, handlers
 from orderline.workers.runner import in_background
 
+from ..helpers.actors import admin
+from ..helpers.factories import TickingClock
 from ..helpers.fakes import FakeChangeFeed, FakeUnitOfWork
 from ..helpers.orders import move_in, place_in
 
@@ -115,3 +120,20 @@ async def test_subscriptions_are_capped_per_principal_and_per_process() -> None:
             hub.subscribe(Topic(EVERYTHING), "c3")
         hub.unsubscribe(subs[0])
         assert hub.subscribe(Topic(EVERYTHING), "c1").principal == "c1"
+
+
+async def test_the_restaurants_board_sees_a_price_correction_and_its_reason() -> None:
+    uow = FakeUnitOfWork()
+    async with running_hub(uow) as hub:
+        board = hub.subscribe(Topic.restaurant("r1", EVERYTHING), "kitchen")
+        order_id = await place_in(uow, restaurant_id="r1")
+        await move_in(uow, order_id, S.CONFIRMED)
+        cheaper = [commands.ItemLine("pizza", "Pizza", 1, Decimal("9.50"))]
+        correction = commands.UpdateOrder(
+            order_id, actor=admin("ops"), items=cheaper, reason="price agreed by phone"
+        )
+        await handlers.update_order(correction, uow, TickingClock())
+        *_, change = await received(board, 3)
+    data = orjson.loads(change.frame.split(b"data: ", 1)[1])
+    assert data["eventType"] == "OrderUpdated" and data["status"]["totalAmount"] == "9.50"
+    assert (data["changedFields"], data["reason"]) == (["items"], "price agreed by phone")

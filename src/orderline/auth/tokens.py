@@ -1,8 +1,10 @@
 """Bearer JWTs verified with PyJWT into the domain's Actor, each token verified once.
 
-Keys come from a JWKS URL (cached; an unknown `kid` refreshes the set, so a rotated key is
-picked up without a restart) or from the dev signing key. Algorithms are pinned to the key's
-type: `none` and HS* (a public key used as an HMAC secret) are never accepted.
+Keys come from a JWKS URL (jwks.py: cached; an unknown `kid` refreshes the set, so a rotated key
+is picked up without a restart) or from the dev signing key. Algorithms are pinned to the key's
+type (and to a JWK's own `alg`): `none` and HS* (a public key used as an HMAC secret) are never
+accepted. A `typ` header, where present, must say an access token (RFC 8725 3.11). Refusals
+are fixed sentences: nothing of the token is ever repeated to the client.
 """
 
 from __future__ import annotations
@@ -27,8 +29,27 @@ ALGORITHMS = {
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 
 
+# `typ` values of a token meant for us (RFC 8725 3.11, RFC 9068), compared case-insensitively
+# and with or without the `application/` prefix.
+ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt"})
+
+
 class InvalidToken(Exception):
-    """The token cannot be trusted; the message is safe to show the client."""
+    """The token cannot be trusted; the message is a fixed sentence, safe to show the client."""
+
+
+def checked_header(token: str) -> dict[str, Any]:
+    """The token's (unverified) header, refused when its `typ` names another kind of token."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise InvalidToken("the token is malformed") from None
+    typ = header.get("typ")
+    if typ is not None:
+        kind = str(typ).lower().removeprefix("application/")
+        if kind not in ACCESS_TOKEN_TYPES:
+            raise InvalidToken("the token's type (typ) is not an access token")
+    return header
 
 
 class KeySource(Protocol):
@@ -45,34 +66,8 @@ class StaticKey:
     algorithm: str = "EdDSA"
 
     def key_for(self, token: str) -> tuple[Any, list[str]]:
+        checked_header(token)
         return self.key, [self.algorithm]
-
-
-class JwksKeys:
-    """Keys from a JWKS URL, cached for `lifespan` seconds; an unknown kid refreshes them, at
-    most once per `cooldown` seconds (so random kids cannot make us hammer the provider)."""
-
-    def __init__(
-        self, url: str, *, lifespan: float = 300, timeout: float = 5, cooldown: float = 10
-    ) -> None:
-        self._client = jwt.PyJWKClient(
-            url, lifespan=lifespan, timeout=timeout, cooldown_duration=cooldown
-        )
-
-    def key_for(self, token: str) -> tuple[Any, list[str]]:
-        header = jwt.get_unverified_header(token)
-        kid = header.get("kid")
-        if not isinstance(kid, str):
-            raise InvalidToken("the token names no key (kid)")
-        try:
-            jwk = self._client.get_signing_key(kid)
-        except jwt.PyJWKClientError as exc:
-            raise InvalidToken(f"unknown signing key {kid!r}") from exc
-        allowed = ALGORITHMS.get(str(jwk.key_type), ())
-        algorithm = header.get("alg")
-        if algorithm not in allowed:
-            raise InvalidToken(f"algorithm {algorithm!r} is not allowed for this key")
-        return jwk.key, [str(algorithm)]
 
 
 class TokenVerifier:
@@ -134,13 +129,31 @@ class TokenVerifier:
                 leeway=self._leeway,
                 options={"require": REQUIRED_CLAIMS},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise InvalidToken("the token has expired") from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise InvalidToken("the token is not valid yet") from exc
         except jwt.InvalidTokenError as exc:
-            raise InvalidToken(f"the token is invalid: {exc}") from exc
+            raise InvalidToken(_refusal(exc)) from None
         return claims
+
+
+# PyJWT's messages may quote the token (a `crit` entry, a claim): each kind gets a fixed sentence
+_REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidSignatureError, "the token's signature does not verify"),
+    (jwt.InvalidIssuerError, "the token's issuer (iss) is not accepted"),
+    (jwt.InvalidAudienceError, "the token's audience (aud) is not accepted"),
+    (jwt.InvalidAlgorithmError, "the token's algorithm is not allowed for its key"),
+    (jwt.InvalidIssuedAtError, "the token's issue time (iat) is invalid"),
+    (jwt.DecodeError, "the token is malformed"),
+)
+
+
+def _refusal(exc: jwt.InvalidTokenError) -> str:
+    if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim in REQUIRED_CLAIMS:
+        return f"the token lacks the claim {exc.claim}"
+    for kind, sentence in _REFUSALS:
+        if isinstance(exc, kind):
+            return sentence
+    return "the token is invalid"
 
 
 def actor_of(claims: dict[str, Any]) -> Actor:
@@ -161,4 +174,17 @@ def actor_of(claims: dict[str, Any]) -> Actor:
         role=role,
         restaurant_id=restaurant if isinstance(restaurant, str) else None,
         scopes=frozenset(scopes),
+        email=verified_email(claims),
+        expires_at=float(claims["exp"]) if "exp" in claims else None,
     )
+
+
+def verified_email(claims: dict[str, Any]) -> str | None:
+    """The `email` claim, unless `email_verified` says it is not verified (OIDC sends a
+    boolean; some providers the string "false"). A provider that omits `email_verified` is
+    trusted to send checked addresses only."""
+    email = claims.get("email")
+    verified = claims.get("email_verified", True)
+    if not isinstance(email, str) or verified is False or verified == "false":
+        return None
+    return email

@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 
 from ..adapters.dynamodb.client import is_emulator
+from ..adapters.errors import StartupError
 from ..adapters.kafka import KafkaTopics
 from ..auth.authenticator import Authenticator
 from ..auth.dev import DevSigner
+from ..auth.jwks import InsecureJwksUrl, JwksKeys
 from ..auth.limits import RateLimiter
-from ..auth.tokens import JwksKeys, KeySource, StaticKey, TokenVerifier
+from ..auth.tokens import KeySource, StaticKey, TokenVerifier
 from ..config import Settings
 from ..domain.order import Document
 from ..live.hub import LivePolicy
@@ -63,8 +65,9 @@ def live_policy(settings: Settings) -> LivePolicy:
         max_per_principal=settings.live_max_subscribers_per_principal,
         heartbeat_seconds=settings.live_heartbeat_seconds,
         retry_ms=settings.live_retry_ms,
-        gap_grace_seconds=settings.live_gap_grace_seconds,
         poll_seconds=settings.live_poll_seconds,
+        max_stream_seconds=settings.live_max_stream_seconds,
+        max_replay_rows=settings.live_max_replay_rows,
     )
 
 
@@ -130,19 +133,29 @@ def build_auth(settings: Settings) -> Authenticator:
             "may read and change every order"
         )
         return Authenticator(None)
-    keys: KeySource = (
-        JwksKeys(settings.jwt_jwks_url)
-        if settings.jwt_jwks_url
-        else StaticKey(dev_signer(settings).public_key)
-    )
     verifier = TokenVerifier(
-        keys,
+        _token_keys(settings),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway=settings.jwt_leeway_seconds,
     )
     rate = settings.rate_limit_per_second
-    return Authenticator(verifier, RateLimiter(rate, settings.rate_limit_burst) if rate else None)
+    failures = settings.auth_failure_limit_per_minute / 60
+    return Authenticator(
+        verifier,
+        RateLimiter(rate, settings.rate_limit_burst) if rate else None,
+        RateLimiter(failures, settings.auth_failure_burst) if failures else None,
+    )
+
+
+def _token_keys(settings: Settings) -> KeySource:
+    """The identity provider's JWKS (https, or http on loopback only), or the dev key."""
+    if not settings.jwt_jwks_url:
+        return StaticKey(dev_signer(settings).public_key)
+    try:
+        return JwksKeys(settings.jwt_jwks_url, failure_seconds=settings.jwt_jwks_failure_seconds)
+    except InsecureJwksUrl as exc:
+        raise StartupError(str(exc)) from None
 
 
 def cursor_secret(settings: Settings) -> bytes:

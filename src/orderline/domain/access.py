@@ -47,6 +47,13 @@ EDITABLE_FIELDS: dict[Role, frozenset[str]] = {
     Role.RESTAURANT: frozenset({"estimatedDeliveryTime"}),
 }
 
+# Changes past the owner's window (status.CONTENT_EDITABLE) that a scope may still make until the
+# order is final, each with a reason the history records: staff correct a dish or a price the
+# restaurant already accepted (the restaurant's board shows the change).
+CORRECTIONS: dict[Scope, frozenset[str]] = {
+    Scope.ORDERS_ADMIN: frozenset({"items", "deliveryAddress"}),
+}
+
 
 @dataclass(frozen=True)
 class Ownership:
@@ -77,10 +84,19 @@ class Actor:
     role: Role
     restaurant_id: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    email: str | None = None  # the token's address, when its provider has not said unverified
+    # when the credential it came from expires (seconds since the epoch); None: it does not
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
         return Scope.ORDERS_ADMIN in self.scopes
+
+    @property
+    def corrections(self) -> frozenset[str]:
+        """The fields this actor may correct past the owner's window (with a reason)."""
+        allowed = [fields for scope, fields in CORRECTIONS.items() if scope in self.scopes]
+        return frozenset().union(*allowed)
 
     def ownership(self) -> Ownership:
         """The orders this actor may see; staff and services need `orders:admin`."""

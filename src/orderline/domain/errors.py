@@ -58,8 +58,9 @@ class InvalidTransition(DomainError):
 
 
 class OrderNotEditable(DomainError):
-    def __init__(self, status: str, fields: Sequence[str]) -> None:
-        super().__init__(f"{', '.join(fields)} cannot be changed while the order is {status}")
+    def __init__(self, status: str, fields: Sequence[str], hint: str | None = None) -> None:
+        message = f"{', '.join(fields)} cannot be changed while the order is {status}"
+        super().__init__(f"{message}: {hint}" if hint else message)
         self.status = status
         self.fields = list(fields)
 

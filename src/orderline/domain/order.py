@@ -144,12 +144,17 @@ class Order:
         items: list[OrderItem] | None = None,
         delivery: DeliveryLocation | None = None,
         estimated_delivery_time: datetime | None = None,
+        user_id: str | None = None,
+        reason: str | None = None,
+        corrections: frozenset[str] = frozenset(),
     ) -> list[str]:
-        """Change what may change in the current status; returns the names of changed fields."""
+        """Change what may change in the current status; returns the names of changed fields.
+        `corrections` are the fields the caller may still correct, with a `reason`, once the
+        owner's window (CONTENT_EDITABLE) has closed and until the order is final."""
         content = {"items": items, "deliveryAddress": delivery}
-        asked_content = [name for name, value in content.items() if value is not None]
-        if asked_content and self.status not in CONTENT_EDITABLE:
-            raise OrderNotEditable(self.status, asked_content)
+        self._check_editable(
+            [name for name, value in content.items() if value is not None], corrections, reason
+        )
         if estimated_delivery_time is not None and self.status.is_final:
             raise OrderNotEditable(self.status, ["estimatedDeliveryTime"])
         changed: list[str] = []
@@ -166,8 +171,24 @@ class Order:
             changed.append("estimatedDeliveryTime")
         if changed:
             self._bump(now)
-            self._record(OrderUpdated, now, {"changedFields": changed})
+            details = {"changedFields": changed, "userId": user_id, "reason": reason}
+            self._record(OrderUpdated, now, details)
         return changed
+
+    def _check_editable(
+        self, asked: list[str], corrections: frozenset[str], reason: str | None
+    ) -> None:
+        """Content changes outside the owner's window are corrections: allowed fields only,
+        before the order is final, and never without a reason."""
+        late = [name for name in asked if self.status not in CONTENT_EDITABLE[name]]
+        if not late:
+            return
+        if self.status.is_final or not set(late) <= corrections:
+            raise OrderNotEditable(self.status, late)
+        if not reason:
+            raise OrderNotEditable(
+                self.status, late, hint="a correction by orders:admin needs a reason"
+            )
 
     def delete(self, *, now: datetime, user_id: str | None = None) -> None:
         self.deleted_at = now

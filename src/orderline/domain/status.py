@@ -47,5 +47,10 @@ TRANSITIONS: dict[OrderStatus, tuple[OrderStatus, ...]] = {
     OrderStatus.CANCELLED: (),
 }
 
-# Items and delivery address may change only before the kitchen starts on the order.
-CONTENT_EDITABLE: frozenset[OrderStatus] = frozenset({OrderStatus.PENDING, OrderStatus.CONFIRMED})
+# What the order's owner may change, and in which statuses: the items (and so the prices) only
+# while PENDING, before the restaurant accepted them; the delivery address until the kitchen
+# starts. Past that, only a correction (access.CORRECTIONS) with a reason changes them.
+CONTENT_EDITABLE: dict[str, frozenset[OrderStatus]] = {
+    "items": frozenset({OrderStatus.PENDING}),
+    "deliveryAddress": frozenset({OrderStatus.PENDING, OrderStatus.CONFIRMED}),
+}

@@ -24,7 +24,7 @@ from orderline.adapters.dynamodb.errors import is_condition_failed
 
 from . import dynamo
 from .dynamo import Cancelled, values
-from .model import now
+from .model import now, source_id
 from .rows import KINDS, Parsed, Rejected, parse
 from .store import THREAD_BUCKET, ForumStore
 from .writes import guard_key, put_new
@@ -146,7 +146,7 @@ class Importer:
             if missing:
                 ref = missing[0]
                 key = item[KEYS[kind][0]]
-                parsed.reject_item(kind, key, f"missing {ref[:-2]} {item[ref]}")
+                parsed.reject_item(kind, key, f"missing {ref[:-2]} {source_id(item[ref])}")
             else:
                 kept.append(item)
         return kept

@@ -16,7 +16,11 @@ from orderline.domain.errors import DomainError, NotFound, VersionConflict
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 ID_RE = re.compile(ID_PATTERN)
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# `\s` differs between engines (Rust's regex, which pydantic uses, counts U+0085; JavaScript's,
+# which the OpenAPI document's patterns follow, counts U+FEFF): both are named, so all agree.
+_NOT_AT_OR_SPACE = r"[^@\s\x85\ufeff]"
+EMAIL_PATTERN = rf"^{_NOT_AT_OR_SPACE}{{1,64}}@{_NOT_AT_OR_SPACE}+\.{_NOT_AT_OR_SPACE}+$"
+EMAIL_RE = re.compile(EMAIL_PATTERN)
 MAX_ID = 64
 MAX_NAME = 100
 MAX_EMAIL = 254
@@ -28,6 +32,7 @@ MAX_CONTENT = 1_000_000  # characters; the real bound is the item size below
 MAX_ITEM_BYTES = 400 * 1024
 METADATA_BYTES = 256  # version, createdAt, updatedAt, updatedRegion, postCount, lastPostAt, bucket
 EMAIL_GUARD = "email#"  # userId of the guard item that claims a normalized address
+IMPORTED = "import:"  # the id space of imported users: no token subject owns one (docs/forum.md)
 # The attributes of each listing's position: the key after which its next page starts.
 THREAD_PAGE_KEY = ("bucket", "createdAt", "threadId")
 THREAD_POSTS_KEY = ("threadId", "createdAt", "postId")
@@ -35,9 +40,22 @@ USER_POSTS_KEY = ("userId", "createdAt", "postId", "threadId")
 
 Key = dict[str, str]
 
+# Text with at least one visible character (so never empty once stripped) and no NUL: the
+# pattern of the order API's text (entrypoints/api/contract.py explains the character class).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00-\x1f\x7f-\x9f\ufeff][^\x00]*$"
 ForumId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
+Title = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TITLE, pattern=TEXT_PATTERN
+    ),
+]
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_NAME, pattern=TEXT_PATTERN
+    ),
+]
 Email = Annotated[
     str,
     StringConstraints(
@@ -45,9 +63,8 @@ Email = Annotated[
     ),
 ]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_DESCRIPTION)]
-Content = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
-]
+# A post's text is kept as written (leading spaces may be indentation): any non-empty string.
+Content = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT)]
 
 
 @dataclass
@@ -65,11 +82,22 @@ class Strict(BaseModel):
 
 
 class UserIn(Strict):
+    """`email` may be left out: the address is the token's (given, it must be that one)."""
+
+    name: Name
+    email: Email | None = None
+
+
+class ImportedUserIn(Strict):
+    """A json-server user: the export's address, which a token with it claims (docs/forum.md)."""
+
     name: Name
     email: Email
 
 
 class UserPatch(Strict):
+    """`email`: only the token's current address (the provider's change, followed)."""
+
     name: Name | None = None
     email: Email | None = None
 
@@ -122,6 +150,17 @@ class Conflict(ForumError):
     """Already registered, or the email belongs to someone else (409)."""
 
 
+class NotYourAddress(ForumError):
+    """A body address other than the token's (422). The same words whoever holds it, or
+    nobody: the answer says nothing about other users' addresses."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "email must be the address your token carries (its email claim); leave it out "
+            "to use that one"
+        )
+
+
 class TooLarge(ForumError):
     def __init__(self, kind: str, size: int) -> None:
         super().__init__(
@@ -168,6 +207,27 @@ def check_size(kind: str, item: dict[str, Any]) -> None:
     size = item_size(item) + METADATA_BYTES
     if size > MAX_ITEM_BYTES:
         raise TooLarge(kind, size)
+
+
+def is_imported(user_id: str) -> bool:
+    return user_id.startswith(IMPORTED)
+
+
+def imported_id(source_id: str) -> str:
+    """The forum id of an exported user: in the import id space (ValueError when too long)."""
+    user_id = IMPORTED + source_id
+    if not valid_id(user_id):
+        raise ValueError(f"id {source_id} is too long (at most {MAX_ID - len(IMPORTED)})")
+    return user_id
+
+
+def source_id(user_id: str) -> str:
+    """An id as the export spelt it (reports speak the export's language)."""
+    return user_id.removeprefix(IMPORTED)
+
+
+def valid_email(value: str) -> bool:
+    return len(value) <= MAX_EMAIL and EMAIL_RE.match(value) is not None
 
 
 def valid_id(value: str) -> bool:

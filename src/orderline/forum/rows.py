@@ -14,18 +14,24 @@ from orderline.adapters.dynamodb.codec import Item
 
 from .model import (
     MAX_ITEM_BYTES,
+    ImportedUserIn,
     PostIn,
     ThreadIn,
     TooLarge,
-    UserIn,
     check_size,
+    imported_id,
     normalize_email,
+    source_id,
     valid_id,
 )
 
 KINDS = ("users", "threads", "posts")
 ID_FIELDS = {"users": "userId", "threads": "threadId", "posts": "postId"}
-MODELS: dict[str, type[BaseModel]] = {"users": UserIn, "threads": ThreadIn, "posts": PostIn}
+MODELS: dict[str, type[BaseModel]] = {
+    "users": ImportedUserIn,
+    "threads": ThreadIn,
+    "posts": PostIn,
+}
 
 
 class SourceInvalid(Exception):
@@ -50,7 +56,8 @@ class Parsed:
     where: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, id) -> row index
 
     def reject(self, kind: str, index: int, row_id: str | None, reason: str) -> None:
-        self.rejected.append(Rejected(kind, index, row_id, reason))
+        shown = None if row_id is None else source_id(row_id)
+        self.rejected.append(Rejected(kind, index, shown, reason))
 
     def reject_item(self, kind: str, row_id: str, reason: str) -> None:
         """A row that was valid on its own but failed later (a reference, the table)."""
@@ -116,6 +123,8 @@ def validate(kind: str, row: Any, fallback_time: str) -> Item:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise ValueError(f"invalid field {where}: {error['msg']}") from None
+    if kind == "users":  # imported users live in their own id space (forum.md)
+        row_id = _imported(row_id, "userId")
     item = {ID_FIELDS[kind]: row_id, **checked}
     item["createdAt"] = as_time(row.get("createdAt")) or fallback_time
     for reference in ("threadId", "userId"):
@@ -123,7 +132,7 @@ def validate(kind: str, row: Any, fallback_time: str) -> Item:
             ref = as_id(row[reference])
             if ref is None:
                 raise ValueError(f"invalid field {reference}: not an id")
-            item[reference] = ref
+            item[reference] = _imported(ref, reference) if reference == "userId" else ref
     if kind == "users":
         item["email"] = normalize_email(item["email"])
     if kind == "posts" and not {"threadId", "userId"} <= set(item):
@@ -133,6 +142,13 @@ def validate(kind: str, row: Any, fallback_time: str) -> Item:
     except TooLarge as exc:
         raise ValueError(f"item too large: {exc.size} bytes (limit {MAX_ITEM_BYTES})") from None
     return item
+
+
+def _imported(row_id: str, name: str) -> str:
+    try:
+        return imported_id(row_id)
+    except ValueError as exc:
+        raise ValueError(f"invalid field {name}: {exc}") from None
 
 
 def parse(source: dict[str, list[Any]], fallback_time: str) -> Parsed:
@@ -151,7 +167,7 @@ def parse(source: dict[str, list[Any]], fallback_time: str) -> Parsed:
                 continue
             key = item[ID_FIELDS[kind]]
             if key in seen:
-                parsed.reject(kind, index, key, f"duplicate id {key}")
+                parsed.reject(kind, index, key, f"duplicate id {source_id(key)}")
             elif kind == "users" and item["email"] in emails:
                 parsed.reject(kind, index, key, f"duplicate email {item['email']}")
             else:

@@ -4,6 +4,7 @@ Format (DESIGN §12, the backup format): a folder with `manifest.json` (each tab
 CreateTable takes it, its item count, and per file its sha256) and one DynamoDB-JSON-lines file
 per table (`{"Item": {...}}` per line, as DynamoDB's S3 export writes them). A snapshot is
 written beside the previous one and swapped in by rename, so a crash never leaves half of one.
+Snapshots hold the users' emails: the folder is created 0700 and each file 0600.
 Self-contained on purpose: `orderline backup/restore` (ops/) may replace it later.
 """
 
@@ -14,10 +15,11 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.protocol import DynamoDBClient
@@ -42,7 +44,7 @@ async def take(
     """Scan every table into a new folder, then swap it in for `target`; returns the items."""
     fresh = target.with_name(target.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
-    fresh.mkdir(parents=True)
+    fresh.mkdir(mode=0o700, parents=True)
     tables = [await _dump(client, spec, prefix, fresh) for spec in specs]
     manifest = {
         "format": FORMAT,
@@ -51,9 +53,15 @@ async def take(
         "prefix": prefix,
         "tables": tables,
     }
-    (fresh / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    with _private(fresh / "manifest.json") as out:
+        out.write(json.dumps(manifest, indent=2))
     _swap(fresh, target)
     return sum(table["count"] for table in tables)
+
+
+def _private(path: Path) -> IO[str]:
+    """A new file for writing, readable by this user only from its creation."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w")
 
 
 def _swap(fresh: Path, target: Path) -> None:
@@ -73,7 +81,7 @@ async def _dump(
     path = folder / f"{spec.name}.jsonl"
     digest, count = hashlib.sha256(), 0
     request: dict[str, Any] = {"TableName": name}
-    with path.open("w") as out:
+    with _private(path) as out:
         while True:
             response = await client.scan(**request)
             for raw in response.get("Items", []):

@@ -162,9 +162,10 @@ class ForumStore:
         transaction (the old one released only if it is still this user's)."""
         updated = self._changed(current, changes)
         writes = [put_version(self.tables.users, updated, "userId", current["version"])]
-        old, new = current["email"], updated["email"]
-        if new != old:
-            writes.append(delete_guard(self.tables.users, old, current["userId"]))
+        old, new = current.get("email"), updated.get("email")
+        if new != old and new is not None:  # a claimed imported user has no address
+            if old is not None:
+                writes.append(delete_guard(self.tables.users, old, current["userId"]))
             writes.append(
                 put_new(
                     self.tables.users,
@@ -182,9 +183,10 @@ class ForumStore:
 
     async def delete_user(self, current: Item) -> None:
         writes = [
-            delete_version(self.tables.users, {"userId": current["userId"]}, current["version"]),
-            delete_guard(self.tables.users, current["email"], current["userId"]),
+            delete_version(self.tables.users, {"userId": current["userId"]}, current["version"])
         ]
+        if "email" in current:  # a claimed imported user has none
+            writes.append(delete_guard(self.tables.users, current["email"], current["userId"]))
         try:
             await dynamo.transact(self.client, writes)
         except Cancelled:

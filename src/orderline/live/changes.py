@@ -14,13 +14,27 @@ from orderline.domain.events import Envelope
 from orderline.readmodel.documents import parse_instant, status_view
 
 CHANGE_EVENT = "change"
+POSITION_BASE = 10**19  # above every bigint outbox id: a position keeps the id's digits
+
+
+def position_of(xid: int, outbox_id: int) -> int:
+    """A row's place in release order, (writing transaction id, outbox id), as one integer:
+    the SSE event id, so `Last-Event-ID` stays a number (a plain outbox id is xid 0)."""
+    return xid * POSITION_BASE + outbox_id
+
+
+def split_position(position: int) -> tuple[int, int]:
+    """The (xid, outbox id) a position stands for."""
+    xid, outbox_id = divmod(position, POSITION_BASE)
+    return xid, outbox_id
 
 
 @dataclass(frozen=True)
 class Change:
-    """One outbox row: its id (the SSE event id), the order's status view at that version."""
+    """One outbox row: its id, its position (the SSE event id), the order's status view."""
 
     id: int
+    position: int  # position_of(writing transaction, id): the order changes are released in
     order_id: str
     restaurant_id: str | None
     view: dict[str, Any]
@@ -31,7 +45,7 @@ class Change:
         return max(0.0, time.time() - self.occurred_at)
 
     @classmethod
-    def from_row(cls, outbox_id: int, envelope: Envelope) -> Change:
+    def from_row(cls, xid: int, outbox_id: int, envelope: Envelope) -> Change:
         order = envelope["payload"]["order"]
         view = status_view(order)
         data = {
@@ -41,16 +55,20 @@ class Change:
             "version": envelope["version"],
             "occurredAt": envelope["occurredAt"],
             "previousStatus": envelope["payload"].get("previousStatus"),
+            "changedFields": envelope["payload"].get("changedFields"),  # OrderUpdated: what
+            "reason": envelope["payload"].get("reason"),  # and why (a staff correction)
             "deleted": envelope["eventType"] == "OrderDeleted",
             "status": view,
         }
+        position = position_of(xid, outbox_id)
         frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (
-            outbox_id,
+            position,
             CHANGE_EVENT.encode(),
             orjson.dumps(data),
         )
         occurred = parse_instant(envelope["occurredAt"]).timestamp()
-        return cls(outbox_id, order["id"], order.get("restaurantId"), view, frame, occurred)
+        restaurant = order.get("restaurantId")
+        return cls(outbox_id, position, order["id"], restaurant, view, frame, occurred)
 
 
 @dataclass(frozen=True)

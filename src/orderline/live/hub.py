@@ -6,6 +6,11 @@ nothing it relies on: it wakes the hub, which reads the outbox after its positio
 notification from another schema or a lost one costs a query, never a change). When the LISTEN
 connection drops, the hub reconnects, LISTENs again and only then catches up from the outbox,
 so nothing committed in between is missed. A poll every `poll_seconds` covers the rest.
+
+The feed releases a row only once every older transaction has ended (see `ports.ChangeFeed`),
+so the hub just delivers what it is handed, in position order, and moves its position on: no
+gap to wait for. While committed rows are held back by an older transaction still open, the
+hub reads again every `recheck_seconds` (that transaction may roll back, which notifies nobody).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from orderline import metrics
 
 from .changes import Change, Topic
 from .ports import ChangeFeed
-from .sequencer import Sequencer
 from .subscription import Subscription
 
 log = logging.getLogger(__name__)
@@ -33,10 +37,12 @@ class LivePolicy:
     max_per_principal: int = 32
     heartbeat_seconds: float = 15.0
     retry_ms: int = 3000
-    gap_grace_seconds: float = 0.5
     poll_seconds: float = 5.0
+    recheck_seconds: float = 0.05  # while committed rows wait for an older open transaction
     batch_size: int = 500
     final_event_timeout: float = 5.0
+    max_stream_seconds: float = 3600.0  # a stream ends after this, or when its token expires
+    max_replay_rows: int = 5000  # the most changes one stream replays from the outbox
 
 
 class TooManySubscribers(Exception):
@@ -52,7 +58,8 @@ class Hub:
         self.policy = policy
         self.ready = asyncio.Event()  # the position is known: subscriptions may start
         self.listener_pid: int | None = None  # the LISTEN connection's backend (tests kill it)
-        self._sequencer: Sequencer | None = None
+        self._position: int | None = None  # known once the hub has read the feed's head
+        self._waiting = False  # committed rows held back by an older open transaction
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._by_order: dict[str, set[Subscription]] = defaultdict(set)
@@ -64,8 +71,9 @@ class Hub:
 
     @property
     def position(self) -> int:
-        """Every outbox id up to here has been handed to subscribers (or skipped as a gap)."""
-        return self._sequencer.position if self._sequencer is not None else 0
+        """Every change up to this position has been handed to subscribers; no change at or
+        below it can still commit."""
+        return self._position or 0
 
     @property
     def subscribers(self) -> int:
@@ -149,17 +157,16 @@ class Hub:
         self.shutdown()
 
     async def _follow(self, stop: asyncio.Event) -> None:
-        if self._sequencer is None:
-            start = await self.feed.head()
-            self._sequencer = Sequencer(start, self._deliver, grace=self.policy.gap_grace_seconds)
+        if self._position is None:
+            self._position = await self.feed.head()
         self._lost.clear()
         async with self.feed.listen(self._wake.set, self._lost.set) as pid:
             self.listener_pid = pid
             await self._catch_up()  # after LISTEN: what committed while not listening
             self.ready.set()
             while not stop.is_set():
-                due = self._sequencer.due_in()
-                timeout = self.policy.poll_seconds if due is None else due
+                policy = self.policy
+                timeout = policy.recheck_seconds if self._waiting else policy.poll_seconds
                 await _wait_any(stop, self._wake, timeout, self._lost)
                 if self._lost.is_set():
                     log.warning("live: the LISTEN connection dropped; reconnecting")
@@ -169,17 +176,17 @@ class Hub:
                 await self._catch_up()
 
     async def _catch_up(self) -> None:
-        sequencer = self._sequencer
-        assert sequencer is not None
         # No batch larger than a subscriber's queue, and the loop yields between batches: a
         # burst fills queues only as fast as their streams cannot drain them (slow is slow).
         batch = min(self.policy.batch_size, self.policy.queue_size)
         while True:
-            before = sequencer.position
-            changes = await self.feed.since(before, sequencer.skipped, batch)
-            sequencer.absorb(changes)
-            if len(changes) < batch or sequencer.position == before:
-                return  # all read, or a full batch held behind a gap (the grace timer wakes us)
+            released = await self.feed.since(self.position, batch)
+            for change in released.changes:
+                self._deliver(change)
+                self._position = change.position
+            self._waiting = released.waiting
+            if len(released.changes) < batch:
+                return
             await asyncio.sleep(0)
 
 

@@ -8,7 +8,9 @@ from typing import Literal
 
 from .changes import Change, Topic
 
-Ending = Literal["slow", "shutdown", "disconnected"]
+# slow: its queue filled; shutdown; expired: its token did; lifetime: it reached the cap
+Ending = Literal["slow", "shutdown", "expired", "lifetime", "disconnected"]
+TOLD_TO_RESUME: frozenset[Ending] = frozenset({"slow", "shutdown", "expired", "lifetime"})
 HEARTBEAT = None  # what `next` returns when nothing came for a heartbeat interval
 
 
@@ -70,7 +72,7 @@ class Subscription:
             finally:
                 timer.cancel()
                 self._waiter = None
-        if self.ended == "slow" or self.ended == "shutdown":
+        if self.ended in TOLD_TO_RESUME:
             return None  # what is still queued goes to the resume, not the client
         return self._queue.popleft() if self._queue else None
 

@@ -27,13 +27,11 @@ class BatchRead:
 
 @dataclass
 class _Answers:
-    """What the tiers answered so far for the ids of one batch."""
+    """What the tiers answered so far for the ids of one batch, and which tier answered each."""
 
     found: dict[str, Document] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
-    sources: dict[str, int] = field(
-        default_factory=lambda: {"cache": 0, "dynamodb": 0, "postgres": 0}
-    )
+    answered_by: dict[str, str] = field(default_factory=dict)
 
     def hide_unless(self, ownership: Ownership) -> None:
         """Orders another principal owns answer exactly like missing ones."""
@@ -44,11 +42,20 @@ class _Answers:
 
     def answer(self, order_id: str, document: Document | None, source: str) -> None:
         """A tier answered for one id: its status, or that the order does not exist."""
-        self.sources[source] += 1
+        self.answered_by[order_id] = source
         if document is None:
             self.gone.add(order_id)
         else:
             self.found[order_id] = document
+
+    def sources(self) -> dict[str, int]:
+        """How many of the orders shown each tier answered, counted after hiding: an id in
+        `notFound` (unknown, deleted or another's) counts nowhere, so the tier that knew an
+        order exists is never told to a caller who may not see it."""
+        counts = {"cache": 0, "dynamodb": 0, "postgres": 0}
+        for order_id in self.found:
+            counts[self.answered_by[order_id]] += 1
+        return counts
 
 
 class BatchStatus:
@@ -65,11 +72,12 @@ class BatchStatus:
         if todo:
             await self._from_postgres(todo, answers)
         answers.hide_unless(ownership)
+        sources = answers.sources()
         return BatchRead(
             items=[answers.found[order_id] for order_id in wanted if order_id in answers.found],
             not_found=[order_id for order_id in wanted if order_id in answers.gone],
-            source=deepest(answers.sources),
-            sources=answers.sources,
+            source=deepest(sources),
+            sources=sources,
         )
 
     def _from_cache(self, order_ids: list[str], answers: _Answers) -> list[str]:

@@ -2,7 +2,8 @@
 
 One Query per status and counter shard plus one per gauge shard (28 with 4 shards). A range's
 result is cached; the cache is dropped whenever this process projects an event, and a result
-read while an event was being projected is not kept.
+read while an event was being projected is not kept. `cost` tells the API what a range would
+cost now, which it charges to the caller's rate limit before reading.
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ class StatusCounts:
         counts, _ = await self._cache.single_flight(key, lambda: self._counted(key))
         assert counts is not None
         return counts
+
+    def cost(self, start: datetime, end: datetime, restaurant: str | None = None) -> int:
+        """The DynamoDB queries `read` would make now: none for a cached range."""
+        first, last = hour_bucket(start), hour_bucket(end - timedelta(hours=1))
+        cached = self._cache.get(("counts", first, last, restaurant or ""))
+        return 0 if cached is not MISSING and cached is not None else self.queries
+
+    @property
+    def queries(self) -> int:
+        """Queries per uncached range: one per status and counter shard, one per gauge shard."""
+        return (len(OrderStatus) + 1) * self._shards
 
     def changed(self) -> None:
         """This process projected events: cached counts are out of date."""

@@ -58,7 +58,7 @@ class SingleReads:
         self, view: View, order_id: UUID, min_version: int | None
     ) -> tuple[Document | None, Source]:
         tiers = self._tiers
-        reason = "unavailable"
+        reason, held = "unavailable", 0
         if tiers.client is not None:
             try:
                 item = await read_side_calls.get_item(
@@ -76,13 +76,17 @@ class SingleReads:
                 found, reason = tiers.from_dynamodb(view, item, min_version)
                 if reason == "hit":
                     return found, "dynamodb"
+                if reason == "min_version" and item is not None:
+                    held = int(item["version"])  # DynamoDB's version, below min_version
             metrics.READS.labels(view, "dynamodb", "miss").inc()
         metrics.READ_FALLBACKS.labels(view, reason).inc()
-        return await self._from_postgres(view, order_id, fill=reason != "unavailable")
+        return await self._from_postgres(view, order_id, fill=reason != "unavailable", held=held)
 
     async def _from_postgres(
-        self, view: View, order_id: UUID, *, fill: bool
+        self, view: View, order_id: UUID, *, fill: bool, held: int = 0
     ) -> tuple[Document | None, Source]:
+        """PostgreSQL's answer; DynamoDB is filled only when it holds a version older than
+        PostgreSQL's (`held`), so a `minVersion` no order has reached writes nothing."""
         tiers = self._tiers
         document = await tiers.orders.get(order_id)
         metrics.READS.labels(view, "postgres", "hit" if document else "miss").inc()
@@ -90,7 +94,7 @@ class SingleReads:
             tiers.cache.put((view, str(order_id)), None)
             return None, "postgres"
         tiers.remember(document)
-        if fill:
+        if fill and held < int(document["version"]):
             await tiers.fill([document])
         return (docs.status_view(document) if view == "status" else document), "postgres"
 

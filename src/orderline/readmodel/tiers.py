@@ -156,6 +156,6 @@ class Tiers:
 
 
 def deepest(sources: dict[str, int]) -> Source:
-    """The slowest tier that answered any part of a batch."""
+    """The slowest tier that answered any order a batch shows (cache when it shows none)."""
     found: list[Source] = [source for source in SOURCES if sources.get(source)]
     return found[-1] if found else "cache"

@@ -66,6 +66,7 @@ class OrderViews:
         self.history = History(self.tiers, events).page
         self.by_party = Listings(self.tiers).by_party
         self.status_counts = counts.read
+        self.status_counts_cost = counts.cost
         self.counts_changed = counts.changed
         self.observe = self.tiers.observe
         self.warm = self.tiers.warm

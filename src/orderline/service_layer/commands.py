@@ -65,6 +65,7 @@ class UpdateOrder(Command):
     address: Address | None = None
     estimated_delivery_time: datetime | None = None
     expected_version: int | None = None
+    reason: str | None = None  # why: required for a correction past the owner's window
 
     def fields(self) -> set[str]:
         """The API names of the fields this update changes."""

@@ -32,7 +32,7 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -
     cmd.actor.check_places_for(cmd.customer_id)
     async with uow:
         if cmd.idempotency_key is not None:
-            replay = await _replay(uow, cmd.idempotency_key, cmd.request_hash or "")
+            replay = await _replay(uow, cmd, cmd.idempotency_key)
             if replay is not None:
                 return replay
         order = Order.place(
@@ -49,7 +49,7 @@ async def place_order(cmd: commands.PlaceOrder, uow: UnitOfWork, clock: Clock) -
         await uow.orders.add(order)
         document = order.snapshot()
         if cmd.idempotency_key is not None:
-            await uow.idempotency.record(cmd.idempotency_key, 201, document)
+            await uow.idempotency.record(cmd.actor.subject, cmd.idempotency_key, 201, document)
         await uow.commit()
     return CommandResult(document)
 
@@ -72,13 +72,16 @@ async def change_status(cmd: commands.ChangeStatus, uow: UnitOfWork, clock: Cloc
 
 
 async def update_order(cmd: commands.UpdateOrder, uow: UnitOfWork, clock: Clock) -> CommandResult:
+    cmd.actor.check_edits(cmd.fields())
     async with uow:
         order = await _live_order(uow, cmd)
-        cmd.actor.check_edits(cmd.fields())
         changed = order.update(
             items=_items(cmd.items, order.currency) if cmd.items is not None else None,
             delivery=_location(cmd.address) if cmd.address is not None else None,
             estimated_delivery_time=cmd.estimated_delivery_time,
+            user_id=cmd.actor.subject,
+            reason=cmd.reason,
+            corrections=cmd.actor.corrections,
             now=clock(),
         )
         if changed:
@@ -97,8 +100,11 @@ async def delete_order(cmd: commands.DeleteOrder, uow: UnitOfWork, clock: Clock)
     return CommandResult(order.snapshot())
 
 
-async def _replay(uow: UnitOfWork, key: str, request_hash: str) -> CommandResult | None:
-    stored = await uow.idempotency.claim(key, request_hash)
+async def _replay(uow: UnitOfWork, cmd: commands.PlaceOrder, key: str) -> CommandResult | None:
+    """The first response to this principal's key, if it has one; a key is the principal's own
+    (the token's subject), so another principal's same key is a fresh request."""
+    request_hash = cmd.request_hash or ""
+    stored = await uow.idempotency.claim(cmd.actor.subject, key, request_hash)
     if stored is None:
         return None
     if stored.request_hash != request_hash:

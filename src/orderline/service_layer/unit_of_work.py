@@ -53,11 +53,16 @@ class StoredResponse:
 
 
 class IdempotencyStore(Protocol):
-    async def claim(self, key: str, request_hash: str) -> StoredResponse | None:
-        """Take the key for this transaction, or return the response recorded under it."""
+    """Idempotency keys, each one principal's own: another principal's same key is unrelated."""
+
+    async def claim(self, principal: str, key: str, request_hash: str) -> StoredResponse | None:
+        """Take the principal's key for this transaction, or return the response recorded
+        under it."""
         ...
 
-    async def record(self, key: str, status_code: int, body: dict[str, Any]) -> None: ...
+    async def record(
+        self, principal: str, key: str, status_code: int, body: dict[str, Any]
+    ) -> None: ...
 
 
 class UnitOfWork(abc.ABC):

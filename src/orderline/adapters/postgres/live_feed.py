@@ -3,54 +3,104 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderline.live.changes import Change, Topic
+from orderline.live.changes import Change, Topic, position_of, split_position
+from orderline.live.ports import Released
 
-from .tables import outbox
+from .tables import Xid8, outbox
 
 _ORDER = outbox.c.payload["payload"]["order"]
+# Every transaction with a smaller id has ended: its rows are visible now, or never will be.
+_OLDEST_OPEN = func.pg_snapshot_xmin(func.pg_current_snapshot())
+_IN_ORDER = (outbox.c.xid, outbox.c.id)
+
+
+def _after(position: int) -> ColumnElement[bool]:
+    xid, outbox_id = split_position(position)
+    return tuple_(*_IN_ORDER) > tuple_(cast(literal(str(xid)), Xid8()), literal(outbox_id))
+
+
+def _upto(position: int) -> ColumnElement[bool]:
+    xid, outbox_id = split_position(position)
+    return tuple_(*_IN_ORDER) <= tuple_(cast(literal(str(xid)), Xid8()), literal(outbox_id))
+
+
+# An outbox row's restaurant, written exactly as the index outbox_by_restaurant (migration 0006)
+# declares it, so a restaurant stream's replay reads by index instead of filtering every row.
+restaurant_of_row = literal_column(
+    "(outbox.payload -> 'payload' -> 'order' ->> 'restaurantId')", String
+)
 
 
 class PostgresChangeFeed:
+    """Releases a row only once its transaction is older than every transaction still open
+    (`xid < pg_snapshot_xmin(pg_current_snapshot())`), in (xid, id) order: a rolled-back
+    transaction holds nothing back, and a late commit is never behind a released position."""
+
     def __init__(self, engine: AsyncEngine, channel: str) -> None:
         self._engine = engine
         self._channel = channel
 
     async def head(self) -> int:
+        query = (
+            select(cast(outbox.c.xid, Text).label("xid"), outbox.c.id)
+            .where(outbox.c.xid < _OLDEST_OPEN)
+            .order_by(outbox.c.xid.desc(), outbox.c.id.desc())
+            .limit(1)
+        )
         async with self._engine.connect() as conn:
-            head = await conn.execute(select(func.coalesce(func.max(outbox.c.id), 0)))
-            return int(head.scalar_one())
+            last = (await conn.execute(query)).first()
+        return 0 if last is None else position_of(int(last.xid), last.id)
 
-    async def since(self, after: int, also: Sequence[int], limit: int) -> list[Change]:
-        condition = outbox.c.id > after
-        if also:
-            condition = or_(condition, outbox.c.id.in_(list(also)))
-        query = select(outbox.c.id, outbox.c.payload).where(condition).order_by(outbox.c.id)
-        return await self._changes(query.limit(limit))
+    async def since(self, after: int, limit: int) -> Released:
+        # Released rows come first in (xid, id) order; a row still held back (payload NULL)
+        # after them says that committed rows wait for an older open transaction.
+        released = outbox.c.xid < _OLDEST_OPEN
+        query = (
+            select(
+                cast(outbox.c.xid, Text).label("xid"),
+                outbox.c.id,
+                case((released, outbox.c.payload)).label("payload"),
+            )
+            .where(_after(after))
+            .order_by(*_IN_ORDER)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        changes = [_change(row) for row in rows if row.payload is not None]
+        return Released(changes, waiting=len(changes) < len(rows))
 
     async def replay(self, after: int, upto: int, topic: Topic, limit: int) -> list[Change]:
-        query = select(outbox.c.id, outbox.c.payload).where(
-            outbox.c.id > after, outbox.c.id <= upto
-        )
+        query = select(cast(outbox.c.xid, Text).label("xid"), outbox.c.id, outbox.c.payload)
+        query = query.where(_after(after), _upto(upto))
         if topic.order_id is not None:
             query = query.where(outbox.c.order_id == topic.order_id)
         restaurants = {topic.restaurant_id, topic.ownership.restaurant_id} - {None}
         for restaurant in restaurants:  # ownership in the query, as on every read
-            query = query.where(_ORDER["restaurantId"].astext == restaurant)
+            query = query.where(restaurant_of_row == restaurant)
         if topic.ownership.customer_id is not None:
             query = query.where(_ORDER["customerId"].astext == topic.ownership.customer_id)
-        return await self._changes(query.order_by(outbox.c.id).limit(limit))
-
-    async def _changes(self, query: Any) -> list[Change]:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [Change.from_row(row.id, row.payload) for row in rows]
+            rows = (await conn.execute(query.order_by(*_IN_ORDER).limit(limit))).all()
+        return [_change(row) for row in rows]
 
     @asynccontextmanager
     async def listen(
@@ -72,6 +122,10 @@ class PostgresChangeFeed:
             yield int(driver.get_server_pid())
         finally:
             await _release(conn, driver, self._channel, on_notify, on_terminated)
+
+
+def _change(row: Any) -> Change:
+    return Change.from_row(int(row.xid), row.id, row.payload)
 
 
 async def _release(

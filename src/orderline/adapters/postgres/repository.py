@@ -159,12 +159,12 @@ class PostgresIdempotencyStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def claim(self, key: str, request_hash: str) -> StoredResponse | None:
+    async def claim(self, principal: str, key: str, request_hash: str) -> StoredResponse | None:
         # A concurrent claim of the same key waits here until the first transaction ends.
         claimed = await self._conn.scalar(
             pg_insert(idempotency_keys)
-            .values(key=key, request_hash=request_hash, created_at=func.now())
-            .on_conflict_do_nothing(index_elements=["key"])
+            .values(principal=principal, key=key, request_hash=request_hash, created_at=func.now())
+            .on_conflict_do_nothing(index_elements=["principal", "key"])
             .returning(idempotency_keys.c.key)
         )
         if claimed is not None:
@@ -172,7 +172,9 @@ class PostgresIdempotencyStore:
         row = (
             (
                 await self._conn.execute(
-                    select(idempotency_keys).where(idempotency_keys.c.key == key)
+                    select(idempotency_keys).where(
+                        idempotency_keys.c.principal == principal, idempotency_keys.c.key == key
+                    )
                 )
             )
             .mappings()
@@ -180,9 +182,11 @@ class PostgresIdempotencyStore:
         )
         return StoredResponse(row["request_hash"], row["status_code"], row["response"])
 
-    async def record(self, key: str, status_code: int, body: dict[str, Any]) -> None:
+    async def record(
+        self, principal: str, key: str, status_code: int, body: dict[str, Any]
+    ) -> None:
         await self._conn.execute(
             update(idempotency_keys)
-            .where(idempotency_keys.c.key == key)
+            .where(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
             .values(status_code=status_code, response=body)
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -156,14 +156,15 @@ async def count_expired_keys(engine: AsyncEngine, *, before: datetime) -> int:
 
 
 async def expire_keys_batch(engine: AsyncEngine, *, before: datetime, batch: int) -> int:
+    keys = idempotency_keys.c
     chosen = (
-        select(idempotency_keys.c.key)
-        .where(idempotency_keys.c.created_at < before)
-        .order_by(idempotency_keys.c.created_at)
+        select(keys.principal, keys.key)
+        .where(keys.created_at < before)
+        .order_by(keys.created_at)
         .limit(batch)
     )
     async with engine.begin() as conn:
         result = await conn.execute(
-            delete(idempotency_keys).where(idempotency_keys.c.key.in_(chosen.scalar_subquery()))
+            delete(idempotency_keys).where(tuple_(keys.principal, keys.key).in_(chosen))
         )
     return int(result.rowcount)

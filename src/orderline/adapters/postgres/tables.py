@@ -15,10 +15,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.types import UserDefinedType
 
 metadata = MetaData()
+
+
+class Xid8(UserDefinedType[str]):
+    """PostgreSQL's 64-bit transaction id (`xid8`); read and bound as text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: object) -> str:
+        return "xid8"
+
 
 order_statuses = Table(
     "order_statuses",
@@ -82,11 +94,14 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("parked_at", DateTime(timezone=True)),
+    # the writing transaction: live tracking releases rows older than every open transaction
+    Column("xid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()")),
 )
 
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    Column("principal", String(255), primary_key=True),  # the token's subject: keys are its own
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("status_code", SmallInteger),

@@ -14,12 +14,19 @@ from orderline.bootstrap import Container, bootstrap, cursor_secret
 from orderline.config import Settings
 from orderline.workers.runner import in_background
 
+from . import docs as docs_page
 from . import errors, openapi
 from .cursors import CursorCodec
 from .methods import MethodNotAllowedMiddleware
-from .middleware import LoopbackDocsMiddleware, MetricsMiddleware, RequestGuardMiddleware
+from .middleware import (
+    LoopbackDocsMiddleware,
+    MetricsMiddleware,
+    RequestGuardMiddleware,
+    SecurityHeadersMiddleware,
+)
 from .paging import Paging
 from .routes import forum, health, listings, live, orders
+from .routes.health import Readiness
 
 ContainerFactory = Callable[[], AbstractAsyncContextManager[Container]]
 
@@ -70,11 +77,13 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # docs.py serves it with local assets and a CSP
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
-        swagger_ui_parameters={"persistAuthorization": True},
     )
+    if docs:
+        docs_page.install(app)
+    app.state.readiness = Readiness(settings.readiness_cache_seconds)
     app.state.paging = Paging(CursorCodec(cursor_secret(settings)), settings.max_page_size)
     errors.install(app)
     _include_routes(app)
@@ -84,4 +93,5 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     if settings.docs_access == "loopback":
         app.add_middleware(LoopbackDocsMiddleware)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -1,8 +1,9 @@
 """The exact forms the API accepts: one pattern each, enforced by the server and declared in the
 OpenAPI document, so a generated client validates what the server validates.
 
-Each type here takes only its documented form: money only as a decimal string, a date-time only
-as an RFC 3339 string with a time zone (never a number), an order id only as a hyphenated UUID.
+Each type here takes only its documented forms: money as a decimal string or a JSON number (read
+exactly, see exact_json.py), a date-time only as an RFC 3339 string with a time zone (never a
+number), an order id only as a hyphenated UUID.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from uuid import UUID
 
 from pydantic import BeforeValidator, WithJsonSchema
 
+from .exact_json import JsonNumber
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 MAX_PRICE = Decimal("100000")
+CENTS = Decimal("0.01")
 MONEY_IN_PATTERN = r"^(100000(\.0{1,2})?|[0-9]{1,5}(\.[0-9]{1,2})?)$"
 MONEY_OUT_PATTERN = r"^[0-9]+\.[0-9]{2}$"
 # Years 2000 to 2999: a wider range reaches the edges of what Python and PostgreSQL can hold
@@ -28,12 +32,22 @@ DATE_TIME_PATTERN = (
 )
 ETAG_PATTERN = r'^((W/)?"[0-9]{1,9}"|\*)$'
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,1000}\.[A-Za-z0-9_-]{16}$"
+# A cursor: unpadded base64url of its body (4n, 4n+2 or 4n+3 characters, at most 1000), a dot,
+# and its 12-byte signature (16 characters). A cursor of this form the server did not sign is
+# still refused (400): no schema can tell a signed one.
+_B64 = "[A-Za-z0-9_-]"
+CURSOR_PATTERN = rf"^(?:{_B64}{{4}}){{0,249}}{_B64}{{2,4}}\.{_B64}{{16}}$"
+# Last-Event-ID: an event id this API sent (a position: transaction id * 10**19 + outbox id, so
+# up to 40 ASCII digits, no leading zero; "²" is a digit to str.isdigit()), or empty (from now).
+LAST_EVENT_ID_PATTERN = r"^(|0|[1-9][0-9]{0,39})$"
 MAX_BATCH_IDS = 100
 _UUID_TEXT = UUID_PATTERN[1:-1]
 IDS_PATTERN = rf"^ *{_UUID_TEXT} *(, *{_UUID_TEXT} *){{0,{MAX_BATCH_IDS - 1}}}$"
-# Free text: no NUL (PostgreSQL cannot store it) and at least one visible character.
-TEXT_PATTERN = r"^[^\x00]*[^\s\x00-\x1f][^\x00]*$"
+# Free text: no NUL (PostgreSQL cannot store it) and at least one visible character: not a
+# space as either engine counts it (`\s` of Rust's regex, which pydantic uses, holds U+0085;
+# JavaScript's, which the document's patterns follow, U+FEFF), nor a control character. The
+# forum's text fields use the same pattern (forum.model.TEXT_PATTERN).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00-\x1f\x7f-\x9f\ufeff][^\x00]*$"
 NO_NUL_PATTERN = r"^[^\x00]*$"
 
 _MONEY = re.compile(MONEY_IN_PATTERN)
@@ -44,11 +58,25 @@ CURSOR = re.compile(CURSOR_PATTERN)
 
 
 def parse_money(value: object) -> Decimal:
-    if isinstance(value, Decimal) and value.is_finite() and 0 <= value <= MAX_PRICE:
-        return value
+    """Money as a decimal string, or as a JSON number read exactly from its literal (never
+    through a float): from 0 to 100000 with at most 2 decimals either way."""
+    if isinstance(value, JsonNumber):
+        value = Decimal(value.literal)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and 0 <= value <= MAX_PRICE
+        and value == value.quantize(CENTS)
+    ):
+        return value + 0  # -0 is 0
     if isinstance(value, str) and _MONEY.fullmatch(value):
         return Decimal(value)
-    raise ValueError('give money as a decimal string from "0" to "100000" with at most 2 decimals')
+    raise ValueError(
+        'give money as a decimal string ("15.99") or a JSON number (15.99) from 0 to 100000 '
+        "with at most 2 decimals"
+    )
 
 
 def parse_date_time(value: object) -> datetime | None:
@@ -89,20 +117,6 @@ def whole_number(value: object) -> object:
     return value
 
 
-def no_nul(value: object) -> object:
-    """Refuse U+0000 in any key or string of free-form JSON (PostgreSQL cannot store it)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("strings cannot contain the NUL character (U+0000)")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            no_nul(key)
-            no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            no_nul(item)
-    return value
-
-
 def is_uuid(text: str) -> bool:
     return _UUID.fullmatch(text) is not None
 
@@ -110,7 +124,16 @@ def is_uuid(text: str) -> bool:
 MoneyIn = Annotated[
     Decimal,
     BeforeValidator(parse_money),
-    WithJsonSchema({"type": "string", "pattern": MONEY_IN_PATTERN, "examples": ["15.99"]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_IN_PATTERN, "examples": ["15.99"]},
+                {"type": "number", "minimum": 0, "maximum": 100000, "multipleOf": 0.01},
+            ],
+            "description": "A decimal string, or a JSON number read exactly as written "
+            "(never rounded through a float).",
+        }
+    ),
 ]
 MoneyOut = Annotated[Decimal, WithJsonSchema({"type": "string", "pattern": MONEY_OUT_PATTERN})]
 DATE_TIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}

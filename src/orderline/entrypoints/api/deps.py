@@ -17,8 +17,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from orderline.auth.limits import retry_after
-from orderline.auth.tokens import InvalidToken, TokenVerifier
+from orderline.auth.authenticator import Authenticator
+from orderline.auth.jwks import KeysUnavailable
+from orderline.auth.limits import address_key, retry_after
+from orderline.auth.tokens import InvalidToken
 from orderline.bootstrap import Container
 from orderline.config import Settings
 from orderline.domain.access import ANONYMOUS_ADMIN, Actor
@@ -89,34 +91,61 @@ async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
-    """The request's principal: its verified token (each token is verified once), rate limited."""
-    auth = request.app.state.container.auth
+    """The request's principal: its verified token (each token is verified once), rate limited;
+    failed authentications are limited per client address."""
+    auth: Authenticator = request.app.state.container.auth
     if auth.verifier is None:
         return ANONYMOUS_ADMIN
     if credentials is None:
         raise unauthorized("this endpoint needs a bearer token (Authorization: Bearer <JWT>)")
-    actor = await _verified(auth.verifier, credentials.credentials)
+    actor = auth.verifier.cached(credentials.credentials)
+    if actor is None:
+        actor = await _verified(auth, credentials.credentials, _client_key(request))
     if auth.limiter is not None:
         wait = auth.limiter.take(actor.subject)
         if wait is not None:
-            raise ApiError(
-                429,
-                "Too many requests",
-                f"more than {auth.limiter.rate:g} requests per second; retry after "
-                f"{retry_after(wait)} s",
-                headers={"Retry-After": retry_after(wait)},
-            )
+            raise _too_many(f"more than {auth.limiter.rate:g} requests per second", wait)
     return actor
 
 
-async def _verified(verifier: TokenVerifier, token: str) -> Actor:
-    actor = verifier.cached(token)
-    if actor is not None:
-        return actor
+async def _verified(auth: Authenticator, token: str, client: str) -> Actor:
+    """A token seen for the first time: refused at once while its address is over its budget
+    of failed authentications; each failure spends one."""
+    assert auth.verifier is not None
+    if auth.failures is not None:
+        wait = auth.failures.blocked(client)
+        if wait is not None:
+            raise _too_many("too many failed authentications from this address", wait)
     try:  # the first sight of a token may fetch the JWKS: off the event loop
-        return await asyncio.to_thread(verifier.verify, token)
+        return await asyncio.to_thread(auth.verifier.verify, token)
     except InvalidToken as exc:
+        if auth.failures is not None:
+            auth.failures.take(client)
         raise unauthorized(str(exc), error="invalid_token") from None
+    except KeysUnavailable as exc:
+        seconds = retry_after(exc.retry_after_seconds)
+        raise ApiError(
+            503,
+            "Identity provider unavailable",
+            "the identity provider's keys cannot be fetched, so the token can be neither "
+            f"trusted nor refused; retry after {seconds} s",
+            headers={"Retry-After": seconds},
+        ) from None
+
+
+def _too_many(reason: str, wait: float) -> ApiError:
+    seconds = retry_after(wait)
+    return ApiError(
+        429,
+        "Too many requests",
+        f"{reason}; retry after {seconds} s",
+        headers={"Retry-After": seconds},
+    )
+
+
+def _client_key(request: Request) -> str:
+    """The client's address (the socket's peer, or what a trusted proxy said it is)."""
+    return address_key(request.client.host) if request.client is not None else "unknown"
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -136,8 +165,8 @@ async def expected_version(
     if_match: Annotated[
         str | None,
         Header(
-            description='The order version you last saw, as its ETag: `"3"` (or `*`: any). '
-            "Stale → 412; another form → 400.",
+            description='The version you last saw, as the ETag this API sent: `"3"` (or `*`: '
+            "any). Another version → 412; another form → 400.",
             json_schema_extra={"pattern": ETAG_PATTERN},
         ),
     ] = None,

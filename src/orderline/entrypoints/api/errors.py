@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -46,12 +47,18 @@ class ApiError(Exception):
 
 
 def unauthorized(detail: str, error: str | None = None) -> ApiError:
-    """401 with the `WWW-Authenticate: Bearer` challenge (RFC 6750)."""
+    """401 with the `WWW-Authenticate: Bearer` challenge (RFC 6750). `detail` is one of the
+    fixed sentences of the token checks; anything else stays out of the header (RFC 6750 allows
+    printable ASCII without quotes or backslashes there, and a header must stay encodable)."""
     challenge = 'Bearer realm="orderline"'
     if error is not None:
-        description = detail.replace('"', "'")
-        challenge += f', error="{error}", error_description="{description}"'
+        challenge += f', error="{error}"'
+        if _CHALLENGE_TEXT.fullmatch(detail):
+            challenge += f', error_description="{detail}"'
     return ApiError(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+_CHALLENGE_TEXT = re.compile(r"[\x20\x21\x23-\x5B\x5D-\x7E]{1,160}")
 
 
 def problem_body(
@@ -75,7 +82,9 @@ def problem(
 ) -> JSONResponse:
     instance = request.url.path if request is not None else None
     body = problem_body(status, title, detail, instance, **extra)
-    headers = {"Retry-After": "1"} if status == 503 else None
+    headers = {"X-Content-Type-Options": "nosniff"}  # also on a 500, answered outside middleware
+    if status == 503:
+        headers["Retry-After"] = "1"
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 

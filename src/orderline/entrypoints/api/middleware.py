@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: JSON-only bodies, request-size limit and Prometheus request metrics."""
+"""Pure ASGI middleware: JSON-only bodies, request-size limit, Prometheus request metrics,
+loopback-only docs and the security headers of every response."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import ipaddress
 import json
 import time
 
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -128,6 +130,7 @@ def _is_json(content_type: bytes) -> bool:
 
 
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_ASSETS = "/docs/"  # the page's own scripts and stylesheet (docs.py)
 
 
 class LoopbackDocsMiddleware:
@@ -137,13 +140,39 @@ class LoopbackDocsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in DOCS_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path in DOCS_PATHS or path.startswith(DOCS_ASSETS):
             client = scope.get("client")
             if not client or not _loopback(client[0]):
                 detail = f"no route matches {scope['method']} {scope['path']}"
                 await send_problem(send, scope, 404, "Not Found", detail)
                 return
         await self.app(scope, receive, send)
+
+
+class SecurityHeadersMiddleware:
+    """`X-Content-Type-Options: nosniff` on every response, and `Cache-Control: no-store` on
+    every /api answer that sets no Cache-Control of its own (orders and forum users are personal
+    data; ETags still let a client revalidate and send If-Match)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = scope["path"].startswith("/api/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if private and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _loopback(host: str) -> bool:

@@ -129,13 +129,21 @@ def refine(document: dict[str, Any]) -> None:
                 _declare_access(operation, rule, optional=(method, path) in OPTIONAL_TOKEN)
             if operation.get("security"):
                 _declare_refusals(operation)
+            _declare_transport_refusals(operation)
+            _problems_only(operation)
+            _describe_events(operation)
 
 
-AUTH_REFUSALS = {"401": "Unauthorized", "403": "Forbidden", "429": "Too Many Requests"}
+AUTH_REFUSALS = {
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "429": "Too Many Requests",
+    "503": "Service Unavailable (the identity provider's keys cannot be fetched; Retry-After)",
+}
 
 
 def _declare_refusals(operation: dict[str, Any]) -> None:
-    """Every operation behind a token may answer 401, 403 and 429 (problem+json)."""
+    """Every operation behind a token may answer 401, 403, 429 and 503 (problem+json)."""
     responses = operation.setdefault("responses", {})
     for code, title in AUTH_REFUSALS.items():
         responses.setdefault(
@@ -147,6 +155,51 @@ def _declare_refusals(operation: dict[str, Any]) -> None:
                 },
             },
         )
+
+
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# What the server answers before any route reads the request, on every operation: a request
+# the HTTP parser cannot read (400), a body over 1 MiB whatever the method (413), a URL over
+# `http_protocol.MAX_URL_BYTES` (414).
+TRANSPORT_REFUSALS = {
+    "400": "Bad Request",
+    "413": "Content Too Large",
+    "414": "URI Too Long",
+}
+
+
+def _declare_transport_refusals(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    for code, title in TRANSPORT_REFUSALS.items():
+        responses.setdefault(code, {"description": title})
+
+
+def _problems_only(operation: dict[str, Any]) -> None:
+    """Every 4xx and 5xx answer is `application/problem+json` (never plain JSON, nor an event
+    stream, as FastAPI would declare it from a route's response class)."""
+    for code, response in operation.get("responses", {}).items():
+        if code[0] in "45":
+            response["content"] = PROBLEM_CONTENT
+            if code == "422":
+                response["description"] = "Invalid request (`errors` names each field)"
+
+
+# One Server-Sent Event as it arrives (OpenAPI 3.1: an event stream's `schema` is one event).
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "description": "`ready`, `change` or a final `resume`"},
+        "data": {"type": "string", "description": "JSON: the position, or the order's status"},
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+def _describe_events(operation: dict[str, Any]) -> None:
+    stream = operation.get("responses", {}).get("200", {}).get("content", {})
+    if "text/event-stream" in stream:
+        stream["text/event-stream"] = {"schema": SSE_EVENT}
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,14 @@ ListingCursor = Annotated[
     ),
 ]
 # `cursor` of the forum's listings (a DynamoDB index key); the server checks the same pattern.
-ForumCursor = Annotated[str | None, Query(max_length=1024)]
+ForumCursor = Annotated[
+    str | None,
+    Query(
+        max_length=1024,
+        description=CURSOR_DESCRIPTION,
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    ),
+]
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ from .contract import (
     MoneyIn,
     MoneyOut,
     NullableDateTimeIn,
-    no_nul,
     whole_number,
 )
+from .exact_json import free_form
 
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 16  # DynamoDB holds 32 levels in all; the history item wraps it
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 # Free text is taken as sent (never trimmed), without NUL and with a visible character.
@@ -126,22 +127,34 @@ class PlaceOrderIn(Strict):
 
 
 class UpdateOrderIn(Strict):
-    """Name at least one field; none may be null."""
+    """Name at least one of items, deliveryAddress, estimatedDeliveryTime; none may be null."""
 
     items: Items | SkipJsonSchema[None] = None
     deliveryAddress: AddressIn | SkipJsonSchema[None] = None
     estimatedDeliveryTime: DateTimeIn = None
+    reason: Annotated[str, Field(max_length=500, pattern=TEXT_PATTERN)] | SkipJsonSchema[None] = (
+        Field(
+            None,
+            description="Why: required for a correction by orders:admin of items or address "
+            "after the owner's window (items: PENDING; address: PENDING or CONFIRMED); the "
+            "history records it.",
+        )
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
-            "minProperties": 1,
+            "anyOf": [
+                {"required": ["items"]},
+                {"required": ["deliveryAddress"]},
+                {"required": ["estimatedDeliveryTime"]},
+            ],
             "examples": [{"estimatedDeliveryTime": "2026-01-15T14:30:00Z"}],
         }
     )
 
     @model_validator(mode="after")
     def _not_empty(self) -> UpdateOrderIn:
-        if not self.model_fields_set:
+        if not self.model_fields_set - {"reason"}:
             raise ValueError("name at least one of items, deliveryAddress, estimatedDeliveryTime")
         for name in self.model_fields_set:
             if getattr(self, name) is None:
@@ -156,8 +169,8 @@ class ChangeStatusIn(Strict):
     reason: Annotated[str, Field(max_length=500, pattern=NO_NUL_PATTERN)] | None = None
     metadata: dict[str, Any] = Field(
         default_factory=dict,
-        description=f"Free-form JSON, at most {MAX_METADATA_BYTES} bytes serialised and without "
-        "NUL characters (else 422).",
+        description=f"Free-form JSON, at most {MAX_METADATA_BYTES} bytes serialised, nested at "
+        f"most {MAX_METADATA_DEPTH} levels deep and without NUL characters (else 422).",
     )
 
     model_config = ConfigDict(
@@ -167,10 +180,12 @@ class ChangeStatusIn(Strict):
     @field_validator("metadata")
     @classmethod
     def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
-        no_nul(value)
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        """Size and depth first, walked without recursion; then the exact serialised size."""
+        limits = {"max_bytes": MAX_METADATA_BYTES, "max_depth": MAX_METADATA_DEPTH}
+        checked: dict[str, Any] = free_form(value, **limits)
+        if len(json.dumps(checked).encode()) > MAX_METADATA_BYTES:
             raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
-        return value
+        return checked
 
 
 class ItemOut(BaseModel):
@@ -254,7 +269,10 @@ class StatusOut(BaseModel):
 class BatchStatusOut(BaseModel):
     items: list[StatusOut] = Field(description="Found orders, in the order their ids were asked.")
     notFound: list[str] = Field(description="Ids with no live order (unknown or deleted).")
-    sources: dict[str, int] = Field(description="How many ids each tier answered.")
+    sources: dict[str, int] = Field(
+        description="How many of the orders in `items` each tier answered (ids in `notFound` "
+        "count nowhere, so they all answer alike)."
+    )
 
 
 class HistoryEntryOut(BaseModel):

@@ -5,39 +5,64 @@ it must interrupt a write that a client stopped reading (the hub ends a slow sub
 its stream is blocked in `send`) and then send a final event, and time heartbeats per the
 settings (FastAPI's keep-alive interval is a module constant). It is small enough not to need
 `sse-starlette` either.
+
+A stream is authorized once, when it opens, so it does not outlive what authorized it: it ends
+at its token's `exp` (final event `reauthenticate`) and after `max_stream_seconds` in any case
+(final event `resume`), which also bounds a token whose key has left the JWKS. A replay sends
+at most `max_replay_rows` changes; past them a `truncated` event moves the client to the live
+position (it reloads the state instead of replaying without limit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from orderline import metrics
+from orderline.live.changes import Change
 from orderline.live.hub import Hub
-from orderline.live.subscription import Subscription
+from orderline.live.subscription import TOLD_TO_RESUME, Ending, Subscription
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 HEARTBEAT = b": heartbeat\n\n"
+# the final event's name and reason, by why the stream ended
+FINAL_EVENTS: dict[Ending, tuple[bytes, str]] = {
+    "slow": (b"resume", "slow"),
+    "shutdown": (b"resume", "shutdown"),
+    "lifetime": (b"resume", "lifetime"),
+    "expired": (b"reauthenticate", "token-expired"),
+}
 
 
 class LiveStream(StreamingResponse):
     media_type = "text/event-stream"
 
-    def __init__(self, hub: Hub, sub: Subscription, resume_after: int | None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        sub: Subscription,
+        resume_after: int | None,
+        *,
+        expires_at: float | None = None,
+    ) -> None:
         super().__init__(iter(()), headers=dict(HEADERS))
         self._hub = hub
         self._sub = sub
         self._resume_after = resume_after
+        self._expires_at = expires_at  # the token's `exp` (seconds since the epoch)
         # the client's position: everything up to it was sent (or it already had it)
         self._position = sub.horizon if resume_after is None else resume_after
         self._replayed: set[int] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = asyncio.ensure_future(_watch_disconnect(receive, self._sub))
+        seconds, reason = self._deadline()
+        deadline = asyncio.get_running_loop().call_later(seconds, self._sub.end, reason)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             if await self._opening(send) and await self._replay(send):
@@ -46,8 +71,18 @@ class LiveStream(StreamingResponse):
         except OSError:
             pass  # the client went away while we wrote
         finally:
+            deadline.cancel()
             watcher.cancel()
             self._hub.unsubscribe(self._sub)
+
+    def _deadline(self) -> tuple[float, Ending]:
+        """When the stream ends, and why: its token expires, or it reaches the lifetime cap."""
+        lifetime = self._hub.policy.max_stream_seconds
+        if self._expires_at is not None:
+            left = max(0.0, self._expires_at - time.time())
+            if left <= lifetime:
+                return left, "expired"
+        return lifetime, "lifetime"
 
     async def _opening(self, send: Send) -> bool:
         """`retry:` and, for a fresh subscription, its position as the first event id."""
@@ -60,19 +95,46 @@ class LiveStream(StreamingResponse):
         )
 
     async def _replay(self, send: Send) -> bool:
-        """What the client missed, from the outbox, up to where live delivery took over."""
+        """What the client missed, from the outbox, up to where live delivery took over; at
+        most `max_replay_rows` changes, then a `truncated` event moves it to that point."""
         after, upto = self._position, self._sub.horizon
-        batch = self._hub.policy.batch_size
+        policy = self._hub.policy
+        left = policy.max_replay_rows
         while after < upto and self._sub.ended is None:
-            page = await self._hub.feed.replay(after, upto, self._sub.topic, batch)
-            self._replayed = {change.id for change in page}
-            for change in page:
-                if not await self._write(send, change.frame):
-                    return False
-                self._sent(change.id)
-            if len(page) < batch:
+            size = min(policy.batch_size, left + 1)  # one more than allowed: is there more?
+            page = await self._hub.feed.replay(after, upto, self._sub.topic, size)
+            if len(page) > left:
+                return await self._replayed_page(send, page[:left]) and await self._truncated(
+                    send, upto
+                )
+            if not await self._replayed_page(send, page):
+                return False
+            left -= len(page)
+            if len(page) < size:
                 break
-            after = page[-1].id
+            after = page[-1].position
+        return True
+
+    async def _replayed_page(self, send: Send, page: list[Change]) -> bool:
+        self._replayed = {change.position for change in page}
+        for change in page:
+            if not await self._write(send, change.frame):
+                return False
+            self._sent(change.position)
+        return True
+
+    async def _truncated(self, send: Send, upto: int) -> bool:
+        """The replay reached its bound: the client skips to `upto` (and reloads the state)."""
+        data = orjson.dumps(
+            {
+                "reason": "replay-limit",
+                "lastReplayedId": str(self._position),
+                "resumedAt": str(upto),
+            }
+        )
+        if not await self._write(send, b"id: %d\nevent: truncated\ndata: %s\n\n" % (upto, data)):
+            return False
+        self._position = max(self._position, upto)
         return True
 
     async def _live(self, send: Send) -> None:
@@ -83,14 +145,14 @@ class LiveStream(StreamingResponse):
                 if self._sub.ended is not None or not await self._write(send, HEARTBEAT):
                     return
                 continue
-            if change.id <= resumed_at or change.id in self._replayed:
+            if change.position <= resumed_at or change.position in self._replayed:
                 continue  # the client had it, or the replay just sent it
             if not await self._write(send, change.frame):
                 return
-            self._sent(change.id)
+            self._sent(change.position)
 
-    def _sent(self, change_id: int) -> None:
-        self._position = max(self._position, change_id)
+    def _sent(self, position: int) -> None:
+        self._position = max(self._position, position)
         metrics.LIVE_EVENTS.labels(self._sub.topic.kind).inc()
 
     async def _write(self, send: Send, body: bytes) -> bool:
@@ -109,19 +171,26 @@ class LiveStream(StreamingResponse):
         return True
 
     async def _finish(self, send: Send) -> None:
-        """A slow or shut-down subscription gets a last event: resume from this id, later."""
+        """A stream the server ended gets a last event: resume (or reauthenticate, when its
+        token expired) from this id, later."""
         body = b""
         reason = self._sub.ended
-        if reason in ("slow", "shutdown"):
-            if reason == "shutdown":
+        if reason == "disconnected":
+            return
+        if reason in TOLD_TO_RESUME:
+            if reason != "slow":  # the hub counts those
                 metrics.LIVE_DISCONNECTS.labels(reason).inc()
+            event, why = FINAL_EVENTS[reason]
             retry = self._hub.policy.retry_ms
             data = orjson.dumps(
-                {"reason": reason, "lastEventId": str(self._position), "retryMs": retry}
+                {"reason": why, "lastEventId": str(self._position), "retryMs": retry}
             )
-            body = b"id: %d\nevent: resume\ndata: %s\nretry: %d\n\n" % (self._position, data, retry)
-        elif reason == "disconnected":
-            return
+            body = b"id: %d\nevent: %s\ndata: %s\nretry: %d\n\n" % (
+                self._position,
+                event,
+                data,
+                retry,
+            )
         with contextlib.suppress(TimeoutError, OSError):
             await asyncio.wait_for(
                 send({"type": "http.response.body", "body": body, "more_body": False}),

@@ -32,6 +32,10 @@ def token_issue(
         typer.Option(help="A scope to grant (repeat): orders:admin, analytics:read, …"),
     ] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime: 30m, 1h, 7d, 3600s.")] = "1h",
+    email: Annotated[
+        str | None,
+        typer.Option(help="A verified address (claims email, email_verified): the forum's."),
+    ] = None,
 ) -> None:
     """Print a bearer token for the running API (same data dir, no JWKS configured).
 
@@ -49,6 +53,7 @@ def token_issue(
         restaurant_id=restaurant,
         scopes=tuple(scope or ()),
         ttl_seconds=_seconds(ttl),
+        email=email,
     )
     typer.echo(token)
 

@@ -107,7 +107,11 @@ def _backup_with_services(settings: Settings, options: BackupOptions) -> BackupR
 def restore(
     source: Annotated[Path, typer.Argument(help="A backup folder (with manifest.json).")],
     prefix: Annotated[
-        str | None, typer.Option(help="Restore under this table prefix (default: the backup's).")
+        str | None,
+        typer.Option(
+            help="Restore under this table prefix (default: the backup's, which must then be "
+            "under ORDERLINE_TABLE_PREFIX)."
+        ),
     ] = None,
     tables: TablesOption = None,
     max_wcu: Annotated[
@@ -120,14 +124,19 @@ def restore(
     """Restore a backup: verify every file first, create the tables, write, compare counts.
 
     Refuses a non-empty table unless --overwrite; exits 1 on a corrupt file or a count that
-    differs. Resumable: run the same command again after a crash. Counter items are not
-    restored but recounted from the restored history at the end (as `counters rebuild`).
+    differs. The manifest is not trusted: files only inside the folder, CreateTable parameters
+    only those a backup writes, tables only under ORDERLINE_TABLE_PREFIX unless --prefix names
+    where. Resumable: run the same command again after a crash. Counter items are not restored
+    but recounted from the restored history at the end (as `counters rebuild`).
 
     Example: orderline restore backups/nightly --prefix orderline-restored-
     """
-    options = RestoreOptions(source, prefix, tables or None, max_wcu, overwrite)
+    settings = load_settings()
+    options = RestoreOptions(
+        source, prefix, tables or None, max_wcu, overwrite, configured_prefix=settings.table_prefix
+    )
     started = time.perf_counter()
-    with services(load_settings(), postgres=False, dynamodb=True) as settings:
+    with services(settings, postgres=False, dynamodb=True) as settings:
         try:
             result: RestoreResult | tuple[str, int] = asyncio.run(_restore(settings, options))
         except (CorruptBackup, RestoreError) as exc:

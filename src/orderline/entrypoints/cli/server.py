@@ -71,8 +71,25 @@ def _uvicorn_config(settings: Settings, container: Container) -> uvicorn.Config:
         from orderline.entrypoints.api.bench_endpoints import add_bench_endpoints
 
         app = add_bench_endpoints(app)
+    return uvicorn_config(settings, app)
+
+
+def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
+    """How `serve` runs `app` under uvicorn. X-Forwarded-* headers count only from the
+    configured proxies (ORDERLINE_TRUSTED_PROXIES; uvicorn would trust loopback by default),
+    so the client address (loopback-only docs and metrics, the failed-authentication limit)
+    is the socket's peer unless a trusted proxy says otherwise."""
+    from orderline.entrypoints.api.http_protocol import ProblemHttpToolsProtocol
+
+    proxies = [entry.strip() for entry in settings.trusted_proxies.split(",") if entry.strip()]
     return uvicorn.Config(
-        app, log_level=settings.log_level, access_log=settings.log_level == "debug", lifespan="on"
+        app,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        lifespan="on",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        http=ProblemHttpToolsProtocol,  # the parser's own refusals as problem+json too
     )
 
 

@@ -5,7 +5,7 @@
 const STATUSES = ["PENDING", "CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED"];
 const HOUR = 3600 * 1000;
 const $ = (id) => document.getElementById(id);
-const state = { token: null, claims: {}, lastId: null, retryMs: 3000, abort: null,
+const state = { token: null, claims: {}, lastId: null, retryMs: 3000, abort: null, expired: false,
   current: {}, entries: {}, hours: new Map(), board: new Map(), restaurant: null, changes: 0 };
 
 function claimsOf(token) {
@@ -180,6 +180,18 @@ function handle(frame) {
   if (id !== null) state.lastId = id;
   if (event === "change" && data) apply(JSON.parse(data));
   if (event === "resume") setState("reconnecting", "catching up…");
+  if (event === "reauthenticate") state.expired = true;  // the token expired: the stream ends
+  if (event === "truncated") reload().catch((error) => setState("error", error.message));  // too much missed
+}
+
+const reload = () => Promise.all([loadCounts(), loadBoard(state.restaurant)]);
+
+// The stream ended at the token's expiry: ask for a fresh one; start() resumes from state.lastId.
+function askForToken() {
+  state.token = null; state.expired = false; sessionStorage.removeItem("orderline-token");
+  setState("error", "token expired");
+  showError("your token expired: paste a fresh one to go on (the dashboard resumes where it stopped)");
+  $("token").value = ""; $("login").hidden = false;
 }
 
 async function follow() {
@@ -206,6 +218,7 @@ async function follow() {
     } catch (error) {
       if (state.abort.signal.aborted) return;
     }
+    if (state.expired) { askForToken(); return; }
     setState("reconnecting", "reconnecting…");
     await new Promise((resolve) => setTimeout(resolve, state.retryMs));
   }

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 import orjson
@@ -111,18 +112,47 @@ def fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
-def verify(root: Path, entry: FileEntry, key_names: tuple[str, ...]) -> None:
+def open_inside(root: Path, relative: str) -> BinaryIO:
+    """A backup file for reading: a relative path inside `root` whose every part is a real
+    folder or, last, a regular file. Each part is opened below the one before it with
+    O_NOFOLLOW, so no symbolic link (nor a link swapped in meanwhile) leads outside."""
+    parts = PurePosixPath(relative).parts
+    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts or "\\" in relative:
+        raise CorruptBackup(f"{relative!r}: not a relative path inside the backup folder")
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # a FIFO must not block the open
+        descriptor = os.open(parts[-1], flags, dir_fd=folder)
+    except FileNotFoundError:
+        raise CorruptBackup(f"{relative}: missing") from None
+    except OSError as exc:  # ELOOP / ENOTDIR: a symbolic link where a folder or file should be
+        raise CorruptBackup(f"{relative}: not a regular file ({exc.strerror})") from None
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise CorruptBackup(f"{relative}: not a regular file")
+    return os.fdopen(descriptor, "rb")
+
+
+def verify(
+    root: Path, entry: FileEntry, key_names: tuple[str, ...], copy_to: Path | None = None
+) -> None:
     """Checksum, size and line count as the manifest says, every line an item with its key.
 
-    Raises CorruptBackup naming the file, and the first bad line when there is one.
+    The file is read once; with `copy_to` the bytes read are also written there (a private
+    copy to restore from, so what is written is what was checked). Raises CorruptBackup naming
+    the file, and the first bad line when there is one.
     """
-    path = root / entry.path
-    if not path.exists():
-        raise CorruptBackup(f"{entry.path}: missing")
-    digest, size = file_digest(path)
+    with open_inside(root, entry.path) as file:
+        digest, size = file_digest(file, copy_to)
     if digest == entry.sha256 and size == entry.bytes:
         return
-    line, problem = first_bad_line(path, key_names, entry.items)
+    line, problem = first_bad_line(copy_to or root / entry.path, key_names, entry.items)
     where = f" (line {line}: {problem})" if line else f" ({problem})" if problem else ""
     raise CorruptBackup(
         f"{entry.path}: checksum mismatch, {size} bytes where the manifest says "
@@ -130,13 +160,23 @@ def verify(root: Path, entry: FileEntry, key_names: tuple[str, ...]) -> None:
     )
 
 
-def file_digest(path: Path) -> tuple[str, int]:
+def file_digest(file: BinaryIO, copy_to: Path | None = None) -> tuple[str, int]:
+    """sha256 and size of what `file` holds, copied on the way to `copy_to` (created 0600)."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as file:
+    copy = None
+    if copy_to is not None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        copy = os.fdopen(os.open(copy_to, flags, 0o600), "wb")
+    try:
         while chunk := file.read(READ_CHUNK):
             digest.update(chunk)
             size += len(chunk)
+            if copy is not None:
+                copy.write(chunk)
+    finally:
+        if copy is not None:
+            copy.close()
     return digest.hexdigest(), size
 
 

@@ -22,12 +22,23 @@ from orderline import __version__
 from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import TABLES
 
-from .files import FileEntry, write_json_durably
+from .files import CorruptBackup, FileEntry, write_json_durably
 
 FORMAT = "orderline-backup/1"
 MANIFEST = "manifest.json"
 READ_MODEL_NAMES = frozenset(spec.name for spec in TABLES)
 INDEX_KEYS = ("IndexName", "KeySchema", "Projection")
+# What a restore passes to CreateTable: exactly what `create_request` writes, nothing else (no
+# resource policy, encryption key, table class or tags smuggled in through a manifest).
+CREATE_KEYS = {
+    "KeySchema": None,
+    "AttributeDefinitions": None,
+    "BillingMode": None,
+    "ProvisionedThroughput": {"ReadCapacityUnits", "WriteCapacityUnits"},
+    "GlobalSecondaryIndexes": {*INDEX_KEYS, "ProvisionedThroughput"},
+    "LocalSecondaryIndexes": set(INDEX_KEYS),
+    "StreamSpecification": {"StreamEnabled", "StreamViewType"},
+}
 
 
 @dataclass
@@ -119,6 +130,26 @@ class Manifest:
     @classmethod
     def load(cls, path: Path) -> Manifest:
         return cls.from_json(orjson.loads(path.read_bytes()))
+
+
+def check_create(table: TableBackup) -> None:
+    """The manifest's CreateTable request holds only the allowed parameters (CorruptBackup)."""
+
+    def refuse(what: str) -> CorruptBackup:
+        return CorruptBackup(f"{MANIFEST}: {table.name}: CreateTable {what} is not allowed")
+
+    if not isinstance(table.create, dict) or "KeySchema" not in table.create:
+        raise refuse("request without KeySchema")
+    for name, value in table.create.items():
+        if name not in CREATE_KEYS:
+            raise refuse(f"parameter {name!r}")
+        inner = CREATE_KEYS[name]
+        if inner is None:
+            continue
+        for part in value if isinstance(value, list) else [value]:
+            extra = set(part) - inner if isinstance(part, dict) else {"(not an object)"}
+            if extra:
+                raise refuse(f"parameter {name}.{sorted(extra)[0]}")
 
 
 def now_text() -> str:

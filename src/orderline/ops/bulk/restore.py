@@ -1,8 +1,13 @@
 """`orderline restore`: a backup folder into tables, verified before and after, resumable.
 
+The manifest is not trusted: its files must be regular files inside the backup folder (relative
+paths, no `..`, no symbolic links), its CreateTable requests hold only the parameters a backup
+writes, and its tables land under the configured prefix unless `--prefix` names another.
 Before any write, every selected file is checked against the manifest (sha256, size; on a
-mismatch the first bad line is named). Tables are then created from the manifest (TTL, stream,
-tags, PITR) or, with `overwrite`, deleted and recreated; a non-empty table is refused otherwise.
+mismatch the first bad line is named) while it is copied into a private folder, and the items are
+written from that copy: what is written is what was checked. Tables are then created from the
+manifest (TTL, stream, tags, PITR) or, with `overwrite`, deleted and recreated; a non-empty table
+is refused otherwise.
 Files are written concurrently, each in order, 25 items a call with several calls in flight;
 the journal `restore-state-<prefix>.json` records per file how many lines are known written, so
 a restore killed at any point resumes where it was (putting an item twice is idempotent).
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -34,12 +41,13 @@ from orderline.adapters.dynamodb.tables import ORDER_STATUS_LOG, ORDER_STATUS_ME
 from .dynamodb_http import Wire
 from .files import CorruptBackup, FileEntry, lines, verify, write_json_durably
 from .limiter import CapacityLimiter
-from .manifest import MANIFEST, Manifest, TableBackup, selected
+from .manifest import MANIFEST, Manifest, TableBackup, check_create, selected
 from .scan import count_items, is_empty
 from .schema import create_from_backup, delete_and_wait, exists
 from .writer import BATCH, BatchWriter
 
 IN_FLIGHT_PER_FILE = 4
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 JOURNAL_SECONDS = 0.5
 Progress = Callable[[int], None]
 # Tables derived from the history (counted from its stream): created, never written, rebuilt.
@@ -62,6 +70,8 @@ class RestoreOptions:
     max_wcu: float | None = None
     overwrite: bool = False
     concurrency: int = 32
+    # ORDERLINE_TABLE_PREFIX: without `prefix`, every target must be under it
+    configured_prefix: str = field(kw_only=True)
 
 
 @dataclass
@@ -86,6 +96,9 @@ def load_manifest(source: Path) -> Manifest:
 
 
 def targets(manifest: Manifest, options: RestoreOptions) -> list[tuple[TableBackup, str]]:
+    """The selected tables and their target names, each checked: a CreateTable request of
+    allowed parameters only, a table name, and under the configured prefix unless the command
+    line named the prefix (a manifest cannot point `--overwrite` at another prefix's tables)."""
     prefix = manifest.source_prefix if options.prefix is None else options.prefix
     chosen = [
         (table, prefix + table.base_name)
@@ -94,20 +107,37 @@ def targets(manifest: Manifest, options: RestoreOptions) -> list[tuple[TableBack
     ]
     if not chosen:
         raise RestoreError("no table of the backup matches --tables")
+    for table, name in chosen:
+        check_create(table)
+        if not TABLE_NAME.fullmatch(name):
+            raise CorruptBackup(f"{MANIFEST}: {name!r} is not a DynamoDB table name")
+        if options.prefix is None and not name.startswith(options.configured_prefix):
+            raise RestoreError(
+                f"table {name} (the backup's prefix {manifest.source_prefix!r}) is outside the "
+                f"configured prefix {options.configured_prefix}; name the prefix to restore "
+                "under with --prefix"
+            )
     return chosen
 
 
 def verify_files(
-    source: Path, chosen: list[tuple[TableBackup, str]], progress: Progress | None = None
-) -> None:
-    """Every file as the manifest says, before anything is written (raises CorruptBackup)."""
+    source: Path,
+    chosen: list[tuple[TableBackup, str]],
+    staging: Path,
+    progress: Progress | None = None,
+) -> dict[str, Path]:
+    """Every file as the manifest says, before anything is written (raises CorruptBackup),
+    copied into `staging` as it is read: the copies to restore from, by manifest path."""
+    copies: dict[str, Path] = {}
     for table, _ in chosen:
         if sum(entry.items for entry in table.files) != table.items:
             raise CorruptBackup(f"{MANIFEST}: {table.name} item count differs from its files")
         for entry in table.files:
-            verify(source, entry, table.key_names)
+            copies[entry.path] = staging / f"{len(copies)}.jsonl"
+            verify(source, entry, table.key_names, copies[entry.path])
             if progress:
                 progress(entry.items)
+    return copies
 
 
 class Journal:
@@ -167,12 +197,13 @@ async def write_files(
     wire: Wire,
     options: RestoreOptions,
     chosen: list[tuple[TableBackup, str]],
+    copies: dict[str, Path],
     journal: Journal,
     progress: Progress | None = None,
 ) -> int:
     writer = BatchWriter(wire, CapacityLimiter(options.max_wcu), options.concurrency)
     jobs = [
-        _write_file(writer, options.source, entry, name, journal, progress)
+        _write_file(writer, copies[entry.path], entry, name, journal, progress)
         for table, name in chosen
         for entry in table.files
     ]
@@ -183,7 +214,7 @@ async def write_files(
 
 async def _write_file(
     writer: BatchWriter,
-    source: Path,
+    copy: Path,
     entry: FileEntry,
     table: str,
     journal: Journal,
@@ -194,7 +225,7 @@ async def _write_file(
         progress(start)
     pending: deque[tuple[int, asyncio.Task[None]]] = deque()
     batch: list[bytes] = []
-    for number, line in enumerate(lines(source / entry.path), start=1):
+    for number, line in enumerate(lines(copy), start=1):
         if number <= start:
             continue
         batch.append(line)
@@ -260,17 +291,18 @@ async def run_restore(
     """
     manifest = load_manifest(options.source)
     chosen = targets(manifest, options)
-    everything = sum(table.items for table, _ in chosen)
-    bar = progress("verifying files", everything) if progress else None
-    verify_files(options.source, chosen, bar)
+    total = sum(table.items for table, _ in chosen)
     written = [(table, name) for table, name in chosen if table.base_name not in COUNTED]
-    total = sum(table.items for table, _ in written)
-    prefix = manifest.source_prefix if options.prefix is None else options.prefix
-    journal = journal_for(options.source, prefix)
-    result = RestoreResult(resumed=journal.resumed)
-    result.notes = await prepare_tables(client, wire, chosen, journal, options.overwrite)
-    advance = progress("restoring items", total) if progress else None
-    await write_files(wire, options, written, journal, advance)
+    with tempfile.TemporaryDirectory(prefix="orderline-restore-") as staging:  # mode 0700
+        checking = progress("verifying files", total) if progress else None
+        copies = verify_files(options.source, chosen, Path(staging), checking)
+        prefix = manifest.source_prefix if options.prefix is None else options.prefix
+        journal = journal_for(options.source, prefix)
+        result = RestoreResult(resumed=journal.resumed)
+        result.notes = await prepare_tables(client, wire, chosen, journal, options.overwrite)
+        to_write = sum(table.items for table, _ in written)
+        advance = progress("restoring items", to_write) if progress else None
+        await write_files(wire, options, written, copies, journal, advance)
     result.tables = await verify_counts(wire, written)
     result.items = sum(result.tables.values())
     if any(table.base_name in COUNTED_FROM for table, _ in chosen):

@@ -58,7 +58,10 @@ def _after(paging: Paging, query: str, cursor: str | None, names: Sequence[str])
 async def register(
     body: UserIn, request: Request, forum: ForumDep, actor: ActorDep
 ) -> JSONResponse:
-    """The forum user is the token's subject; the address is unique whatever its case (409)."""
+    """The forum user is the token's subject, its address the token's verified `email` claim
+    (403 without one). `email` in the body may be left out; given, it must be that address
+    (422 otherwise, saying nothing about who holds it). An imported user holding the address is
+    claimed. 409: already registered, or the address (any case) is another user's."""
     user = await forum.register(actor, body)
     response = versioned(user, 201)
     response.headers["Location"] = str(request.url_for("forum_user", user_id=user["userId"]))
@@ -85,7 +88,8 @@ async def get_user(user_id: Id, forum: ForumDep, actor: ActorDep) -> JSONRespons
 async def patch_user(
     user_id: Id, body: UserPatch, forum: ForumDep, actor: ActorDep, version: ExpectedVersion
 ) -> JSONResponse:
-    """`name`, `email`; only your own profile. `If-Match` → 412 when stale."""
+    """`name`, `email` (only the token's current address); only your own profile (or an
+    imported one you claimed). `If-Match` → 412 when stale."""
     return versioned(await forum.update_user(actor, user_id, body, version))
 
 

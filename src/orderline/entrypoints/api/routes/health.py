@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -18,7 +19,38 @@ from ..responses import JSONResponse
 from ..schemas import problem_responses
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
+Probes = dict[str, Callable[[], Awaitable[Any]]]
+
+
+class Readiness:
+    """The last readiness answer, served for `ttl` seconds; one check runs at a time and
+    callers that waited for it take its answer (the endpoint is open: a flood costs nothing)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._last: tuple[float, int, dict[str, Any]] | None = None
+
+    async def answer(self, probes: Probes) -> tuple[int, dict[str, Any]]:
+        """(status code, body) of a check at most `ttl` seconds old."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        async with self._lock:
+            fresh = self._fresh()
+            if fresh is None:
+                code, body = await _evaluate(probes)
+                self._last = (self._clock(), code, body)
+                fresh = code, body
+        return fresh
+
+    def _fresh(self) -> tuple[int, dict[str, Any]] | None:
+        if self._last is None or self._clock() - self._last[0] >= self._ttl:
+            return None
+        return self._last[1], self._last[2]
 
 
 @router.get("/health", summary="Liveness")
@@ -27,16 +59,24 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/health/ready", summary="Readiness of each dependency")
-async def ready(container: ContainerDep) -> JSONResponse:
-    """503 when PostgreSQL is down. DynamoDB down is `degraded`: writes still land in the outbox."""
-    checks = {name: await _check(probe) for name, probe in container.readiness_probes().items()}
+async def ready(request: Request, container: ContainerDep) -> JSONResponse:
+    """503 when PostgreSQL is down. DynamoDB down is `degraded`: writes still land in the outbox.
+    Each dependency is `up` or `down` (why goes to the log); the answer is cached briefly
+    (ORDERLINE_READINESS_CACHE_SECONDS)."""
+    readiness: Readiness = request.app.state.readiness
+    code, body = await readiness.answer(container.readiness_probes())
+    return JSONResponse(body, status_code=code)
+
+
+async def _evaluate(probes: Probes) -> tuple[int, dict[str, Any]]:
+    checks = {name: await _check(name, probe) for name, probe in probes.items()}
     if checks["postgres"]["status"] != "up":
         overall, code = "down", 503
     elif any(check["status"] != "up" for check in checks.values()):
         overall, code = "degraded", 200
     else:
         overall, code = "ok", 200
-    return JSONResponse({"status": overall, "checks": checks}, status_code=code)
+    return code, {"status": overall, "checks": checks}
 
 
 @router.get(
@@ -59,13 +99,13 @@ async def metrics(
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         await asyncio.wait_for(probe(), CHECK_TIMEOUT_SECONDS)
     except Exception as exc:
-        error = str(exc) or type(exc).__name__
-        return {"status": "down", "latencyMs": _ms_since(start), "error": error[:300]}
+        log.warning("readiness: %s is down: %s", name, str(exc) or type(exc).__name__)
+        return {"status": "down", "latencyMs": _ms_since(start)}
     return {"status": "up", "latencyMs": _ms_since(start)}
 
 

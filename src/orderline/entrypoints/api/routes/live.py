@@ -4,6 +4,7 @@ the dashboard page. Subscriptions are authorized exactly like reads."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -13,10 +14,10 @@ from fastapi.responses import FileResponse
 from orderline import metrics
 from orderline.domain.access import Actor, Scope
 from orderline.domain.errors import OrderNotFound
-from orderline.live.changes import Topic
+from orderline.live.changes import Topic, split_position
 from orderline.live.hub import Hub, TooManySubscribers
 
-from ..contract import ID_PATTERN, Uuid
+from ..contract import ID_PATTERN, LAST_EVENT_ID_PATTERN, Uuid
 from ..deps import ActorDep, LiveDep, ViewsDep
 from ..errors import ApiError
 from ..schemas import problem_responses
@@ -26,20 +27,25 @@ router = APIRouter(tags=["live"])
 PROBLEMS = problem_responses(400, 401, 403, 404, 429, 503)
 STATIC = FilePath(__file__).parents[3] / "live" / "static"
 READY_TIMEOUT_SECONDS = 5.0
+_LAST_EVENT_ID = re.compile(LAST_EVENT_ID_PATTERN)
+MAX_XID, MAX_OUTBOX_ID = 2**64 - 1, 2**63 - 1  # xid8 and bigint
 LastEventId = Annotated[
     str | None,
     Header(
         alias="Last-Event-ID",
-        max_length=20,
         description="The last event id received: the stream first sends every change after it "
-        "(from the outbox), then live ones, without duplicates.",
+        "(from the outbox; at most ORDERLINE_LIVE_MAX_REPLAY_ROWS of them), then live ones, "
+        "without duplicates. Another form → 400.",
+        json_schema_extra={"pattern": LAST_EVENT_ID_PATTERN},
     ),
 ]
 ABOUT = (
     " Each `change` event carries the order's status view (as `GET /api/orders/{id}/status` "
     "answers it) and its version; its `id` is the event's position. Heartbeat comments keep "
     "idle streams open; a client too slow to keep up gets a final `resume` event and is "
-    "disconnected."
+    "disconnected, as is every stream after ORDERLINE_LIVE_MAX_STREAM_SECONDS. A stream ends at "
+    "its token's `exp` with a final `reauthenticate` event: reconnect with a fresh token and "
+    "`Last-Event-ID`. A `truncated` event says a replay reached its bound: reload the state."
 )
 
 
@@ -120,17 +126,27 @@ async def _open(
         raise ApiError(
             429, "Too many subscriptions", str(exc), headers={"Retry-After": "5"}
         ) from None
-    return LiveStream(hub, sub, resume_after)
+    return LiveStream(hub, sub, resume_after, expires_at=actor.expires_at)
 
 
 def _position(last_event_id: str | None) -> int | None:
-    if last_event_id is None or not last_event_id.strip():
+    """The position a client resumes after: 1 to 40 ASCII digits, a position this API can
+    send (`live.changes.position_of`), else 400."""
+    if not last_event_id:  # absent or empty: from now on
         return None
-    if not last_event_id.strip().isdigit():
+    if not _LAST_EVENT_ID.fullmatch(last_event_id) or not _sendable(int(last_event_id)):
         raise ApiError(
-            400, "Invalid Last-Event-ID header", "Last-Event-ID must be an event id this API sent"
+            400,
+            "Invalid Last-Event-ID header",
+            "Last-Event-ID must be an event id this API sent (ASCII digits, no leading zero)",
         )
-    return int(last_event_id.strip())
+    return int(last_event_id)
+
+
+def _sendable(position: int) -> bool:
+    """A position this API could have sent: a transaction id and an outbox id within range."""
+    xid, outbox_id = split_position(position)
+    return xid <= MAX_XID and outbox_id <= MAX_OUTBOX_ID
 
 
 async def _ready(ready: asyncio.Event) -> bool:
@@ -146,4 +162,12 @@ async def _ready(ready: asyncio.Event) -> bool:
 @router.get("/dashboard", include_in_schema=False)
 async def dashboard() -> FileResponse:
     """The live dashboard: one static page using the public API (it asks for a token)."""
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    headers = {"Cache-Control": "no-cache", "Content-Security-Policy": DASHBOARD_POLICY}
+    return FileResponse(STATIC / "index.html", headers=headers)
+
+
+# the page loads only its own script and stylesheet and talks only to this API
+DASHBOARD_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)

@@ -16,8 +16,10 @@ from orderline.readmodel.views import OrderViews
 from orderline.service_layer import commands
 
 from ..contract import ID_PATTERN, IDS_PATTERN, MAX_BATCH_IDS, Uuid, is_uuid
+from ..costs import CostDep, RequestCost
 from ..deps import ActorDep, CommandsDep, ExpectedVersion, IdempotencyKey, OrdersDep, ViewsDep
 from ..errors import ApiError
+from ..exact_json import ExactJsonRoute
 from ..paging import OrderCursor, PageSize, PagingDep
 from ..responses import JSONResponse, versioned
 from ..schemas import (
@@ -32,7 +34,8 @@ from ..schemas import (
     problem_responses,
 )
 
-router = APIRouter(prefix="/api/orders", tags=["orders"])
+# Bodies keep their numbers' literals: money sent as a JSON number is read exactly.
+router = APIRouter(prefix="/api/orders", tags=["orders"], route_class=ExactJsonRoute)
 
 PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503)
 FilterId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
@@ -88,7 +91,7 @@ MinVersion = Annotated[
         ge=1,
         le=10**9,
         description="Read your writes: a read model older than this version falls through to "
-        "PostgreSQL.",
+        "PostgreSQL. A version beyond the order's own costs 10 more requests of the rate limit.",
     ),
 ]
 
@@ -99,12 +102,15 @@ async def _read(
     views: OrderViews,
     actor: Actor,
     min_version: int | None,
+    cost: RequestCost,
 ) -> JSONResponse:
     """One order's status or details through the read path, with the tier that answered;
-    another principal's order is not found, exactly like a missing one."""
+    another principal's order is not found, exactly like a missing one. A `minVersion` beyond
+    the order's version costs more of the rate limit (costs.py)."""
     read = await views.read(view, order_id, min_version, actor.ownership())
     if read.document is None:
         raise OrderNotFound(order_id)
+    cost.min_version_read(min_version, int(read.document["version"]))
     response = versioned(read.document)
     response.headers["X-Read-Source"] = read.source
     return response
@@ -154,10 +160,10 @@ def _invalid_ids(message: str) -> ApiError:
 
 @router.get("/{order_id}", response_model=OrderOut, responses=PROBLEMS, summary="Get an order")
 async def get_order(
-    order_id: Uuid, views: ViewsDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, views: ViewsDep, actor: ActorDep, cost: CostDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """Read path: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("details", order_id, views, actor, minVersion)
+    return await _read("details", order_id, views, actor, minVersion, cost)
 
 
 @router.get(
@@ -167,10 +173,10 @@ async def get_order(
     summary="An order's current status",
 )
 async def get_status(
-    order_id: Uuid, views: ViewsDep, actor: ActorDep, minVersion: MinVersion = None
+    order_id: Uuid, views: ViewsDep, actor: ActorDep, cost: CostDep, minVersion: MinVersion = None
 ) -> JSONResponse:
     """The fast read: cache, DynamoDB, PostgreSQL; `X-Read-Source` says which one answered."""
-    return await _read("status", order_id, views, actor, minVersion)
+    return await _read("status", order_id, views, actor, minVersion, cost)
 
 
 @router.get(
@@ -217,8 +223,9 @@ async def update_order(
     actor: ActorDep,
     version: ExpectedVersion,
 ) -> JSONResponse:
-    """Items and address change only while PENDING or CONFIRMED; the estimate until final.
-    Customers change items and address, restaurants the estimate, orders:admin anything."""
+    """Customers change items (and so prices) while PENDING and the address while PENDING or
+    CONFIRMED; restaurants the estimate until final. Past that, orders:admin corrects items or
+    address until final, with a `reason` the history records (the restaurant's board shows it)."""
     command = commands.UpdateOrder(
         actor=actor,
         order_id=order_id,
@@ -226,6 +233,7 @@ async def update_order(
         address=body.deliveryAddress.to_address() if body.deliveryAddress else None,
         estimated_delivery_time=body.estimatedDeliveryTime,
         expected_version=version,
+        reason=body.reason,
     )
     return versioned((await dispatcher.handle(command)).document)
 
