@@ -128,6 +128,26 @@ class Settings(BaseSettings):
     workers: bool = Field(
         True, description="Run the relay (and in-process projector) inside `orderline serve`."
     )
+    aggregate: bool | None = Field(
+        None,
+        description="Count the status counters from the history table's stream inside `serve` "
+        "(with its workers). Unset: on with a DynamoDB emulator (embedded or on this machine); "
+        "against AWS run `orderline aggregate` or the Lambda of `tables export --counters-lambda`.",
+    )
+    stream_lease_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=600,
+        description="A stream shard lease not renewed for this long is taken over by another "
+        "aggregator (the holder renews it every third of it).",
+    )
+    stream_poll_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often an aggregator asks a stream shard for new records when the last "
+        "call brought none (AWS allows 5 calls per second per shard).",
+    )
     replay_on_start: bool | None = Field(
         None,
         description="Rebuild the read model from the outbox when serve starts. "

@@ -6,14 +6,25 @@ and puts the copies back when the transaction is cancelled. Here the snapshot is
 items only: during the call a table "copies" to itself, and on cancellation the touched items
 are restored one by one. The emulator serves one request at a time, so nothing else can observe
 the intermediate state. Used only by the embedded emulator (`embedded.py`).
+
+Two fixes for DynamoDB Streams, where moto departs from AWS in ways our stream reader notices:
+- a cancelled transaction leaves no stream records (moto kept those of the items it had applied
+  before the failing one, and the restore added MODIFY/REMOVE records of its own);
+- shard iterators expire 15 minutes after they were handed out, an unknown or expired one is an
+  `ExpiredIteratorException` (moto answered HTTP 500), and moto forgets the oldest iterators
+  beyond `MAX_ITERATORS` (it kept every iterator of every GetRecords call forever).
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+ITERATOR_SECONDS = 15 * 60  # AWS: a shard iterator expires 15 minutes after it is returned
+MAX_ITERATORS = 10_000
 _installed = False
 
 
@@ -21,12 +32,19 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    _install_transactions()
+    _install_iterators()
+    _installed = True
+
+
+def _install_transactions() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         before = _touched_items(self, transact_items)
+        records = _stream_lengths(self, transact_items)
         tables = dict(self.tables)
         with _tables_copy_to_themselves():
             try:
@@ -39,10 +57,64 @@ def install() -> None:
                             self.delete_item(table_name, key)
                     else:
                         self.put_item(table_name, attributes)
+                for shard, length in records:
+                    del shard.items[length:]  # a cancelled transaction writes no stream record
                 raise
 
     DynamoDBBackend.transact_write_items = transact_write_items
-    _installed = True
+
+
+def _stream_lengths(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, int]]:
+    """(stream shard, records it holds) of every table the transaction names that has one."""
+    shards = {}
+    for action in transact_items:
+        for body in action.values():
+            table = backend.tables.get(body.get("TableName"))
+            if table is not None and table.stream_shard is not None:
+                shards[id(table.stream_shard)] = table.stream_shard
+    return [(shard, len(shard.items)) for shard in shards.values()]
+
+
+def _install_iterators() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodbstreams import models
+
+    class ExpiredIterator(JsonRESTError):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__("ExpiredIteratorException", "Iterator expired or unknown")
+
+    original_init = models.ShardIterator.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.created = time.monotonic()
+
+    def remembered(backend: Any) -> OrderedDict[str, Any]:
+        if not isinstance(backend.shard_iterators, OrderedDict):
+            backend.shard_iterators = OrderedDict(backend.shard_iterators)
+        iterators: OrderedDict[str, Any] = backend.shard_iterators
+        while len(iterators) > MAX_ITERATORS:
+            iterators.popitem(last=False)
+        return iterators
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        iterator = remembered(self).get(iterator_arn)
+        if iterator is None or time.monotonic() - iterator.created > ITERATOR_SECONDS:
+            raise ExpiredIterator()
+        result: dict[str, Any] = iterator.get(limit)
+        remembered(self)
+        return result
+
+    original_get_shard_iterator = models.DynamoDBStreamsBackend.get_shard_iterator
+
+    def get_shard_iterator(self: Any, *args: Any, **kwargs: Any) -> Any:
+        iterator = original_get_shard_iterator(self, *args, **kwargs)
+        remembered(self)
+        return iterator
+
+    models.ShardIterator.__init__ = init
+    models.DynamoDBStreamsBackend.get_records = get_records
+    models.DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator
 
 
 def _touched_items(

@@ -182,3 +182,40 @@ IDEMPOTENCY_KEYS_EXPIRED = Counter(
     "orderline_idempotency_keys_expired_total",
     "Idempotency keys deleted after ORDERLINE_IDEMPOTENCY_KEY_HOURS.",
 )
+
+# DynamoDB Streams reader and the counter aggregator (streams/)
+STREAM_RECORDS = Counter(
+    "orderline_stream_records_total",
+    "Stream records handed to a consumer, by consumer (counters).",
+    ["consumer"],
+)
+STREAM_SHARDS_HELD = Gauge(
+    "orderline_stream_shards_held",
+    "Shard leases this process holds, by consumer.",
+    ["consumer"],
+)
+STREAM_ITERATOR_RENEWALS = Counter(
+    "orderline_stream_iterator_renewals_total",
+    "Shard iterators renewed because they had expired (ExpiredIteratorException).",
+    ["consumer"],
+)
+STREAM_TRIMMED = Counter(
+    "orderline_stream_trimmed_total",
+    "Times a shard's checkpoint was past the stream's 24 h retention: records were lost "
+    "(repair with `orderline counters rebuild`).",
+    ["consumer"],
+)
+STREAM_LEASES_LOST = Counter(
+    "orderline_stream_leases_lost_total",
+    "Shard leases lost to another reader (expired, or a checkpoint moved by someone else).",
+    ["consumer"],
+)
+COUNTED_RECORDS = Counter(
+    "orderline_counted_history_entries_total",
+    "History entries the aggregator added to the status counters and gauges.",
+)
+COUNTER_LAG = Histogram(
+    "orderline_counter_lag_seconds",
+    "Time from an event's commit to its entry being counted in the status counters.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
+)

@@ -177,9 +177,15 @@ def test_make_run_serves_stops_cleanly_and_keeps_data(clone: Path, running: tupl
         history = httpx.get(f"{base}/api/orders/{order_id}/history", headers=headers, timeout=10)
         assert history.headers["x-read-source"] == "dynamodb"
         assert [entry["status"] for entry in history.json()["items"]] == ["CONFIRMED", "PENDING"]
-        counts = httpx.get(
-            f"{base}/api/analytics/status-counts", headers=headers, timeout=10
-        ).json()
+        # the counters follow the history table's stream: counted in the background
+        deadline = time.monotonic() + 30
+        while True:
+            counts = httpx.get(
+                f"{base}/api/analytics/status-counts", headers=headers, timeout=10
+            ).json()
+            if counts["totals"]["CONFIRMED"]["count"] >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert counts["totals"]["CONFIRMED"]["count"] >= 1
 
         clash = subprocess.run(

@@ -8,7 +8,11 @@ from typing import Any
 
 import httpx
 
+from orderline.bootstrap import open_dynamodb
+
+from ..helpers.counting import settled
 from ..helpers.http import assert_problem, create, projected
+from ..helpers.server import RunningServer
 
 
 async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> None:
@@ -16,6 +20,12 @@ async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> N
         response = await client.post(f"/api/orders/{order_id}/status", json={"status": status})
         assert response.status_code == 200, response.text
     await projected(client)
+
+
+async def counters_settled(server: RunningServer) -> None:
+    """Wait until the server's aggregator has counted the history (it follows the stream)."""
+    async with open_dynamodb(server.settings) as dynamodb:
+        await settled(dynamodb, server.settings.table_prefix, server.settings.counter_shards)
 
 
 async def test_status_read_names_its_tier_and_honours_min_version(
@@ -127,10 +137,11 @@ async def test_customer_and_restaurant_listings(client: httpx.AsyncClient) -> No
     )
 
 
-async def test_status_counts(client: httpx.AsyncClient) -> None:
+async def test_status_counts(client: httpx.AsyncClient, server: RunningServer) -> None:
     before = (await client.get("/api/analytics/status-counts")).json()
     placed = await create(client)
     await advance(client, placed["id"], "CANCELLED")
+    await counters_settled(server)
     after = (await client.get("/api/analytics/status-counts")).json()
     for status, added in (("PENDING", 1), ("CANCELLED", 1)):
         assert after["totals"][status]["count"] == before["totals"][status]["count"] + added

@@ -9,6 +9,8 @@
 - `orders`: `place` and `confirm` through a bootstrapped container's command handler.
 - `settings`: `settings_for`, the Settings of a test container.
 - `dynamodb`: the backends a run covers, `new_prefix` (tables deleted after the test), `scan`.
+- `counting`: wait for the counters counted from the history stream (`counted` runs a
+  container's aggregator, `settled` waits for a server's).
 - `cli`: `invoke` an `orderline` command in-process, `process_env` for one started as a
   process, `CliEnv` (the `cli_env` fixture of tests/conftest.py builds one).
 - `http`: request bodies (`ORDER`, `order`, `SMOKE_ORDER`), `create` and `assert_problem`.

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import ensure_tables
-from orderline.adapters.dynamodb.client import dynamodb_client
+from orderline.adapters.dynamodb.client import dynamodb_client, streams_client
+from orderline.adapters.dynamodb.tables import STREAM_TABLES
 from orderline.bootstrap import Container, bootstrap
 from orderline.config import Settings
 
@@ -25,10 +26,18 @@ async def dynamodb(dynamodb_endpoint: str) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+async def streams(dynamodb_endpoint: str) -> AsyncIterator[Any]:
+    """A DynamoDB Streams client on the same server."""
+    async with streams_client(Settings(dynamodb_endpoint=dynamodb_endpoint)) as client:
+        yield client
+
+
+@pytest.fixture
 async def tables(dynamodb: Any) -> str:
-    """A table prefix of this test's own, with its four tables created."""
+    """A table prefix of this test's own, with its four tables and the stream lease table."""
     prefix = new_prefix()
     await ensure_tables(dynamodb, prefix)
+    await ensure_tables(dynamodb, prefix, STREAM_TABLES)
     return prefix
 
 

@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.readmodel.projector import ABSENT, counter_update, transact_put_if_newer
+from orderline.readmodel.projector import ABSENT, transact_put_if_newer
 from orderline.readmodel.tiers import FILL_CONDITION
+from orderline.streams.counters import counter_update
 
 Attr = dict[str, str]
 MAX_ITEM_BYTES = 400 * 1024  # attribute names + values, UTF-8

@@ -19,11 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import delete_tables, ensure_tables
 from orderline.adapters.postgres.outbox import PostgresEventLog
-from orderline.bootstrap import Container, bootstrap, build_projector, build_reconciler
+from orderline.bootstrap import (
+    Container,
+    bootstrap,
+    build_projector,
+    build_reconciler,
+    open_aggregator,
+)
 from orderline.ops.provisioning import drift, iam
 from orderline.readmodel import rebuild
 from orderline.readmodel.projector import Projector
+from orderline.streams import recount
+from orderline.streams.lambda_handler import handle_batch
 
+from ..helpers.counting import lambda_event
 from ..helpers.factories import history
 from ..helpers.orders import confirm, place
 from ..helpers.settings import settings_for
@@ -58,7 +67,7 @@ async def observing(prefix: str) -> AsyncIterator[Observed]:
 
 
 def assert_granted(role: str, observed: Observed) -> None:
-    allowed = iam.granted(role)
+    allowed = iam.granted_calls(role)
     missing = sorted((op, t) for op, t in observed if op not in allowed.get(t, set()))
     assert not missing, (
         f"role {role} calls {missing} without a grant in ops/provisioning/iam.py:ROLES"
@@ -151,12 +160,16 @@ async def test_the_ops_role_covers_tables_replay_reconcile_and_diff(
         client = container.dynamodb
         assert client is not None
         await delete_tables(client, prefix)
+        assert container.aggregator is not None
+        streams = container.aggregator.streams
         steps: list[Callable[[], Awaitable[Any]]] = [
             lambda: ensure_tables(client, prefix),
             lambda: rebuild.replay(
                 PostgresEventLog(engine), build_projector(client, settings, prefix)
             ),
             lambda: build_reconciler(settings, engine, client).run(repair=True),
+            lambda: recount.compare(client, prefix, settings.counter_shards),
+            lambda: recount.rebuild(client, streams, prefix, settings.counter_shards),
             lambda: drift.diff_tables(client, prefix, pitr=True),
             lambda: delete_tables(client, prefix),
         ]
@@ -165,3 +178,37 @@ async def test_the_ops_role_covers_tables_replay_reconcile_and_diff(
                 await step()
     assert {"CreateTable", "DeleteTable", "TransactWriteItems"} <= {op for op, _ in seen}
     assert_granted("ops", seen)
+
+
+async def test_the_aggregator_role_covers_aggregate(
+    engine: AsyncEngine, database_url: str, dynamodb_endpoint: str, schema: str
+) -> None:
+    settings = settings_for(database_url, dynamodb_endpoint, write_through=False)
+    async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as container:
+        assert container.dynamodb is not None
+        projector = Projector(container.dynamodb, settings.table_prefix)
+        await projector.project(history([["advance", "advance", "delete"]], random.Random(8)))
+        async with observing(settings.table_prefix) as seen, open_aggregator(settings) as consumer:
+            assert await consumer.catch_up() == 4
+    assert {
+        ("GetRecords", "order-status-log"),
+        ("TransactWriteItems", "order-status-metrics"),
+    } <= seen
+    assert_granted("aggregator", seen)
+
+
+async def test_the_counters_lambda_role_covers_the_handler(
+    engine: AsyncEngine, database_url: str, dynamodb_endpoint: str, schema: str
+) -> None:
+    settings = settings_for(database_url, dynamodb_endpoint, write_through=False)
+    async with bootstrap(settings, engine=engine, notify_channel=f"ch_{schema}") as container:
+        client, prefix = container.dynamodb, settings.table_prefix
+        assert client is not None and container.aggregator is not None
+        await Projector(client, prefix).project(history([["advance"]], random.Random(9)))
+        event = await lambda_event(client, container.aggregator.streams, prefix)
+        async with observing(prefix) as seen:
+            assert (await handle_batch(event, client, prefix=prefix, shards=4))[
+                "batchItemFailures"
+            ] == []
+    assert ("TransactWriteItems", "order-status-metrics") in seen
+    assert_granted("counters-lambda", seen)

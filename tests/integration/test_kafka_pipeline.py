@@ -34,6 +34,7 @@ from orderline.service_layer import commands
 from ..helpers.actors import admin
 from ..helpers.broker import Broker, running_broker
 from ..helpers.cli import ORDERLINE, CliEnv, invoke, process_env
+from ..helpers.counting import counted
 from ..helpers.dynamodb import counter_scope, scan
 from ..helpers.factories import place_command
 
@@ -211,6 +212,7 @@ async def outbox_backlog(container: Container) -> int:
 async def check_read_model(container: Container) -> dict[str, Any]:
     """Compare DynamoDB with the outbox and the orders; return the figures."""
     prefix = container.settings.table_prefix
+    await counted(container, seconds=120)  # the counters follow the history table's stream
     async with container.engine.connect() as conn:
         events = (
             await conn.execute(text("SELECT order_id, order_version, payload FROM outbox"))

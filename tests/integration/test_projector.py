@@ -4,36 +4,66 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import ensure_tables
-from orderline.adapters.dynamodb.tables import TABLES
+from orderline.adapters.dynamodb.tables import STREAM_TABLES, TABLES
+from orderline.domain.order import Order
+from orderline.domain.status import OrderStatus
 from orderline.readmodel.projector import Projector
+from orderline.streams.counters import CounterAggregator, CounterConsumer
 
+from ..helpers.counting import settled
 from ..helpers.dynamodb import counter_scope, new_prefix, scan
-from ..helpers.factories import history
+from ..helpers.factories import START, history, item, location
 
 ACTION = st.sampled_from(["advance", "advance", "advance", "cancel", "update", "delete"])
 SCRIPTS = st.lists(st.lists(ACTION, max_size=7), min_size=1, max_size=4)
 
 
-async def project_tables(client: Any, deliveries: list[list[dict[str, Any]]]) -> dict[str, Any]:
+def counter_consumer(client: Any, streams: Any, prefix: str) -> CounterConsumer:
+    """A new aggregator (a new lease owner, as after a restart) on the prefix's history stream."""
+    return CounterConsumer(client, streams, CounterAggregator(client, prefix, shards=3), prefix)
+
+
+async def project_tables(
+    client: Any, streams: Any, deliveries: list[list[dict[str, Any]]], rng: random.Random
+) -> dict[str, Any]:
+    """Project each batch, counting the counters now and then (and at the end) with a new
+    aggregator each time; the tables afterwards, counter items that sum to zero left out."""
     prefix = new_prefix()
-    await ensure_tables(client, prefix)
+    await ensure_tables(client, prefix, (*TABLES, *STREAM_TABLES))
     for batch in deliveries:
         # a projector per batch, as after restarts: only DynamoDB's conditions can dedupe
-        result = await Projector(client, prefix, shards=3).project(batch)
+        result = await Projector(client, prefix).project(batch)
         assert result.rejected == {}
+        if rng.random() < 0.4:
+            await counter_consumer(client, streams, prefix).catch_up()
+    await counter_consumer(client, streams, prefix).catch_up()
+    await settled(client, prefix, 3, seconds=5)
     return {
-        spec.name: sorted(await scan(client, spec.table_name(prefix)), key=_key) for spec in TABLES
+        spec.name: sorted(
+            (item for item in await scan(client, spec.table_name(prefix)) if _counts(item)),
+            key=_key,
+        )
+        for spec in TABLES
     }
+
+
+def _counts(item: dict[str, Any]) -> bool:
+    """Anything but a counter item whose increments summed to zero (which exists or not
+    depending on how the aggregator's batches fell)."""
+    return "pk" not in item or bool(item.get("count") or item.get("totalValue"))
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str]:
@@ -47,11 +77,11 @@ def _key(item: dict[str, Any]) -> tuple[str, str]:
 )
 @given(scripts=SCRIPTS, seed=st.integers(0, 2**32))
 async def test_duplicated_shuffled_batches_end_in_the_in_order_read_model(
-    dynamodb: Any, engine: AsyncEngine, scripts: list[list[str]], seed: int
+    dynamodb: Any, streams: Any, engine: AsyncEngine, scripts: list[list[str]], seed: int
 ) -> None:
     rng = random.Random(seed)
     events = history(scripts, rng)
-    in_order = await project_tables(dynamodb, [[event] for event in events])
+    in_order = await project_tables(dynamodb, streams, [[event] for event in events], rng)
 
     deliveries = events + rng.choices(events, k=len(events) // 2 + 1)
     rng.shuffle(deliveries)
@@ -60,7 +90,7 @@ async def test_duplicated_shuffled_batches_end_in_the_in_order_read_model(
         size = rng.randint(1, 12)
         batches.append(deliveries[start : start + size])
         start += size
-    shuffled = await project_tables(dynamodb, batches)
+    shuffled = await project_tables(dynamodb, streams, batches, rng)
 
     assert shuffled == in_order
     assert len(shuffled["order-status-log"]) == len(events)  # one entry per event
@@ -108,11 +138,14 @@ async def sql_ground_truth(
         return {(status, hour): (count, total) for status, hour, count, total in rows}
 
 
-async def test_current_gauge_follows_each_orders_latest_status(dynamodb: Any, tables: str) -> None:
+async def test_current_gauge_follows_each_orders_latest_status(
+    dynamodb: Any, streams: Any, tables: str
+) -> None:
     events = history([["advance", "advance"], ["cancel"], ["advance", "delete"]], random.Random(1))
-    projector = Projector(dynamodb, tables, shards=2)
+    projector = Projector(dynamodb, tables)
     await projector.project(list(reversed(events)))
     await projector.project(events)  # all duplicates: nothing moves
+    await counter_consumer(dynamodb, streams, tables).catch_up()
     gauge: dict[str, int] = defaultdict(int)
     for entry in await scan(dynamodb, f"{tables}order-status-metrics"):
         if counter_scope(entry["pk"]) == ("current", None):
@@ -154,3 +187,63 @@ async def test_invalid_events_are_rejected_by_position_and_the_rest_applied(
     assert "unknown eventType" in result.rejected[0]
     assert "lacks" in result.rejected[2]
     assert result.applied == 2
+
+
+def spread_over_restaurants(orders: int, restaurants: int, rng: random.Random) -> list[Any]:
+    """Each order placed at one of `restaurants` and confirmed: two events per order."""
+    events = []
+    for number in range(orders):
+        order = Order.place(
+            order_id=uuid.UUID(int=rng.getrandbits(128)),
+            customer_id=f"customer-{number}",
+            restaurant_id=f"restaurant-{number % restaurants}",
+            channel_id="web",
+            currency="USD",
+            items=[item(price="12.50")],
+            delivery=location(),
+            now=START,
+        )
+        order.change_status(OrderStatus.CONFIRMED, user_id="staff", now=START + timedelta(1))
+        events += [event.envelope() for event in order.events]
+    return events
+
+
+def transaction_calls(prefix: str) -> dict[str, float]:
+    """TransactWriteItems calls on the prefix's tables so far, by outcome."""
+    calls: dict[str, float] = defaultdict(float)
+    for family in REGISTRY.collect():
+        if family.name != "orderline_dynamodb_calls":
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name.endswith("_total")
+                and labels["operation"] == "TransactWriteItems"
+                and labels["table"].startswith(prefix)
+            ):
+                calls[labels["outcome"]] += sample.value
+    return calls
+
+
+async def test_many_restaurants_never_make_a_batch_too_large_or_poisoned(
+    dynamodb: Any, streams: Any, tables: str
+) -> None:
+    """100 events over 50 restaurants used to pass 100 items per transaction (counters and
+    gauges for every restaurant), be refused with ValidationException and be retried one event
+    per transaction as if poisoned. Counters are the aggregator's now: a chunk holds only the
+    events' own items."""
+    events = spread_over_restaurants(50, 50, random.Random(5))
+    assert len(events) == 100
+    before = transaction_calls(tables)
+    result = await Projector(dynamodb, tables).project(events)
+    calls = {k: v - before.get(k, 0) for k, v in transaction_calls(tables).items()}
+    assert (result.applied, result.rejected) == (100, {})
+    assert set(calls) == {"ok"} and calls["ok"] <= 3  # 150 items: two transactions
+    await counter_consumer(dynamodb, streams, tables).catch_up()
+    await settled(dynamodb, tables, 3, seconds=5)
+    per_restaurant = [
+        entry
+        for entry in await scan(dynamodb, f"{tables}order-status-metrics")
+        if counter_scope(entry["pk"]) == ("CONFIRMED", "restaurant-7")
+    ]
+    assert sum(entry["count"] for entry in per_restaurant) == 1

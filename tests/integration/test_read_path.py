@@ -19,6 +19,7 @@ from orderline.readmodel.views import OrderViews
 from orderline.service_layer import commands
 
 from ..helpers.actors import admin
+from ..helpers.counting import counted
 from ..helpers.dynamodb import counter_scope, scan
 from ..helpers.factories import place_command
 from ..helpers.orders import confirm, place
@@ -208,6 +209,7 @@ async def test_write_through_projects_after_the_commit_and_the_relay_adds_nothin
     )
     assert calls_after == calls  # the projector remembers what it wrote through
     assert len(await scan(container.dynamodb, f"{prefix}order-status-log")) == 1
+    await counted(container)  # counted from the history stream, after projection
     counters = await scan(container.dynamodb, f"{prefix}order-status-metrics")
     pending = [item for item in counters if counter_scope(item["pk"]) == ("PENDING", None)]
     assert sum(item["count"] for item in pending) == 1
@@ -269,6 +271,7 @@ async def test_status_counts_are_cached_until_this_process_projects_again(
     assert container.relay is not None
     await place(container)
     await container.relay.drain()
+    await counted(container)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     window = (now - timedelta(hours=1), now + timedelta(hours=1))
     before = queries()
@@ -278,7 +281,8 @@ async def test_status_counts_are_cached_until_this_process_projects_again(
     concurrent = await asyncio.gather(*(container.views.status_counts(*window) for _ in range(5)))
     assert concurrent == [first] * 5 and queries() - before == fan_out  # served from the cache
     await place(container)
-    await container.relay.drain()  # the projector tells the views their counts are stale
+    await container.relay.drain()
+    await counted(container)  # the aggregator tells the views their counts are stale
     after = await container.views.status_counts(*window)
     assert after["totals"]["PENDING"]["count"] == first["totals"]["PENDING"]["count"] + 1
     assert queries() - before == 2 * fan_out

@@ -14,6 +14,7 @@ from orderline.service_layer import commands
 
 from ..helpers.actors import admin
 from ..helpers.cli import CliEnv, invoke
+from ..helpers.counting import counted
 from ..helpers.dynamodb import new_prefix, scan
 from ..helpers.orders import confirm, place
 from ..helpers.settings import settings_for
@@ -93,6 +94,7 @@ async def test_cli_outbox_status_replay_and_reconcile(
     )
     async with bootstrap(settings) as container:
         await some_orders(container)
+        await counted(container)  # reconcile also compares the counters with the history
     status = await invoke(cli_env, "outbox", "status")
     assert status.exit_code == 0, status.output
     assert "backlog:            0" in status.output and "published:          10" in status.output

@@ -157,6 +157,7 @@ def test_the_api_queries_the_status_indexes() -> None:
 def test_transactions_hold_only_the_item_kinds_the_policy_maps() -> None:
     client = cost._RecordingClient()
     asyncio.run(Projector(client, "").project(cost.representative_events(4)))
+    asyncio.run(cost._count(client, shards=4))  # the aggregator counting what was projected
     kinds = {
         kind for transaction in client.transactions for action in transaction for kind in action
     }
@@ -176,10 +177,11 @@ async def test_deploy_files_are_what_the_commands_generate(path: str) -> None:
 
 def test_cost_counts_the_items_the_projector_writes() -> None:
     estimate = cost.estimate(cost.Workload(), cost.Prices())
-    # per event: status, details, history entry, and the status-hour counter and the gauges
-    # twice (for all restaurants and for the order's own)
-    assert estimate.items_per_order == 43
-    assert estimate.write_units == 10_000_000 * 104
+    # per event: status, details, history entry; and the aggregator's status-hour counter and
+    # gauges twice (for all restaurants and for the order's own) with the shard's checkpoint,
+    # each entry counted in a stream batch of its own
+    assert estimate.items_per_order == 48
+    assert estimate.write_units == 10_000_000 * 114
     doubled = cost.estimate(cost.Workload(), replace(cost.Prices(), write_per_million=1.25))
     assert doubled.write_cost == pytest.approx(2 * estimate.write_cost)
     assert estimate.total > sum(cost.SEED_001.values())
@@ -198,3 +200,53 @@ async def test_iam_policy_command_takes_account_and_region() -> None:
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert "arn:aws:dynamodb:eu-west-1:123456789012:table/" in json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ExportOptions(counters_lambda=True),
+        ExportOptions(
+            counters_lambda=True,
+            replica_regions=("eu-west-1",),
+            billing="provisioned",
+            alarms=True,
+            pitr=True,
+        ),
+    ],
+    ids=["tables", "global-provisioned-alarms"],
+)
+def test_the_counters_lambda_passes_cfn_lint_and_reads_the_history_stream(
+    options: ExportOptions,
+) -> None:
+    text = render(options)
+    matches = lint(text, config=ManualArgs(regions=["us-east-1"]))
+    assert [str(m) for m in matches if m.rule.id[0] in "EW"] == []
+    resources = yaml.safe_load(text)["Resources"]
+    mapping = resources["CountersEventSourceMapping"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["OrderStatusLogTable", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["CountersFailureQueue", "Arn"]
+    }
+    assert mapping["TumblingWindowInSeconds"] > 0  # so that each event names its shardId
+    function = resources["CountersFunction"]["Properties"]
+    assert function["Handler"] == "orderline.streams.lambda_handler.handler"
+    # the role's DynamoDB statements are the IAM table's `counters-lambda` row
+    (dynamodb,) = [
+        p["PolicyDocument"]
+        for p in resources["CountersFunctionRole"]["Properties"]["Policies"]
+        if p["PolicyName"] == "dynamodb"
+    ]
+    wanted = iam.policy(
+        "counters-lambda", iam.Target(prefix="${TablePrefix}", partition="${AWS::Partition}")
+    )
+    assert [s["Action"] for s in dynamodb["Statement"]] == [
+        s["Action"]
+        for s in wanted["Statement"]  # type: ignore[index]
+    ]
+
+
+def test_without_the_option_there_is_no_lambda() -> None:
+    assert "CountersFunction" not in yaml.safe_load(render(ExportOptions()))["Resources"]

@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+from .aggregator import open_aggregator
 from .container import Container, PartMissing
 from .contexts import build_forum, build_forum_store, build_live, open_forum
-from .openers import TOOL_POOL_SIZE, open_dynamodb, open_engine
+from .openers import TOOL_POOL_SIZE, open_dynamodb, open_engine, open_streams
 from .profile import Profile
 from .read_side import ReadSide, build_projector, build_reconciler
 from .root import bootstrap
 from .settings_map import (
+    aggregates,
     build_auth,
     cursor_secret,
     dev_signer,
@@ -39,6 +41,7 @@ __all__ = [
     "ReadSide",
     "Workers",
     "WriteSide",
+    "aggregates",
     "bootstrap",
     "build_auth",
     "build_forum",
@@ -50,9 +53,11 @@ __all__ = [
     "dev_signer",
     "expiry_of",
     "kafka_topics",
+    "open_aggregator",
     "open_dynamodb",
     "open_engine",
     "open_forum",
+    "open_streams",
     "relay_policy",
     "retention_policy",
     "utc_now",

@@ -1,7 +1,8 @@
 """`Container`: what a process runs on, as per-context parts built for its profile.
 
-The parts: `write` (commands), `read` (views, projector, write-through, table router),
-`workers` (relay, Kafka publisher), `forum` and `live`; a part a profile does not need is None.
+The parts: `write` (commands), `read` (views, projector, counter aggregator, write-through,
+table router), `workers` (relay, Kafka publisher), `forum` and `live`; a part a profile does not
+need is None.
 The API's routes each depend on one part (`entrypoints/api/deps.py`); tests and CLI commands
 may use the shortcuts below (`container.views` is `container.read.views`).
 """
@@ -28,6 +29,7 @@ from ..readmodel.views import OrderViews
 from ..readmodel.write_through import WriteThrough
 from ..service_layer.dispatcher import CommandDispatcher
 from ..service_layer.handlers import Clock
+from ..streams.counters import CounterConsumer
 from ..workers.relay import Relay
 from ..workers.retention import RetentionLoop
 from ..workers.runner import Loop
@@ -94,6 +96,10 @@ class Container:
         return self.read.table_router
 
     @property
+    def aggregator(self) -> CounterConsumer | None:
+        return self.read.aggregator
+
+    @property
     def relay(self) -> Relay | None:
         return self.workers.relay if self.workers is not None else None
 
@@ -104,9 +110,11 @@ class Container:
     # -- what the process runs -----------------------------------------------------------------
 
     def worker_loops(self) -> list[Loop]:
-        """The profile's loops: the relay and retention (API, RELAY), and with Kafka the
-        projector (API, PROJECTOR)."""
+        """The profile's loops: the counter aggregator (API, when it counts), the relay and
+        retention (API, RELAY), and with Kafka the projector (API, PROJECTOR)."""
         loops: list[Loop] = []
+        if self.aggregator is not None:
+            loops.append(self.aggregator.run)
         if self.profile.relays and self.relay is not None:
             loops.append(self.relay.run)
             if self.settings.retention_interval_seconds > 0:

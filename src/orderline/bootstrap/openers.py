@@ -1,4 +1,5 @@
-"""The connections a process opens: its PostgreSQL engine and its DynamoDB client.
+"""The connections a process opens: its PostgreSQL engine, its DynamoDB client and (to read the
+history table's stream) its DynamoDB Streams client.
 
 `bootstrap` opens them for a container; CLI commands that need only a connection (backups,
 table admin, replay, reconcile) open them here too, so every process reaches PostgreSQL and
@@ -15,9 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..adapters.dynamodb.admin import ensure_tables
-from ..adapters.dynamodb.client import dynamodb_client
-from ..adapters.dynamodb.protocol import DynamoDBClient
-from ..adapters.dynamodb.tables import FORUM_TABLES
+from ..adapters.dynamodb.client import dynamodb_client, streams_client
+from ..adapters.dynamodb.protocol import DynamoDBClient, DynamoDBStreamsClient
+from ..adapters.dynamodb.tables import FORUM_TABLES, STREAM_TABLES
 from ..adapters.postgres.engine import build_engine
 from ..config import Settings
 
@@ -51,11 +52,16 @@ def open_dynamodb(settings: Settings) -> AbstractAsyncContextManager[DynamoDBCli
     return dynamodb_client(settings)
 
 
+def open_streams(settings: Settings) -> AbstractAsyncContextManager[DynamoDBStreamsClient]:
+    """The configured DynamoDB's Streams client (same endpoint and retries), closed on exit."""
+    return streams_client(settings)
+
+
 async def create_missing_tables(client: DynamoDBClient, prefix: str) -> None:
     """Start even when DynamoDB is down: writes go to the outbox, reads to PostgreSQL."""
     try:
         created = await ensure_tables(client, prefix)
-        created += await ensure_tables(client, prefix, FORUM_TABLES)
+        created += await ensure_tables(client, prefix, (*STREAM_TABLES, *FORUM_TABLES))
     except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
         log.warning("DynamoDB tables not checked (%s); the read model is degraded", exc)
         return

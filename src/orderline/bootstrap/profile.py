@@ -10,7 +10,11 @@
 
 Only API warms its cache and starts background work at start-up (write-through, forum
 snapshots); RELAY and PROJECTOR run their loops through `Container.worker_loops`. TOOL works on
-a deployment that exists: it changes no schema and starts nothing.
+a deployment that exists: it changes no schema and starts nothing. API also counts the counters
+from the history stream when `aggregates(settings)` (configured, else with an emulator).
+
+`orderline aggregate` is a process kind without a profile: it needs DynamoDB only, so it has no
+container (which stands on PostgreSQL); `bootstrap.open_aggregator` builds it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from enum import Enum
 
 from ..config import Settings
+from .settings_map import aggregates
 
 
 class Profile(Enum):
@@ -50,6 +55,11 @@ class Profile(Enum):
     def projects(self) -> bool:
         """Consumes the Kafka topic into DynamoDB (when Kafka is configured)."""
         return self in (Profile.API, Profile.PROJECTOR)
+
+    def counts(self, settings: Settings) -> bool:
+        """Builds and runs the counter aggregator on the history stream: API, when the settings
+        say so (`settings_map.aggregates`: as configured, else with an emulator)."""
+        return self is Profile.API and aggregates(settings)
 
     def needs_dynamodb(self, settings: Settings) -> bool:
         """A relay that publishes to Kafka never talks to DynamoDB; everything else does."""

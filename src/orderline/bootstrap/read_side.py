@@ -1,5 +1,6 @@
 """The orders' read side: the views (cache -> DynamoDB -> PostgreSQL), the projector that keeps
-DynamoDB, write-through, and the table router a live table migration steers."""
+DynamoDB, the counter aggregator that counts its history stream, write-through, and the table
+router a live table migration steers."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from ..readmodel.rebuild import Reconciler, replay
 from ..readmodel.routing import TableRouter
 from ..readmodel.views import OrderViews
 from ..readmodel.write_through import WriteThrough
+from ..streams.counters import CounterConsumer
 from ..workers.runner import in_background
+from .aggregator import build_aggregator
 from .contexts import open_router
 from .profile import Profile
 from .settings_map import counts_cache, expiry_of, read_cache
@@ -40,6 +43,8 @@ class ReadSide:
     table_router: TableRouter
     projector: Projector | None = None  # None without DynamoDB
     write_through: WriteThrough | None = None  # projects each commit at once (API only)
+    # counts the counters and gauges from the history stream (API, when `aggregates`)
+    aggregator: CounterConsumer | None = None
 
 
 def build_projector(
@@ -53,7 +58,6 @@ def build_projector(
         client,
         settings.table_prefix if prefix is None else prefix,
         expiry=expiry_of(settings),
-        shards=settings.counter_shards,
         on_applied=on_applied,
         router=router,
     )
@@ -96,7 +100,8 @@ async def open_read_side(
     dynamodb: DynamoDBClient | None,
 ) -> ReadSide:
     """The views (their cache warmed for the API) and the projector, both following the table
-    router; write-through for the API; the read model replayed at start when configured."""
+    router; the aggregator where the profile counts; write-through for the API; the read model
+    replayed at start when configured."""
     orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
     router = await open_router(settings, engine)
     views = build_views(settings, orders, events, dynamodb, router)
@@ -104,13 +109,18 @@ async def open_read_side(
         await _warm_cache(views, settings.cache_warm_orders)
     if dynamodb is None:
         return ReadSide(orders, events, views, router)
-    projector = build_projector(dynamodb, settings, None, views.counts_changed, router)
+    aggregator = None
+    if profile.counts(settings):
+        aggregator = await build_aggregator(stack, settings, dynamodb, views.counts_changed)
+    # the aggregator (if any) is woken by every projection: the history stream has new entries
+    wake = aggregator.wake if aggregator is not None else None
+    projector = build_projector(dynamodb, settings, None, wake, router)
     write_through = None
     if profile.starts_background:
         write_through = await _open_write_through(stack, settings, projector, views)
     if profile.changes_schema and settings.replay_on_start:
         await _replay_at_start(events, projector)
-    return ReadSide(orders, events, views, router, projector, write_through)
+    return ReadSide(orders, events, views, router, projector, write_through, aggregator)
 
 
 async def _open_write_through(

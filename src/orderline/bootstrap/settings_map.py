@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from ..adapters.dynamodb.client import is_emulator
 from ..adapters.errors import StartupError
 from ..adapters.kafka import KafkaTopics
 from ..auth.authenticator import Authenticator
@@ -20,6 +21,8 @@ from ..live.hub import LivePolicy
 from ..readmodel.cache import ReadCache
 from ..readmodel.documents import Expiry
 from ..secrets_store import local_secret, random_secret
+from ..streams.counters import ConsumerOptions
+from ..streams.reader import ReaderPolicy
 from ..workers.relay import RelayPolicy
 from ..workers.retention import RetentionPolicy
 
@@ -100,6 +103,21 @@ def with_replay_default(configured: Settings, resolved: Settings) -> Settings:
     if resolved.replay_on_start is not None:
         return resolved
     return resolved.with_overrides(replay_on_start=configured.embedded_dynamodb)
+
+
+def aggregates(settings: Settings) -> bool:
+    """Whether `serve`'s workers count the counters: as configured, else with an emulator."""
+    if settings.aggregate is not None:
+        return settings.aggregate
+    return settings.embedded_dynamodb or is_emulator(settings.dynamodb_endpoint)
+
+
+def consumer_options(settings: Settings) -> ConsumerOptions:
+    """How the counter aggregator reads the history stream."""
+    return ConsumerOptions(
+        lease_seconds=settings.stream_lease_seconds,
+        reader=ReaderPolicy(poll_seconds=settings.stream_poll_seconds),
+    )
 
 
 def dev_signer(settings: Settings) -> DevSigner:

@@ -1,31 +1,29 @@
 """Events -> DynamoDB read model: idempotent, order-insensitive, batched into transactions.
 
 Per batch, each order's newest event writes `order-status` and `order-details` only over an older
-version; every event writes its history entry, conditioned on not existing, in the same
-transaction as the counter increments it causes, so a duplicate counts nothing twice. Increments
-for one counter item are summed within a transaction (which may touch an item only once), and a
-cancelled transaction's `CancellationReasons` say which writes were stale or duplicate: those are
-dropped and the rest retried. The projector never reads PostgreSQL.
+version; every event writes its history entry, conditioned on not existing. A cancelled
+transaction's `CancellationReasons` say which writes were stale or duplicate: those are dropped
+and the rest retried. Counters and gauges are not written here: they are counted from the
+history table's stream (`streams/counters.py`), where each entry appears once. The projector
+never reads PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from orderline import metrics
-from orderline.adapters.dynamodb.codec import to_attribute, to_item
+from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.errors import is_transient
-from orderline.adapters.dynamodb.keys import counter_key, gauge_key, history_key, hour_bucket
+from orderline.adapters.dynamodb.keys import history_key
 from orderline.adapters.dynamodb.protocol import TransactionWriter
 from orderline.adapters.dynamodb.tables import ReadModelTables
 from orderline.domain.events import Envelope as EventDict  # as committed; .envelopes parses it
@@ -62,8 +60,8 @@ class ProjectsEvents(Protocol):
 
 @dataclass(frozen=True)
 class _Write:
-    kind: str  # status@<table>, details, log, counter
-    ref: str  # order id (status, details), event id (log), item key (counter)
+    kind: str  # status@<table>, details, log
+    ref: str  # order id (status, details), event id (log)
     request: dict[str, Any]
 
 
@@ -83,7 +81,6 @@ class Projector:
         prefix: str,
         *,
         expiry: docs.Expiry | None = None,
-        shards: int = 4,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_applied: Callable[[], None] | None = None,
         router: TableRouter | None = None,
@@ -91,7 +88,6 @@ class Projector:
         self._client = client
         self._on_applied = on_applied  # told after any batch that changed the tables
         self._expiry = expiry or docs.Expiry()
-        self._shards = shards
         self._clock = clock
         self._tables = ReadModelTables.under(prefix)
         # which status table(s) to write: more than one during a table migration
@@ -138,8 +134,8 @@ class Projector:
         budget = 0
         for event in sorted(events, key=lambda e: (e.order_id, e.version)):
             is_newest = newest[event.order_id] is event
-            # log, counter, 2 gauges (+ details and each status table)
-            cost = 4 + (1 + len(self._router.status_writes()) if is_newest else 0)
+            # the history entry (+ details and each status table for an order's newest event)
+            cost = 1 + (1 + len(self._router.status_writes()) if is_newest else 0)
             if budget + cost > MAX_TRANSACTION_ITEMS:
                 yield chunk
                 chunk, budget = _Chunk([], {}), 0
@@ -222,22 +218,8 @@ class Projector:
         for order_id, event in chunk.newest.items():
             for kind, item in self._current_items(event):
                 writes += self._current_writes(chunk, kind, order_id, item, event.version)
-        counters: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
         for event in chunk.events:
             writes.append(_Write("log", event.event_id, self._history_put(event)))
-            shard = self._shard(event.order_id)
-            # every event counts twice: for all restaurants, and for its own restaurant
-            for restaurant in (None, event.order.get("restaurantId")):
-                if event.enters_status:
-                    pk = counter_key(event.status, shard, restaurant)
-                    entry = counters[(pk, hour_bucket(event.occurred_at))]
-                    entry[0] += 1
-                    entry[1] += event.total
-                for status, delta in _gauge_deltas(event):
-                    counters[(gauge_key(shard, restaurant), status)][0] += delta
-        for (pk, sk), (count, value) in counters.items():
-            # a zero sum is still written, so the items are the same however events were batched
-            writes.append(_Write("counter", f"{pk}|{sk}", self._add(pk, sk, count, value)))
         return writes
 
     def _current_writes(
@@ -278,6 +260,9 @@ class Projector:
             **event.history_entry(),
             "ttl": self._expiry.history_ttl(event.occurred_at),
         }
+        restaurant = event.order.get("restaurantId")
+        if restaurant:  # what the aggregator counts per restaurant (not part of the API's view)
+            entry["restaurantId"] = restaurant
         return {
             "Put": {
                 "TableName": self._tables.log,
@@ -286,35 +271,10 @@ class Projector:
             }
         }
 
-    def _add(self, pk: str, sk: str, count: int, value: Decimal) -> dict[str, Any]:
-        return counter_update(self._tables.metrics, pk, sk, count, value)
-
-    def _shard(self, order_id: str) -> int:
-        return zlib.crc32(order_id.encode()) % self._shards
-
     def _observe_lag(self, events: list[ParsedEnvelope]) -> None:
         now = self._clock()
         for event in events:
             metrics.PROJECTION_LAG.observe(max(0.0, (now - event.occurred_at).total_seconds()))
-
-
-def counter_update(table: str, pk: str, sk: str, count: int, value: Decimal) -> dict[str, Any]:
-    """A transaction's `ADD count, totalValue` on one counter item (totalValue when non-zero)."""
-    expression, values = "ADD #count :count", {":count": to_attribute(count)}
-    names = {"#count": "count"}
-    if value:
-        expression += ", #value :value"
-        values[":value"] = to_attribute(value)
-        names["#value"] = "totalValue"
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
-            "UpdateExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-    }
 
 
 def transact_put_if_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
@@ -328,14 +288,3 @@ def transact_put_if_newer(table: str, item: dict[str, Any], version: int) -> dic
             "ExpressionAttributeValues": {":version": {"N": str(version)}},
         }
     }
-
-
-def _gauge_deltas(event: ParsedEnvelope) -> list[tuple[str, int]]:
-    """How an event moves the count of orders now in each status."""
-    if event.event_type == "OrderPlaced":
-        return [(event.status, 1)]
-    if event.event_type == "OrderStatusChanged" and event.previous_status:
-        return [(event.previous_status, -1), (event.status, 1)]
-    if event.deleted:
-        return [(event.status, -1)]
-    return []

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 from urllib.parse import urlparse
 
 import botocore.session
@@ -13,7 +14,7 @@ from aiobotocore.session import get_session
 from orderline.config import Settings
 
 from .instrumentation import instrument
-from .protocol import DynamoDBClient
+from .protocol import DynamoDBClient, DynamoDBStreamsClient
 
 # Emulators accept any credentials; botocore still insists on having some. DynamoDB Local keeps
 # one database per access key and region, so the user's own credentials win when there are any.
@@ -54,9 +55,8 @@ def client_credentials(endpoint: str | None) -> dict[str, str]:
     return emulator_credentials() if is_emulator(endpoint) else {}
 
 
-@asynccontextmanager
-async def dynamodb_client(settings: Settings) -> AsyncIterator[DynamoDBClient]:
-    config = AioConfig(
+def _config(settings: Settings) -> AioConfig:
+    return AioConfig(
         retries={
             "max_attempts": settings.dynamodb_max_attempts,
             "mode": settings.dynamodb_retry_mode,
@@ -68,13 +68,29 @@ async def dynamodb_client(settings: Settings) -> AsyncIterator[DynamoDBClient]:
         # model costs about a tenth of a call's client CPU.
         parameter_validation=False,
     )
-    credentials = client_credentials(settings.dynamodb_endpoint)
-    async with get_session().create_client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint,
-        config=config,
-        **credentials,
-    ) as client:
+
+
+@asynccontextmanager
+async def dynamodb_client(settings: Settings) -> AsyncIterator[DynamoDBClient]:
+    async with _create("dynamodb", settings) as client:
         instrument(client)
         yield client
+
+
+@asynccontextmanager
+async def streams_client(settings: Settings) -> AsyncIterator[DynamoDBStreamsClient]:
+    """The DynamoDB Streams client: same endpoint, credentials, retries and timeouts."""
+    async with _create("dynamodbstreams", settings) as client:
+        instrument(client)
+        yield client
+
+
+def _create(service: str, settings: Settings) -> AbstractAsyncContextManager[Any]:
+    """aiobotocore's client for `service` (it ships no types: the callers name the protocol)."""
+    return get_session().create_client(  # type: ignore[no-any-return]
+        service,
+        region_name=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint,
+        config=_config(settings),
+        **client_credentials(settings.dynamodb_endpoint),
+    )

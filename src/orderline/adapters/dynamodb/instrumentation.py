@@ -11,7 +11,7 @@ from typing import Any
 
 from orderline import metrics
 
-from .protocol import DynamoDBClient
+from .protocol import DynamoDBClient, DynamoDBStreamsClient
 
 THROTTLE_CODES = frozenset(
     {
@@ -25,17 +25,23 @@ _STARTED = "orderline_started"
 _TABLE = "orderline_table"
 
 
-def instrument(client: DynamoDBClient) -> None:
-    """Register the hooks on one client (aiobotocore awaits or calls them alike)."""
+def instrument(client: DynamoDBClient | DynamoDBStreamsClient) -> None:
+    """Register the hooks on one client, DynamoDB or DynamoDB Streams (aiobotocore awaits or
+    calls them alike)."""
     events = client.meta.events
-    events.register("before-parameter-build.dynamodb", _before)
-    events.register("needs-retry.dynamodb", _on_attempt)
-    events.register("after-call.dynamodb", _after)
-    events.register("after-call-error.dynamodb", _after_error)
+    service = client.meta.service_model.service_id.hyphenize()  # dynamodb, dynamodb-streams
+    events.register(f"before-parameter-build.{service}", _before)
+    events.register(f"needs-retry.{service}", _on_attempt)
+    events.register(f"after-call.{service}", _after)
+    events.register(f"after-call-error.{service}", _after_error)
 
 
 def table_of(params: dict[str, Any]) -> str:
-    """The table a call addresses; multi-table calls are named by their first table."""
+    """The table a call addresses; multi-table calls are named by their first table. A
+    Streams call is named by the table of its stream (iterators start with the stream ARN)."""
+    stream = params.get("StreamArn") or params.get("ShardIterator")
+    if isinstance(stream, str) and ":table/" in stream:
+        return stream.split(":table/", 1)[1].split("/", 1)[0]
     if "TableName" in params:
         return str(params["TableName"])
     if params.get("RequestItems"):

@@ -3,6 +3,7 @@ the projector that writes them and the queries that read them."""
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 
 
@@ -10,6 +11,11 @@ def counter_key(status: str, shard: int, restaurant: str | None = None) -> str:
     """`order-status-metrics` partition of the hourly entries into a status (one shard), of
     every restaurant or of one (ids never contain `#`)."""
     return f"{status}#{shard}" if restaurant is None else f"{status}#{shard}#{restaurant}"
+
+
+def counter_shard(order_id: str, shards: int) -> int:
+    """Which shard of the counter and gauge items an order's entries are counted in."""
+    return zlib.crc32(order_id.encode()) % shards
 
 
 def gauge_key(shard: int, restaurant: str | None = None) -> str:

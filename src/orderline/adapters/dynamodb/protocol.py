@@ -72,8 +72,34 @@ class DynamoDBClient(Protocol):
     async def restore_table_to_point_in_time(self, **request: Any) -> Response: ...
 
 
+class DynamoDBStreamsClient(Protocol):
+    """The DynamoDB Streams operations the stream reader calls (`streams/`)."""
+
+    @property
+    def meta(self) -> Any:
+        """botocore's client meta: its event hooks carry the metrics (`instrumentation`)."""
+        ...
+
+    async def describe_stream(self, **request: Any) -> Response: ...
+
+    async def get_shard_iterator(self, **request: Any) -> Response: ...
+
+    async def get_records(self, **request: Any) -> Response: ...
+
+
 class TransactionWriter(Protocol):
     """The one operation the projector needs: a DynamoDBClient is one, and so is a recorder that
-    keeps the transactions instead of sending them (`ops/cost.py` sizes items that way)."""
+    keeps the transactions instead of sending them (`ops/provisioning/cost.py` sizes items so)."""
 
     async def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> Response: ...
+
+
+class ItemUpdater(Protocol):
+    """One UpdateItem: how a stream consumer moves a shard's checkpoint (`streams/leases.py`)."""
+
+    async def update_item(self, **request: Any) -> Response: ...
+
+
+class CountingWriter(TransactionWriter, ItemUpdater, Protocol):
+    """What the counter aggregator writes with: the counts-and-checkpoint transaction, or the
+    checkpoint alone. A DynamoDBClient is one; so is `ops/provisioning/cost.py`'s recorder."""

@@ -80,7 +80,10 @@ ORDER_STATUS = TableSpec(
     stream=True,
 )
 ORDER_DETAILS = TableSpec(name="order-details", hash_key="orderId")
-ORDER_STATUS_LOG = TableSpec(name="order-status-log", hash_key="orderId", range_key="sk")
+# Its stream is where the counters are counted from (`streams/`): each entry is one INSERT.
+ORDER_STATUS_LOG = TableSpec(
+    name="order-status-log", hash_key="orderId", range_key="sk", stream=True
+)
 ORDER_STATUS_METRICS = TableSpec(
     name="order-status-metrics", hash_key="pk", range_key="sk", ttl=False
 )
@@ -91,6 +94,11 @@ TABLES: tuple[TableSpec, ...] = (
     ORDER_STATUS_LOG,
     ORDER_STATUS_METRICS,
 )
+
+# Stream shard leases and checkpoints (`streams/leases.py`): one item per consumer and shard,
+# `stream` = consumer + stream ARN, `shardId`.
+STREAM_LEASES = TableSpec(name="stream-leases", hash_key="stream", range_key="shardId", ttl=False)
+STREAM_TABLES: tuple[TableSpec, ...] = (STREAM_LEASES,)
 
 # The forum (DESIGN §11): DynamoDB is its only database. Names and keys as in seed 004.
 FORUM_USERS = TableSpec(
@@ -117,7 +125,7 @@ FORUM_POSTS = TableSpec(
 )
 FORUM_TABLES: tuple[TableSpec, ...] = (FORUM_USERS, FORUM_THREADS, FORUM_POSTS)
 # Every table of a deployment: what export, drift checks and backups cover by default.
-EVERY_TABLE: tuple[TableSpec, ...] = (*TABLES, *FORUM_TABLES)
+EVERY_TABLE: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,25 @@
 """The `orderline` command, split by topic: serve, workers, tables, maintenance, auth,
 provisioning, forum, ops (backup, restore, migrations)."""
 
-from . import auth, forum, maintenance, migration, native, ops, provision, serve, tables, workers
+from . import (
+    auth,
+    counters,
+    forum,
+    maintenance,
+    migration,
+    native,
+    ops,
+    provision,
+    serve,
+    tables,
+    workers,
+)
 from .app import app
 
 __all__ = [
     "app",
     "auth",
+    "counters",
     "forum",
     "maintenance",
     "migration",

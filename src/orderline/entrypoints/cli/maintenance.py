@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from orderline.adapters.dynamodb.admin import ensure_tables
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.migrate import current_revision, upgrade
 from orderline.adapters.postgres.queries import PostgresOrderQueries
@@ -23,10 +24,13 @@ from orderline.bootstrap import (
 from orderline.config import Settings
 from orderline.readmodel import rebuild
 from orderline.readmodel.rebuild import ReplayResult
+from orderline.streams import recount
 from orderline.workers.retention import history_warning
 
 from .app import app, db_app, outbox_app
 from .common import configure_logging, fail, load_settings, progress_bar, services, with_engine
+
+COUNTER_LAG_SECONDS = 2.0  # how long the aggregator may take to count an entry
 
 
 @app.command("config")
@@ -111,20 +115,27 @@ def reconcile(
         bool, typer.Option("--repair", help="Overwrite drifted items with PostgreSQL's state.")
     ] = False,
 ) -> None:
-    """Compare every order in PostgreSQL with the read model; report drift by kind (exit 1).
+    """Compare every order in PostgreSQL with the read model, and the counters with a recount of
+    the history table; report drift by kind (exit 1). `--repair` fixes order items; counters
+    are repaired by `orderline counters rebuild`.
 
     Example (beside `make run`): orderline reconcile --repair
     """
     with services(load_settings(), postgres=True, dynamodb=True) as settings:
-        report = asyncio.run(_reconcile(settings, repair))
+        report, counters = asyncio.run(_reconcile(settings, repair))
     typer.echo(f"checked {report.orders} orders: {len(report.drifts)} drifted items")
     for kind, count in sorted(report.by_kind.items()):
         typer.echo(f"  {kind}: {count}")
     for drift in report.drifts[:20]:
         typer.echo(f"  {drift.order_id} {drift.table} {drift.kind}: {drift.detail}")
+    typer.echo(f"counters: {len(counters)} items differ from a recount of the history table")
+    for difference in counters[:20]:
+        typer.echo(f"  {difference}")
+    if counters:
+        typer.echo("  repair them with: orderline counters rebuild")
     if repair:
         typer.echo(f"repaired {report.repaired} items")
-    elif report.drifts:
+    if (report.drifts and not repair) or counters:
         raise typer.Exit(1)
 
 
@@ -144,13 +155,29 @@ async def _replay(settings: Settings, prefix: str) -> ReplayResult:
             return await rebuild.replay(events, projector, progress=advance)
 
 
-async def _reconcile(settings: Settings, repair: bool) -> rebuild.ReconcileReport:
+async def _reconcile(
+    settings: Settings, repair: bool
+) -> tuple[rebuild.ReconcileReport, list[recount.Difference]]:
     async with open_engine(settings, pool_size=TOOL_POOL_SIZE) as engine:
         total = await PostgresOrderQueries(engine).count()
         async with open_dynamodb(settings) as client:
             reconciler = build_reconciler(settings, engine, client)
             with progress_bar("checking orders", total) as advance:
-                return await reconciler.run(repair=repair, progress=advance)
+                report = await reconciler.run(repair=repair, progress=advance)
+            return report, await _counter_differences(client, settings)
+
+
+async def _counter_differences(
+    client: DynamoDBClient, settings: Settings
+) -> list[recount.Difference]:
+    """Counter items that differ from a recount, twice in a row (the first time may catch
+    entries the aggregator is counting right now)."""
+    prefix, shards = settings.table_prefix, settings.counter_shards
+    differences = await recount.compare(client, prefix, shards)
+    if differences:
+        await asyncio.sleep(COUNTER_LAG_SECONDS)
+        differences = await recount.compare(client, prefix, shards)
+    return differences
 
 
 async def _upgrade(settings: Settings) -> str | None:

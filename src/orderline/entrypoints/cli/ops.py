@@ -41,6 +41,7 @@ from orderline.workers.retention import PruneReport, prune
 
 from .app import app, outbox_app
 from .common import fail, load_settings, progress_bar, services, with_engine
+from .counters import Bars, rebuild_under, summary
 
 TablesOption = Annotated[
     list[str] | None,
@@ -125,7 +126,8 @@ def restore(
     Refuses a non-empty table unless --overwrite; exits 1 on a corrupt file or a count that
     differs. The manifest is not trusted: files only inside the folder, CreateTable parameters
     only those a backup writes, tables only under ORDERLINE_TABLE_PREFIX unless --prefix names
-    where. Resumable: run the same command again after a crash.
+    where. Resumable: run the same command again after a crash. Counter items are not restored
+    but recounted from the restored history at the end (as `counters rebuild`).
 
     Example: orderline restore backups/nightly --prefix orderline-restored-
     """
@@ -151,6 +153,8 @@ def restore(
         f"({result.items / max(seconds, 1e-9):.0f} items/s){'; resumed' if result.resumed else ''};"
         f" counts verified: {', '.join(f'{n} {c}' for n, c in result.tables.items())}"
     )
+    if result.counters is not None:
+        typer.echo(f"counters: {result.counters}")
 
 
 @outbox_app.command("prune")
@@ -225,8 +229,16 @@ async def _backup(settings: Settings, options: BackupOptions) -> BackupResult:
 
 async def _restore(settings: Settings, options: RestoreOptions) -> RestoreResult:
     async with open_dynamodb(settings) as client, open_wire(settings) as wire:
+
+        async def counters(prefix: str, bars: Bars | None) -> str:
+            """Counter items are not restored: recounted from the restored history."""
+            try:
+                return summary(await rebuild_under(settings, client, prefix, bars))
+            except ValueError as exc:  # a history table without a stream (an older backup)
+                return f"counters not rebuilt ({exc}): enable its stream, then `counters rebuild`"
+
         with phases() as bar:
-            return await run_restore(client, wire, options, bar)
+            return await run_restore(client, wire, options, bar, counters)
 
 
 @contextmanager

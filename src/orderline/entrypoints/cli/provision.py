@@ -47,11 +47,19 @@ def tables_export(
     ] = None,
     min_capacity: Annotated[int, typer.Option(help="Provisioned: lowest units.")] = 5,
     max_capacity: Annotated[int, typer.Option(help="Provisioned: highest units.")] = 100,
+    counters_lambda: Annotated[
+        bool,
+        typer.Option(
+            "--counters-lambda",
+            help="Add the counter aggregator as a Lambda on the history stream (its role, "
+            "event source mapping and failure queue).",
+        ),
+    ] = False,
 ) -> None:
     """Print a CloudFormation template (YAML) for every read-model table; no DynamoDB needed.
 
-    Example: orderline tables export --format cloudformation --env prod --pitr --alarms
-    """
+    Example: orderline tables export --format cloudformation --env prod --pitr --alarms --counters-lambda
+    """  # noqa: E501
     try:
         thresholds = with_overrides(alarm_threshold or [])
     except ValueError as exc:
@@ -67,6 +75,7 @@ def tables_export(
         alarms=alarms,
         thresholds=thresholds,
         capacity=Capacity(minimum=min_capacity, maximum=max_capacity),
+        counters_lambda=counters_lambda,
     )
     typer.echo(render(options), nl=False)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orderline.bootstrap import with_replay_default
+from orderline.bootstrap import aggregates, with_replay_default
 from orderline.config import Settings
 from orderline.embedded import embedded_services
 from orderline.service_registry import RunningServices, registered
@@ -49,6 +49,11 @@ def serve(
     with embedded_services(settings) as resolved:
         log.info("PostgreSQL: %s; DynamoDB: %s", *_describe(settings, resolved))
         resolved = with_replay_default(settings, resolved)
+        if resolved.workers and not aggregates(resolved):
+            log.info(
+                "status counters are not counted here (ORDERLINE_AGGREGATE): run "
+                "`orderline aggregate` or the Lambda of `tables export --counters-lambda`"
+            )
         with registered(settings.data_dir, _embedded_of(settings, resolved)):
             started = run_service(serve_api(resolved, listener))
     if not started:

@@ -1,4 +1,5 @@
-"""Worker processes: `relay`, `project`, and `replay-dead-letters` for the Kafka topics."""
+"""Worker processes: `relay`, `project`, `aggregate`, and `replay-dead-letters` for the Kafka
+topics."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import prometheus_client
 import typer
 
 from orderline.adapters.kafka import replay_dead_letters
-from orderline.bootstrap import Profile, kafka_topics
+from orderline.bootstrap import Profile, kafka_topics, open_aggregator
 from orderline.config import Settings
+from orderline.startup import explain
 from orderline.workers.runner import run_until_stopped
 
 from .app import app
@@ -45,6 +47,40 @@ def project(metrics_port: MetricsPort = None) -> None:
     if settings.kafka_bootstrap_servers is None:
         fail("`project` consumes Kafka; set ORDERLINE_KAFKA_BOOTSTRAP_SERVERS")
     _run_worker(settings, metrics_port, Profile.PROJECTOR)
+
+
+@app.command()
+def aggregate(metrics_port: MetricsPort = None) -> None:
+    """Count the status counters and gauges from the history table's stream until SIGTERM.
+
+    Needs DynamoDB only. Any number may run: each shard of the stream is read by one of them at
+    a time (leases), and a batch is counted once even when two read it.
+
+    Example: ORDERLINE_DYNAMODB_ENDPOINT=http://localhost:8001 orderline aggregate --metrics-port 9103
+    """  # noqa: E501
+    settings = load_settings()
+    if settings.embedded_dynamodb:
+        fail(
+            "`aggregate` reads the stream of the DynamoDB the API writes to; set "
+            "ORDERLINE_DYNAMODB_ENDPOINT (`serve` counts by itself with its embedded emulator)"
+        )
+    configure_logging(settings)
+    _serve_metrics(settings, metrics_port)
+    run_service(_aggregate(settings))
+
+
+async def _aggregate(settings: Settings) -> None:
+    stop = _stop_on_signals()
+    try:
+        async with open_aggregator(settings) as consumer:
+            log.info("counting the counters from the history stream (reader %s)", consumer.owner)
+            await run_until_stopped([consumer.run], stop)
+    except Exception as exc:
+        message = explain(exc, settings)
+        if message is None:
+            raise
+        fail(message)
+    log.info("stopped")
 
 
 @app.command("replay-dead-letters")
@@ -81,18 +117,27 @@ def _external_settings(command: str) -> Settings:
 
 
 def _run_worker(settings: Settings, metrics_port: int | None, profile: Profile) -> None:
+    _serve_metrics(settings, metrics_port)
+    run_service(_work(settings, profile))
+
+
+def _serve_metrics(settings: Settings, metrics_port: int | None) -> None:
     port = settings.metrics_port if metrics_port is None else metrics_port
     if port:
         prometheus_client.start_http_server(port, addr=settings.host)
         log.info("metrics on http://%s:%d/metrics", settings.host, port)
-    run_service(_work(settings, profile))
 
 
-async def _work(settings: Settings, profile: Profile) -> None:
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _work(settings: Settings, profile: Profile) -> None:
+    stop = _stop_on_signals()
     async with AsyncExitStack() as stack:
         container = await start_container(stack, settings, profile)
         loops = container.worker_loops()

@@ -12,6 +12,13 @@ Files are written concurrently, each in order, 25 items a call with several call
 the journal `restore-state-<prefix>.json` records per file how many lines are known written, so
 a restore killed at any point resumes where it was (putting an item twice is idempotent).
 Finally every table's exact count (`Scan Select=COUNT`) must equal the manifest's.
+
+Counter items are not restored: they are counted from the history table's stream (`streams/`),
+and the restored history entries are new INSERTs on that stream, which an aggregator counts;
+restored counter items would count every entry twice. So `order-status-metrics` is created
+(empty) but not written, and when the restore touches history or counters it ends with the
+`CounterRebuild` it was given (`orderline counters rebuild` on the target prefix), before its
+journal is removed: a restore killed during the rebuild rebuilds again when resumed.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ import re
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.adapters.dynamodb.tables import ORDER_STATUS_LOG, ORDER_STATUS_METRICS
 
 from .dynamodb_http import Wire
 from .files import CorruptBackup, FileEntry, lines, verify, write_json_durably
@@ -42,6 +50,12 @@ IN_FLIGHT_PER_FILE = 4
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 JOURNAL_SECONDS = 0.5
 Progress = Callable[[int], None]
+# Tables derived from the history (counted from its stream): created, never written, rebuilt.
+COUNTED = frozenset({ORDER_STATUS_METRICS.name})
+COUNTED_FROM = frozenset({ORDER_STATUS_LOG.name, *COUNTED})
+CounterRebuild = Callable[[str, Callable[[str, int | None], Progress] | None], Awaitable[str]]
+"""Rebuilds the counters under a prefix from its history (progress bars as in `run_restore`);
+returns a line for the summary."""
 
 
 class RestoreError(Exception):
@@ -66,6 +80,7 @@ class RestoreResult:
     items: int = 0
     resumed: bool = False
     notes: list[str] = field(default_factory=list)
+    counters: str | None = None  # what the counter rebuild did, when it ran
 
 
 def load_manifest(source: Path) -> Manifest:
@@ -265,15 +280,19 @@ async def run_restore(
     client: DynamoDBClient,
     wire: Wire,
     options: RestoreOptions,
-    progress: Callable[[str, int], Progress] | None = None,
+    progress: Callable[[str, int | None], Progress] | None = None,
+    counters: CounterRebuild | None = None,
 ) -> RestoreResult:
-    """Verify, prepare, write, count; the journal is removed only when all of it succeeded.
+    """Verify, prepare, write, count, rebuild the counters; the journal is removed only when all
+    of it succeeded.
 
-    `progress(label, total)` opens a progress bar per phase and returns its `advance`.
+    `progress(label, total)` opens a progress bar per phase and returns its `advance`. Without
+    `counters`, a restore that touches history or counters notes the rebuild to run.
     """
     manifest = load_manifest(options.source)
     chosen = targets(manifest, options)
     total = sum(table.items for table, _ in chosen)
+    written = [(table, name) for table, name in chosen if table.base_name not in COUNTED]
     with tempfile.TemporaryDirectory(prefix="orderline-restore-") as staging:  # mode 0700
         checking = progress("verifying files", total) if progress else None
         copies = verify_files(options.source, chosen, Path(staging), checking)
@@ -281,10 +300,19 @@ async def run_restore(
         journal = journal_for(options.source, prefix)
         result = RestoreResult(resumed=journal.resumed)
         result.notes = await prepare_tables(client, wire, chosen, journal, options.overwrite)
-        advance = progress("restoring items", total) if progress else None
-        await write_files(wire, options, chosen, copies, journal, advance)
-    result.tables = await verify_counts(wire, chosen)
+        to_write = sum(table.items for table, _ in written)
+        advance = progress("restoring items", to_write) if progress else None
+        await write_files(wire, options, written, copies, journal, advance)
+    result.tables = await verify_counts(wire, written)
     result.items = sum(result.tables.values())
+    if any(table.base_name in COUNTED_FROM for table, _ in chosen):
+        if counters is not None:
+            result.counters = await counters(prefix, progress)
+        else:
+            result.notes.append(
+                f"counters not restored: rebuild them from the history with "
+                f"ORDERLINE_TABLE_PREFIX={prefix} orderline counters rebuild"
+            )
     journal.discard()
     return result
 

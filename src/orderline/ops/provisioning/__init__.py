@@ -3,6 +3,8 @@
 cloudformation.py  `orderline tables export`: the CloudFormation template (tables, alarms,
                    IAM policies)
 alarms.py          CloudWatch alarms per table and their default thresholds
+counters_lambda.py `tables export --counters-lambda`: the counter aggregator as a Lambda on the
+                   history stream (function, role, event source mapping, failure queue)
 iam.py             ROLES: what each process calls, and its least-privilege policy
                    (`orderline iam-policy`)
 drift.py           `orderline tables diff`: live tables against their specs

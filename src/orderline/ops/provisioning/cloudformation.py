@@ -14,8 +14,14 @@ from typing import Any, Literal
 
 import yaml
 
-from orderline.adapters.dynamodb.tables import EVERY_TABLE, TTL_ATTRIBUTE, TableSpec
+from orderline.adapters.dynamodb.tables import (
+    EVERY_TABLE,
+    ORDER_STATUS_LOG,
+    TTL_ATTRIBUTE,
+    TableSpec,
+)
 
+from . import counters_lambda
 from .alarms import DEFAULT_THRESHOLDS, Threshold, alarm_resources
 
 Billing = Literal["on-demand", "provisioned"]
@@ -44,6 +50,7 @@ class ExportOptions:
     alarms: bool = False
     thresholds: dict[str, Threshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     capacity: Capacity = Capacity()
+    counters_lambda: bool = False  # the counter aggregator as a Lambda on the history stream
 
     @property
     def global_tables(self) -> bool:
@@ -86,6 +93,9 @@ def template(options: ExportOptions, specs: Sequence[TableSpec] = EVERY_TABLE) -
             "Description": "SNS topic the alarms notify (empty: alarms without actions)",
         }
         body["Conditions"] = conditions
+    if options.counters_lambda and ORDER_STATUS_LOG in specs:
+        body["Parameters"].update(counters_lambda.parameters())
+        resources.update(counters_lambda.resources(logical_id(ORDER_STATUS_LOG)))
     return body
 
 

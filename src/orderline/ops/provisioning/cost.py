@@ -1,11 +1,13 @@
-"""Monthly DynamoDB on-demand cost, from the items the projector really writes.
+"""Monthly DynamoDB on-demand cost, from the items the projector and the aggregator really write.
 
 A representative order is played through its lifecycle by the domain, each event projected by
-the real `Projector` against a recording client; every item of every transaction is sized by
-DynamoDB's rules. On-demand bills items, not calls: a transactional write costs 2 write request
-units per started KB of each item, a GSI copy 1 (2 when its sort key `updatedAt` moves: a delete
-and a put), an eventually consistent read 0.5 per 4 KB. Batching (0.07 calls per event in the
-bench) saves client CPU and latency, not request units.
+the real `Projector` against a recording client, and each history entry it wrote counted by the
+real `CounterAggregator` as a stream batch of its own (the most its counters can cost: batches
+of several entries share counter items and the checkpoint); every item of every transaction is
+sized by DynamoDB's rules. On-demand bills items, not calls: a transactional write costs 2
+write request units per started KB of each item, a GSI copy 1 (2 when its sort key `updatedAt`
+moves: a delete and a put), an eventually consistent read 0.5 per 4 KB. Batching the projector
+(0.07 calls per event in the bench) saves client CPU and latency, not request units.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from orderline.domain.money import Money
 from orderline.domain.order import DeliveryLocation, Order, OrderItem
 from orderline.readmodel.documents import Expiry
 from orderline.readmodel.projector import Projector
+from orderline.streams.counters import CounterAggregator
+from orderline.streams.leases import Checkpoint
+from orderline.streams.reader import ShardBatch
 
 ITEM_OVERHEAD = 100  # bytes DynamoDB adds to every stored item, base table or index
 HOURS_PER_MONTH = 730
@@ -75,13 +80,18 @@ class Estimate:
 
 
 class _RecordingClient:
-    """Stands in for DynamoDB: keeps every TransactWriteItems request, accepts them all."""
+    """Stands in for DynamoDB: keeps every write request (an UpdateItem as a transaction of
+    one), accepts them all."""
 
     def __init__(self) -> None:
         self.transactions: list[list[dict[str, Any]]] = []
 
     async def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
         self.transactions.append(TransactItems)
+        return {}
+
+    async def update_item(self, **update: Any) -> dict[str, Any]:
+        self.transactions.append([{"Update": update}])
         return {}
 
 
@@ -132,11 +142,13 @@ def representative_events(status_changes: int) -> list[dict[str, Any]]:
 
 
 def projected_items(status_changes: int, shards: int = 4) -> list[Written]:
-    """Every item the projector writes for one order, each event in a batch of its own."""
+    """Every item the projector and the aggregator write for one order, each event in a batch
+    of its own."""
     client = _RecordingClient()
-    projector = Projector(client, "", expiry=Expiry(), shards=shards)
+    projector = Projector(client, "", expiry=Expiry())
     for envelope in representative_events(status_changes):
         asyncio.run(projector.project([envelope]))
+    asyncio.run(_count(client, shards))
     written: list[Written] = []
     seen: set[str] = set()
     for transaction in client.transactions:
@@ -147,6 +159,25 @@ def projected_items(status_changes: int, shards: int = 4) -> list[Written]:
             written.append(Written(body["TableName"], item_size(item), key not in seen))
             seen.add(key)
     return written
+
+
+async def _count(client: _RecordingClient, shards: int) -> None:
+    """The aggregator counting each history entry the projector wrote, one stream batch each."""
+    aggregator = CounterAggregator(client, "", shards=shards)
+    entries = [
+        body["Item"]
+        for transaction in list(client.transactions)
+        for action in transaction
+        for body in action.values()
+        if body["TableName"] == "order-status-log"
+    ]
+    checkpoint = Checkpoint("stream-leases", "counters|stream", "shard-1", None)
+    for number, entry in enumerate(entries, start=1):
+        record = {
+            "eventName": "INSERT",
+            "dynamodb": {"NewImage": entry, "SequenceNumber": str(number)},
+        }
+        checkpoint = await aggregator.apply(ShardBatch("shard-1", [record], checkpoint))
 
 
 def _added(update: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from orderline.adapters.dynamodb.tables import (
     ORDER_STATUS,
     ORDER_STATUS_LOG,
     ORDER_STATUS_METRICS,
+    STREAM_LEASES,
+    STREAM_TABLES,
     TABLES,
     TableSpec,
 )
@@ -25,7 +27,7 @@ ALL_TABLES: tuple[str, ...] = ("*",)  # every table of the spec list the policy 
 NO_TABLE: tuple[str, ...] = ()  # an operation on no table (ListTables): Resource "*"
 READ_MODEL: tuple[str, ...] = tuple(spec.name for spec in TABLES)
 FORUM: tuple[str, ...] = tuple(spec.name for spec in FORUM_TABLES)
-SPECS: tuple[TableSpec, ...] = (*TABLES, *FORUM_TABLES)  # what policies are built for
+SPECS: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES)  # policies cover these
 
 # IAM has no TransactWriteItems action: a transaction is authorised item by item. The
 # projector's transactions hold Put and Update items only (asserted by a unit test).
@@ -48,7 +50,16 @@ class Grant:
 
 
 START_UP = Grant(READ_MODEL, ("DescribeTable", "DescribeTimeToLive"))  # ensure_tables' check
-PROJECTION = Grant(READ_MODEL, ("TransactWriteItems",))  # projector: all four tables
+LEASES_START_UP = Grant((STREAM_LEASES.name,), ("DescribeTable",))  # every process checks it too
+# projector: status, details, history (counters are the aggregator's)
+PROJECTION = Grant(
+    (ORDER_STATUS.name, ORDER_DETAILS.name, ORDER_STATUS_LOG.name), ("TransactWriteItems",)
+)
+# the counter aggregator: the history stream (its ARN from DescribeTable), the checkpoint
+# transactions (Update items on counters and leases), leases taken, renewed, released
+HISTORY_STREAM = Grant((ORDER_STATUS_LOG.name,), ("DescribeTable",), streams=True)
+COUNTING = Grant((ORDER_STATUS_METRICS.name, STREAM_LEASES.name), ("TransactWriteItems",))
+LEASING = Grant((STREAM_LEASES.name,), ("Query", "PutItem", "UpdateItem"))
 READINESS = Grant(NO_TABLE, ("ListTables",))  # read_side_calls.ping
 READ_PATH = (
     Grant((ORDER_STATUS.name,), ("GetItem", "BatchGetItem", "PutItem", "Query"), indexes=True),
@@ -56,7 +67,7 @@ READ_PATH = (
     Grant((ORDER_STATUS_LOG.name, ORDER_STATUS_METRICS.name), ("Query",)),
 )
 ADMIN = Grant(
-    READ_MODEL,
+    (*READ_MODEL, STREAM_LEASES.name),
     (
         "CreateTable",
         "DeleteTable",
@@ -87,17 +98,38 @@ FORUM_OPS = Grant(  # import, seed, verify; `tables diff` over every table
     ("CreateTable", "BatchGetItem", "Scan", "DescribeTimeToLive", "DescribeContinuousBackups"),
 )
 RECONCILE = Grant((ORDER_STATUS.name, ORDER_DETAILS.name), ("BatchGetItem", "PutItem"))
+# `reconcile` recounts the history; `counters rebuild` also rewrites counters and checkpoints
+RECOUNT = Grant((ORDER_STATUS_LOG.name, ORDER_STATUS_METRICS.name), ("Scan",))
+REBUILD = (
+    Grant((ORDER_STATUS_METRICS.name,), ("BatchWriteItem",)),
+    HISTORY_STREAM,
+    LEASING,
+)
+# the Lambda on the history stream's event source mapping: Lambda reads the stream with the
+# function's role (ListStreams has no resource-level permission), the handler reads and moves
+# checkpoints in the lease table
+COUNTERS_LAMBDA = (
+    HISTORY_STREAM,
+    Grant(NO_TABLE, ("ListStreams",)),
+    COUNTING,
+    Grant((STREAM_LEASES.name,), ("GetItem", "UpdateItem")),
+)
 
 # role -> what its process calls. One row per role; the forum adds its row with its own specs.
 ROLES: dict[str, tuple[Grant, ...]] = {
     # `orderline serve`: reads, fills, write-through projection, start-up check, readiness
-    "api": (START_UP, *READ_PATH, PROJECTION, READINESS, FORUM_API),
+    # (with ORDERLINE_AGGREGATE=true on AWS, give it the aggregator's grants too)
+    "api": (START_UP, LEASES_START_UP, *READ_PATH, PROJECTION, READINESS, FORUM_API),
     # `orderline relay` with the in-process bus projects what it relays (Kafka: no DynamoDB)
-    "relay": (START_UP, PROJECTION, FORUM_START_UP),
+    "relay": (START_UP, LEASES_START_UP, PROJECTION, FORUM_START_UP),
     # `orderline project`: the Kafka projector
-    "projector": (START_UP, PROJECTION, FORUM_START_UP),
-    # `orderline tables …`, `replay`, `reconcile --repair`
-    "ops": (ADMIN, PROJECTION, RECONCILE, FORUM_API, FORUM_OPS),
+    "projector": (START_UP, LEASES_START_UP, PROJECTION, FORUM_START_UP),
+    # `orderline aggregate`: the counters from the history table's stream
+    "aggregator": (START_UP, LEASES_START_UP, HISTORY_STREAM, COUNTING, LEASING),
+    # the Lambda handler of `tables export --counters-lambda`
+    "counters-lambda": COUNTERS_LAMBDA,
+    # `orderline tables …`, `replay`, `reconcile --repair`, `counters rebuild`
+    "ops": (ADMIN, PROJECTION, RECONCILE, RECOUNT, *REBUILD, FORUM_API, FORUM_OPS),
 }
 
 
@@ -129,6 +161,15 @@ def granted(role: str, specs: Sequence[TableSpec] = SPECS) -> dict[str, set[str]
     return allowed
 
 
+def granted_calls(role: str, specs: Sequence[TableSpec] = SPECS) -> dict[str, set[str]]:
+    """`granted`, plus the Streams operations on the tables whose stream the role reads (a
+    Streams call is counted under its table's name)."""
+    allowed = granted(role, specs)
+    for name in _names_where(role, specs, "streams"):
+        allowed.setdefault(name, set()).update(STREAM_OPERATIONS)
+    return allowed
+
+
 def policy(role: str, target: Target, specs: Sequence[TableSpec] = SPECS) -> dict[str, object]:
     """The policy document for a role."""
     if role not in ROLES:
@@ -153,7 +194,8 @@ def policy(role: str, target: Target, specs: Sequence[TableSpec] = SPECS) -> dic
     if "" in granted(role, specs):
         statements.append(_statement("NoTable", _actions_of(granted(role, specs)[""]), ["*"]))
     for number, statement in enumerate(statements):
-        statement["Sid"] = f"{role.capitalize()}{statement['Sid']}{number}"
+        prefix = "".join(part.capitalize() for part in role.split("-"))  # Sids: A-Za-z0-9
+        statement["Sid"] = f"{prefix}{statement['Sid']}{number}"
     return {"Version": "2012-10-17", "Statement": statements}
 
 
