@@ -16,7 +16,8 @@ import pytest
 
 from orderline.domain.access import Role
 
-from ..helpers.http import create
+from ..helpers.counting import server_settled
+from ..helpers.http import create, projected
 from ..helpers.server import RunningServer
 from ..helpers.tools import require
 
@@ -75,6 +76,8 @@ async def test_the_dashboard_shows_a_change_within_two_seconds(
         for status in lifecycle[:steps] if steps else ("CANCELLED",):
             moved = await client.post(f"/api/orders/{order['id']}/status", json={"status": status})
             assert moved.status_code == 200, moved.text
+    await projected(client)
+    await server_settled(server.settings)  # the page reads the counters once, at load
     token = server.token(Role.STAFF, "ops", scopes=("orders:admin", "analytics:read"))
     browser.get(f"{server.base_url}/dashboard?restaurant={restaurant}#token={token}")
     state = lambda: browser.execute_script(  # noqa: E731 - one call: the page re-renders

@@ -8,9 +8,7 @@ from typing import Any
 
 import httpx
 
-from orderline.bootstrap import open_dynamodb
-
-from ..helpers.counting import settled
+from ..helpers.counting import server_settled
 from ..helpers.http import assert_problem, create, projected
 from ..helpers.server import RunningServer
 
@@ -24,8 +22,7 @@ async def advance(client: httpx.AsyncClient, order_id: str, *statuses: str) -> N
 
 async def counters_settled(server: RunningServer) -> None:
     """Wait until the server's aggregator has counted the history (it follows the stream)."""
-    async with open_dynamodb(server.settings) as dynamodb:
-        await settled(dynamodb, server.settings.table_prefix, server.settings.counter_shards)
+    await server_settled(server.settings)
 
 
 async def test_status_read_names_its_tier_and_honours_min_version(

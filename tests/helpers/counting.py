@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 from orderline.adapters.dynamodb.protocol import DynamoDBClient, DynamoDBStreamsClient
-from orderline.bootstrap import Container
+from orderline.bootstrap import Container, open_dynamodb
+from orderline.config import Settings
 from orderline.streams.recount import Difference, compare
 from orderline.streams.shards import describe, stream_of
 
@@ -29,6 +30,12 @@ async def settled(
         if time.monotonic() > deadline:
             raise AssertionError(f"counters differ from the history: {_shown(differences)}")
         await asyncio.sleep(0.1)
+
+
+async def server_settled(settings: Settings) -> None:
+    """`settled` for a running server's tables (its aggregator counts in the background)."""
+    async with open_dynamodb(settings) as dynamodb:
+        await settled(dynamodb, settings.table_prefix, settings.counter_shards)
 
 
 async def counted(container: Container, *, seconds: float = DEADLINE_SECONDS) -> None:
