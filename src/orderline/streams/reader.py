@@ -221,8 +221,12 @@ class StreamReader:
                     raise
                 if code == "ExpiredIteratorException":
                     metrics.STREAM_ITERATOR_RENEWALS.labels(self._consumer).inc()
-                else:
-                    self._report_trimmed(cursor)
+                else:  # read again from the checkpoint: `_position` reports a real loss
+                    log.info(  # DynamoDB Local refuses a new table's first iterator this way
+                        "%s: iterator of shard %s refused as trimmed; repositioning",
+                        self._consumer,
+                        cursor.shard.shard_id,
+                    )
                 cursor.iterator = None
         raise AssertionError("unreachable")  # pragma: no cover
 
