@@ -40,15 +40,8 @@ ListingCursor = Annotated[
         json_schema_extra={"pattern": CURSOR_PATTERN},
     ),
 ]
-# `cursor` of the forum's listings (a DynamoDB index key); the server checks the same pattern.
-ForumCursor = Annotated[
-    str | None,
-    Query(
-        max_length=1024,
-        description=CURSOR_DESCRIPTION,
-        json_schema_extra={"pattern": CURSOR_PATTERN},
-    ),
-]
+# `cursor` of the forum's listings: also a DynamoDB index key, so the same form.
+ForumCursor = ListingCursor
 
 
 @dataclass(frozen=True)
