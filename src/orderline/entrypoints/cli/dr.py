@@ -45,7 +45,7 @@ def dr_status(
     with services(settings, postgres=False, dynamodb=True) as resolved:
         result = asyncio.run(_status(resolved, wait))
     console = Console()
-    console.print(_tables_view(result))
+    console.print(_tables_view(result, resolved.table_prefix))
     lags = ", ".join(
         f"{lag.region} {lag.seconds:.3f} s"
         if lag.seconds is not None
@@ -65,8 +65,8 @@ async def _status(settings: Settings, wait: float) -> Status:
             return await status(clients, settings.table_prefix, wait=wait, step=lambda: advance(1))
 
 
-def _tables_view(result: Status) -> Table:
-    table = Table("table", "region", "status", "replicas", "items")
+def _tables_view(result: Status, prefix: str) -> Table:
+    table = Table("table", "region", "status", "replicas", "items", title=f"prefix {prefix!r}")
     for state in result.tables:
         table.add_row(state.table, state.region, state.status, state.replicas, state.items)
     return table

@@ -28,7 +28,7 @@ NOT_REPORTED = "not reported"
 
 @dataclass(frozen=True)
 class TableState:
-    table: str
+    table: str  # the spec's name, without the prefix
     region: str
     status: str  # TableStatus, or the error's code when DescribeTable failed
     replicas: str  # "us-west-2=ACTIVE, ..." or NOT_REPORTED
@@ -58,14 +58,14 @@ async def table_state(
         table = (await client.describe_table(TableName=name))["Table"]
     except (BotoCoreError, ClientError, OSError) as exc:
         code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else "unreachable"
-        return TableState(name, region.name, code, NOT_REPORTED, "-")
+        return TableState(spec.name, region.name, code, NOT_REPORTED, "-")
     replicas = table.get("Replicas") or []
     shown = ", ".join(f"{r['RegionName']}={r.get('ReplicaStatus', '?')}" for r in replicas)
     if is_emulator(region.endpoint):
         items = await _scan_count(client, name)
     else:
         items = str(table.get("ItemCount", "-"))
-    return TableState(name, region.name, table["TableStatus"], shown or NOT_REPORTED, items)
+    return TableState(spec.name, region.name, table["TableStatus"], shown or NOT_REPORTED, items)
 
 
 async def _scan_count(client: DynamoDBClient, table: str) -> str:
