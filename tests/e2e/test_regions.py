@@ -30,7 +30,6 @@ from orderline.config import Settings
 from orderline.dynamodb_local import DynamoDBLocalServer
 from orderline.embedded import EmulatorServer
 from orderline.entrypoints.api.app import create_app
-from orderline.regions import Region
 
 from ..helpers import REPO
 from ..helpers.cli import invoke
@@ -153,6 +152,12 @@ class Load:
                         )
                     )
 
+    def wait_for(self, *, answers: int, within: float = 15.0) -> None:
+        deadline = time.monotonic() + within
+        while len(self.answers) < answers:
+            assert time.monotonic() < deadline, f"{len(self.answers)} answers in {within} s"
+            time.sleep(0.05)
+
     def since(self, moment: float) -> list[tuple[float, int, str, str]]:
         return [answer for answer in list(self.answers) if answer[0] >= moment]
 
@@ -215,7 +220,7 @@ def test_home_stopped_under_read_load_fails_over_and_comes_back(
         ids = [client.post("/api/orders", json=order()).json()["id"] for _ in range(4)]
         wait_replicated(regions, settings, ids)
         with Load(base_url, ids) as load:
-            time.sleep(0.5)
+            load.wait_for(answers=8)
             assert {answer[2] for answer in load.since(0)} == {HOME}
             stopped = time.monotonic()
             regions.stop_home()
