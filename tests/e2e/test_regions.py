@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from orderline.adapters.dynamodb.client import client_credentials, dynamodb_client
 from orderline.adapters.postgres.engine import build_engine
-from orderline.bootstrap import bootstrap
+from orderline.bootstrap import bootstrap, build_forum_store
 from orderline.config import Settings
 from orderline.dynamodb_local import DynamoDBLocalServer
 from orderline.embedded import EmulatorServer
@@ -173,6 +173,7 @@ def region_app(
         f"{schema}-",
         database_url=database_url,
         cache_size=0,  # every read asks DynamoDB, so the region shows
+        forum_cache_seconds=0,
         relay_poll_seconds=0.2,
         relay_backoff_seconds=0.1,
         data_dir=tmp_path,
@@ -197,17 +198,23 @@ async def _ddl(database_url: str, statement: str) -> None:
     await engine.dispose()
 
 
-def wait_replicated(regions: TwoRegions, settings: Settings, ids: list[str]) -> None:
+def wait_replicated(
+    regions: TwoRegions,
+    settings: Settings,
+    ids: list[str],
+    table_name: str = "order-status",
+    key: str = "orderId",
+) -> None:
     client = boto3.client(
         "dynamodb",
         endpoint_url=regions.replica_url,
         region_name=REPLICA,
         **client_credentials(regions.replica_url),
     )
-    table = f"{settings.table_prefix}order-status"
+    table = f"{settings.table_prefix}{table_name}"
     deadline = time.monotonic() + 30
     for order_id in ids:
-        while "Item" not in client.get_item(TableName=table, Key={"orderId": {"S": order_id}}):
+        while "Item" not in client.get_item(TableName=table, Key={key: {"S": order_id}}):
             assert time.monotonic() < deadline, f"{order_id} never reached the replica"
             time.sleep(0.05)
 
@@ -218,7 +225,9 @@ def test_home_stopped_under_read_load_fails_over_and_comes_back(
     base_url, settings = region_app
     with httpx.Client(base_url=base_url, timeout=30) as client:
         ids = [client.post("/api/orders", json=order()).json()["id"] for _ in range(4)]
+        thread_id = _forum_thread(settings)
         wait_replicated(regions, settings, ids)
+        wait_replicated(regions, settings, [thread_id], "forum-threads", "threadId")
         with Load(base_url, ids) as load:
             load.wait_for(answers=8)
             assert {answer[2] for answer in load.since(0)} == {HOME}
@@ -232,6 +241,7 @@ def test_home_stopped_under_read_load_fails_over_and_comes_back(
                 assert served and served[0] - stopped <= RTO_GOAL
                 assert all(source == "dynamodb" for *_, source in during)
                 _min_version_falls_through(client, ids[0])
+                _forum_reads_fail_over(client, thread_id)
                 ready = client.get("/health/ready").json()
                 assert ready["regions"][REPLICA] == "closed"
                 assert ready["regions"][HOME] in ("open", "half-open")
@@ -258,6 +268,28 @@ def _min_version_falls_through(client: httpx.Client, order_id: str) -> None:
     assert read.status_code == 200 and read.json()["status"] == "CONFIRMED"
     assert read.headers["x-read-source"] == "postgres"
     assert read.headers["x-read-region"] == "postgres"
+
+
+def _forum_thread(settings: Settings) -> str:
+    """A user and a thread written in the home region by the forum's store."""
+
+    async def seed() -> str:
+        async with dynamodb_client(settings) as home:
+            store = build_forum_store(home, settings)
+            await store.create_user({"userId": "regional", "name": "R", "email": "r@example.com"})
+            thread = {"threadId": str(uuid.uuid4()), "userId": "regional", "title": "Regions"}
+            created = await store.create_thread({**thread, "description": "d"})
+            return str(created["threadId"])
+
+    return asyncio.run(seed())
+
+
+def _forum_reads_fail_over(client: httpx.Client, thread_id: str) -> None:
+    """Every forum read uses the region-choosing client: the replica answers them too."""
+    for path in (f"/api/forum/threads/{thread_id}", f"/api/forum/threads/{thread_id}/posts"):
+        read = client.get(path)
+        assert read.status_code == 200, read.text
+        assert read.headers["x-read-region"] == REPLICA
 
 
 def cli_env(regions: TwoRegions, prefix: str, data_dir: Path) -> dict[str, str]:
