@@ -24,6 +24,8 @@ from orderline.adapters.dynamodb.regions import RegionalClient, track_reads
 
 from .canary import CanaryRun, canary_table
 
+WRITE_WAIT_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class DrillPolicy:
@@ -101,7 +103,10 @@ class Drill:
         self.regional.home.client = self.unreachable
         await self._count_missing(acknowledged, cut)
         writer = asyncio.create_task(self._write_through(cut + self.policy.cut_seconds))
-        await self._read_until(lambda region: region != self.report.home, cut)
+        home_name = self.report.home
+        await self._read_until(
+            lambda region: region != home_name, cut, at_least=self.policy.cut_seconds
+        )
         await writer
 
     async def _count_missing(self, acknowledged: dict[str, float], cut: float) -> None:
@@ -117,18 +122,22 @@ class Drill:
 
     async def _write_through(self, until: float) -> None:
         while time.monotonic() < until:
-            try:
-                await self.canaries.write(self.regional)
+            try:  # a write the home region cannot take is refused within a second
+                await asyncio.wait_for(self.canaries.write(self.regional), WRITE_WAIT_SECONDS)
             except Exception as exc:
                 if not (is_transient(exc) or isinstance(exc, TimeoutError)):
                     raise
                 self.report.writes_refused += 1
             await asyncio.sleep(1 / self.policy.rate)
 
-    async def _read_until(self, done: Callable[[str], bool], since: float) -> float:
-        """Read the probe until a region `done` accepts answers; seconds since `since`."""
+    async def _read_until(
+        self, done: Callable[[str], bool], since: float, *, at_least: float = 0.0
+    ) -> float:
+        """Read the probe until a region `done` accepts has answered and `at_least` seconds
+        have passed; seconds from `since` to that region's first answer."""
         answered = track_reads()
-        deadline = since + self.policy.timeout
+        deadline = since + max(self.policy.timeout, at_least)
+        took: float | None = None
         while time.monotonic() < deadline:
             try:
                 await self.regional.get_item(
@@ -137,13 +146,13 @@ class Drill:
                 )
             except Exception:
                 self.report.reads_failed += 1
-                await asyncio.sleep(0.01)
-                continue
-            self.report.reads_ok += 1
-            if answered and done(answered[-1]):
-                took = time.monotonic() - since
-                if self.report.rto_seconds is None:
-                    self.report.rto_seconds, self.report.answered_by = took, answered[-1]
+            else:
+                self.report.reads_ok += 1
+                if took is None and answered and done(answered[-1]):
+                    took = time.monotonic() - since
+                    if self.report.rto_seconds is None:
+                        self.report.rto_seconds, self.report.answered_by = took, answered[-1]
+            if took is not None and time.monotonic() >= since + at_least:
                 return took
             await asyncio.sleep(0.01)
         raise TimeoutError(f"the expected region did not answer within {self.policy.timeout} s")
