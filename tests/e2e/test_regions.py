@@ -271,13 +271,14 @@ def _min_version_falls_through(client: httpx.Client, order_id: str) -> None:
 
 
 def _forum_thread(settings: Settings) -> str:
-    """A user and a thread written in the home region by the forum's store."""
+    """A user (the principal of an API without authentication) and a thread, written in the
+    home region by the forum's store."""
 
     async def seed() -> str:
         async with dynamodb_client(settings) as home:
             store = build_forum_store(home, settings)
-            await store.create_user({"userId": "regional", "name": "R", "email": "r@example.com"})
-            thread = {"threadId": str(uuid.uuid4()), "userId": "regional", "title": "Regions"}
+            await store.create_user({"userId": "anonymous", "name": "A", "email": "a@example.com"})
+            thread = {"threadId": str(uuid.uuid4()), "userId": "anonymous", "title": "Regions"}
             created = await store.create_thread({**thread, "description": "d"})
             return str(created["threadId"])
 
@@ -285,11 +286,17 @@ def _forum_thread(settings: Settings) -> str:
 
 
 def _forum_reads_fail_over(client: httpx.Client, thread_id: str) -> None:
-    """Every forum read uses the region-choosing client: the replica answers them too."""
+    """Every forum read uses the region-choosing client: the replica answers them too. Writes
+    stay home: while it is down they answer 503 with Retry-After."""
     for path in (f"/api/forum/threads/{thread_id}", f"/api/forum/threads/{thread_id}/posts"):
         read = client.get(path)
         assert read.status_code == 200, read.text
         assert read.headers["x-read-region"] == REPLICA
+    refused = client.post(
+        f"/api/forum/threads/{thread_id}/posts", json={"title": "t", "content": "c"}
+    )
+    assert refused.status_code == 503, refused.text
+    assert "retry-after" in refused.headers
 
 
 def cli_env(regions: TwoRegions, prefix: str, data_dir: Path) -> dict[str, str]:
