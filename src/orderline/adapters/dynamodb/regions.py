@@ -44,6 +44,14 @@ class RegionLink:
     client: DynamoDBClient
     circuit: Circuit
 
+    def __post_init__(self) -> None:  # the metric children, looked up once (reads are hot)
+        self.ok = metrics.REGION_READS.labels(self.name, "ok")
+        self.failed = metrics.REGION_READS.labels(self.name, "failed")
+        self.skipped = metrics.REGION_READS.labels(self.name, "skipped")
+        self.failovers = metrics.REGION_FAILOVERS.labels(self.name)
+        self.gauge = metrics.REGION_CIRCUIT.labels(self.name)
+        self.gauge.set(0)
+
 
 class RegionalClient:
     """Home region first, replicas in order of preference; `links[0]` is the home region."""
@@ -60,8 +68,6 @@ class RegionalClient:
             RegionLink(name, client, Circuit(policy or CircuitPolicy())) for name, client in links
         ]
         self.read_timeout = read_timeout
-        for link in self.links:
-            metrics.REGION_CIRCUIT.labels(link.name).set(0)
 
     @property
     def home(self) -> RegionLink:
@@ -97,10 +103,14 @@ class RegionalClient:
 
     async def _read(self, operation: str, request: dict[str, Any]) -> Response:
         """The first allowed region's answer; every region tried (in order) before failing."""
+        if len(self.links) == 1:  # one region: nothing to fail over to
+            response: Response = await getattr(self.home.client, operation)(**request)
+            self._answered(self.home)
+            return response
         chosen = [link for link in self.links if link.circuit.allow()]
         for link in self.links:
             if link not in chosen:
-                metrics.REGION_READS.labels(link.name, "skipped").inc()
+                link.skipped.inc()
         candidates = chosen or self.links  # every circuit open: try them all the same
         failure: BaseException | None = None
         for position, link in enumerate(candidates):
@@ -142,7 +152,7 @@ class RegionalClient:
     def _failed(self, link: RegionLink, exc: BaseException) -> None:
         before = link.circuit.state
         link.circuit.failed()
-        metrics.REGION_READS.labels(link.name, "failed").inc()
+        link.failed.inc()
         self._publish(link)
         if before != "open" and link.circuit.state == "open":
             log.warning(
@@ -152,15 +162,15 @@ class RegionalClient:
             )
 
     def _answered(self, link: RegionLink) -> None:
-        metrics.REGION_READS.labels(link.name, "ok").inc()
+        link.ok.inc()
         if link is not self.home:
-            metrics.REGION_FAILOVERS.labels(link.name).inc()
+            link.failovers.inc()
         answered = _ANSWERED.get()
         if answered is not None:
             answered.append(link.name)
 
     def _publish(self, link: RegionLink) -> None:
-        metrics.REGION_CIRCUIT.labels(link.name).set(STATE_VALUE[link.circuit.state])
+        link.gauge.set(STATE_VALUE[link.circuit.state])
 
     # -- writes and tables: the home region only ------------------------------------------------
 
