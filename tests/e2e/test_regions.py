@@ -330,7 +330,7 @@ async def test_dr_status_reports_the_replication_lag(replicated: dict[str, str])
     result = await invoke(replicated, "dr", "status", "--wait", "15")
     assert result.exit_code == 0, result.output
     lag = float(re.search(r"replication lag \(canary\): us-west-2 ([0-9.]+) s", result.output)[1])
-    assert LAG <= lag <= LAG + 1.0, result.output
+    assert LAG <= lag <= LAG + 1.5, result.output  # the machine may be busy
     for spec in REPLICATED:
         assert spec.name in result.output
     assert "not reported" in result.output  # the emulators report no replicas
@@ -346,7 +346,9 @@ async def test_dr_drill_reports_rto_and_rpo(replicated: dict[str, str]) -> None:
     assert summary is not None, result.output
     rto, rpo, failed = float(summary[1]), float(summary[2]), int(summary[3])
     assert rto <= RTO_GOAL and failed == 0
-    assert abs(rpo - LAG) <= 0.5, result.output  # the RPO is the replication lag
+    # the RPO is the replication lag: every canary younger than the lag is missing at the cut
+    # (so never below it, less one canary interval); above it only by the machine's delays
+    assert LAG - 0.1 <= rpo <= LAG + 1.5, result.output
 
 
 async def test_dr_drill_fails_past_the_rpo_limit(replicated: dict[str, str]) -> None:

@@ -27,6 +27,7 @@ from orderline.adapters.dynamodb.errors import is_condition_failed
 from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.tables import (
     FORUM_TABLES,
+    ORDER_DETAILS,
     STREAM_LEASES,
     STREAM_TABLES,
     TABLES,
@@ -130,6 +131,28 @@ class Replicator:
         self.applied += 1
 
 
+async def _until_live(
+    settings: Settings, home: Region, replica: Region, prefix: str, failure: list[BaseException]
+) -> None:
+    """Write a probe item at home and wait until the replica has it: the readers hold their
+    shards and measured lags start from here."""
+    table = ORDER_DETAILS.table_name(prefix)
+    key = {"orderId": {"S": f"replicator-probe-{time.monotonic_ns()}"}}
+    async with (
+        dynamodb_client(settings, home) as home_client,
+        dynamodb_client(settings, replica) as replica_client,
+    ):
+        await home_client.put_item(TableName=table, Item=key)
+        deadline = time.monotonic() + 60
+        while "Item" not in await replica_client.get_item(TableName=table, Key=key):
+            if failure:
+                raise failure[0]
+            if time.monotonic() > deadline:
+                raise TimeoutError("the replicator did not start within 60 s")
+            await asyncio.sleep(0.05)
+        await home_client.delete_item(TableName=table, Key=key)
+
+
 @contextlib.contextmanager
 def replicating(
     settings: Settings, home: Region, replica: Region, prefix: str, *, lag: float
@@ -149,6 +172,7 @@ def replicating(
     thread = threading.Thread(target=main, daemon=True)
     thread.start()
     try:
+        asyncio.run(_until_live(settings, home, replica, prefix, failure))
         yield replicator
     finally:
         loop.call_soon_threadsafe(stop.set)
