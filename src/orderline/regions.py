@@ -41,7 +41,7 @@ class RegionMap:
     ) -> RegionMap:
         """ValueError, naming the entry, for a malformed, repeated or endpoint-less region."""
         names = [part.strip() for part in replicas.split(",") if part.strip()]
-        for name in [home, *names]:
+        for name in [home, *names] if names else []:  # one region: any name, as before
             _check_name(name)
         if len(set(names)) != len(names) or home in names:
             raise ValueError(

@@ -71,6 +71,7 @@ def test_regions_parse_with_endpoints_in_order_of_preference() -> None:
     ]
     aws = RegionMap.parse("us-east-1", None, "", "")
     assert aws.replicas == () and aws.home.endpoint is None
+    assert RegionMap.parse("localhost", None, "", "").names == ("localhost",)  # one region
 
 
 @pytest.mark.parametrize(
