@@ -102,9 +102,10 @@ class MetricsMiddleware:
 
 
 class ReadRegionMiddleware:
-    """`X-Read-Region` on read responses: the DynamoDB region whose read answered last, or
-    `postgres` when PostgreSQL answered (`X-Read-Source: postgres`); absent when no read reached
-    a database (cache hits, writes)."""
+    """`X-Read-Region` on successful read responses: the DynamoDB region whose read answered
+    last, or `postgres` when PostgreSQL answered; it follows `X-Read-Source` (absent for
+    `cache`, so it tells no more than that header about which orders exist) and is absent on
+    errors and writes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -116,11 +117,12 @@ class ReadRegionMiddleware:
         answered = track_reads()
 
         async def tagging_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and message["status"] < 400:
                 headers = MutableHeaders(scope=message)
-                if headers.get("x-read-source") == "postgres":
+                source = headers.get("x-read-source")
+                if source == "postgres":
                     headers["X-Read-Region"] = "postgres"
-                elif answered:
+                elif answered and source in ("dynamodb", None):  # None: the forum's reads
                     headers["X-Read-Region"] = answered[-1]
             await send(message)
 
@@ -192,7 +194,7 @@ class SecurityHeadersMiddleware:
         private = scope["path"].startswith("/api/")
 
         async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and message["status"] < 400:
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
                 if private and "cache-control" not in headers:
