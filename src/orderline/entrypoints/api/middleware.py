@@ -194,7 +194,7 @@ class SecurityHeadersMiddleware:
         private = scope["path"].startswith("/api/")
 
         async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
+            if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
                 if private and "cache-control" not in headers:
