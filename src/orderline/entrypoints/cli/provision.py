@@ -69,7 +69,7 @@ def tables_export(
     ] = True,
     dr_region: Annotated[
         str | None,
-        typer.Option(help="Copy the backups to this region's vault [default: first replica]."),
+        typer.Option(help="Copy backups to this region's vault (default: first replica)."),
     ] = None,
     backup_vault_only: Annotated[
         bool,
