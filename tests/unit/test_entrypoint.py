@@ -109,3 +109,18 @@ def test_healthcheck_fails_when_nothing_listens_and_passes_for_a_worker_without_
         port = str(closed.server_address[1])  # bound, then closed: nothing listens there
     assert _run("healthcheck", ORDERLINE_PROCESS="api", ORDERLINE_PORT=port).returncode == 1
     assert _run("healthcheck", ORDERLINE_PROCESS="aggregator").returncode == 0
+
+
+def test_the_image_runs_this_entrypoint_as_a_user_from_the_lock_file() -> None:
+    """The Dockerfile and the task definitions agree on the entrypoint's path; the image installs
+    from uv.lock only and drops root."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert f'ENTRYPOINT ["{ecs_services.ENTRYPOINT}"]' in dockerfile
+    assert f'CMD ["{ecs_services.ENTRYPOINT}", "healthcheck"]' in dockerfile
+    assert "COPY deploy/entrypoint.sh " + ecs_services.ENTRYPOINT in dockerfile
+    syncs = [line for line in dockerfile.splitlines() if "uv sync" in line]
+    assert len(syncs) == 2 and all("--frozen --no-dev" in line for line in syncs)
+    assert dockerfile.count("\nFROM ") + dockerfile.startswith("FROM ") == 2  # build, runtime
+    (user,) = [line for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert user.split()[1].split(":")[0] not in ("0", "root")
+    assert ENTRYPOINT.stat().st_mode & 0o111, "the image runs it directly: keep it executable"
