@@ -12,7 +12,12 @@ from orderline.bootstrap import open_dynamodb
 from orderline.config import Settings
 from orderline.ops.provisioning import cost, drift, iam
 from orderline.ops.provisioning.alarms import with_overrides
-from orderline.ops.provisioning.cloudformation import Capacity, ExportOptions, render
+from orderline.ops.provisioning.cloudformation import (
+    Capacity,
+    ExportOptions,
+    dr_vault_template,
+    render,
+)
 
 from .app import app, tables_app
 from .common import fail, load_settings, services
@@ -55,10 +60,34 @@ def tables_export(
             "event source mapping and failure queue).",
         ),
     ] = False,
+    backup: Annotated[
+        bool,
+        typer.Option(
+            "--backup/--no-backup",
+            help="AWS Backup: vault, daily 02:00 UTC plan kept 30 days, every table, role.",
+        ),
+    ] = True,
+    dr_region: Annotated[
+        str | None,
+        typer.Option(help="Copy backups to this region's vault (default: first replica)."),
+    ] = None,
+    backup_vault_only: Annotated[
+        bool,
+        typer.Option(
+            "--backup-vault-only",
+            help="Print only the backup vault's template, for the stack in the DR region.",
+        ),
+    ] = False,
+    services: Annotated[
+        bool,
+        typer.Option(
+            "--services", help="Add ECS Fargate services: api, relay, projector, aggregator."
+        ),
+    ] = False,
 ) -> None:
     """Print a CloudFormation template (YAML) for every read-model table; no DynamoDB needed.
 
-    Example: orderline tables export --format cloudformation --env prod --pitr --alarms --counters-lambda
+    Example: orderline tables export --format cloudformation --env prod --pitr --alarms --replica-regions us-west-2 --services
     """  # noqa: E501
     try:
         thresholds = with_overrides(alarm_threshold or [])
@@ -76,8 +105,11 @@ def tables_export(
         thresholds=thresholds,
         capacity=Capacity(minimum=min_capacity, maximum=max_capacity),
         counters_lambda=counters_lambda,
+        backup=backup,
+        dr_region=dr_region or None,
+        services=services,
     )
-    typer.echo(render(options), nl=False)
+    typer.echo((dr_vault_template if backup_vault_only else render)(options), nl=False)
 
 
 @tables_app.command("diff")

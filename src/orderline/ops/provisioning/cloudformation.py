@@ -21,8 +21,9 @@ from orderline.adapters.dynamodb.tables import (
     TableSpec,
 )
 
-from . import counters_lambda
+from . import backup_plan, counters_lambda, ecs_services
 from .alarms import DEFAULT_THRESHOLDS, Threshold, alarm_resources
+from .skips import skip_checks
 
 Billing = Literal["on-demand", "provisioned"]
 PREFIX_PARAMETER = "TablePrefix"
@@ -51,10 +52,17 @@ class ExportOptions:
     thresholds: dict[str, Threshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     capacity: Capacity = Capacity()
     counters_lambda: bool = False  # the counter aggregator as a Lambda on the history stream
+    backup: bool = True  # AWS Backup: daily at 02:00 UTC, 30 days, copied to the DR region
+    dr_region: str | None = None  # where backups are copied; None: the first replica region
+    services: bool = False  # ECS Fargate services and task definitions per process kind
 
     @property
     def global_tables(self) -> bool:
         return bool(self.replica_regions)
+
+    @property
+    def backup_copy_region(self) -> str | None:
+        return self.dr_region or next(iter(self.replica_regions), None)
 
 
 def logical_id(spec: TableSpec) -> str:
@@ -96,7 +104,27 @@ def template(options: ExportOptions, specs: Sequence[TableSpec] = EVERY_TABLE) -
     if options.counters_lambda and ORDER_STATUS_LOG in specs:
         body["Parameters"].update(counters_lambda.parameters())
         resources.update(counters_lambda.resources(logical_id(ORDER_STATUS_LOG)))
-    return body
+    if options.backup:
+        region = options.backup_copy_region
+        body["Parameters"].update(backup_plan.parameters(options.environment, region))
+        resources.update(backup_plan.resources([logical_id(spec) for spec in specs], region))
+        body.setdefault("Conditions", {}).update(backup_plan.conditions(region))
+        body.setdefault("Rules", {}).update(backup_plan.rules(region))
+    if options.services:
+        body["Parameters"].update(ecs_services.parameters())
+        resources.update(ecs_services.resources())
+        body.setdefault("Conditions", {}).update(ecs_services.conditions())
+    return {key: value for key, value in body.items() if value != {}}
+
+
+def dr_vault_template(options: ExportOptions) -> str:
+    """The DR region's stack of `--backup-vault-only`: the vault backups are copied to."""
+    return yaml.dump(
+        backup_plan.dr_vault_template(options.environment),
+        Dumper=_Dumper,
+        sort_keys=False,
+        width=100,
+    )
 
 
 class _Dumper(yaml.SafeDumper):
@@ -161,7 +189,22 @@ def table(spec: TableSpec, options: ExportOptions) -> dict[str, Any]:
     properties["DeletionProtectionEnabled"] = options.deletion_protection
     properties["SSESpecification"] = {"SSEEnabled": True}
     properties["Tags"] = _tags(spec)
-    return _with_policies({"Type": "AWS::DynamoDB::Table", "Properties": properties}, options)
+    resource = _with_policies({"Type": "AWS::DynamoDB::Table", "Properties": properties}, options)
+    return skip_checks(resource, _table_skips(options))
+
+
+def _table_skips(options: ExportOptions) -> dict[str, str]:
+    skips = {
+        "CKV_AWS_119": "encrypted with DynamoDB's own key: a customer-managed key per stack adds "
+        "KMS cost and key administration to a read model rebuildable from the outbox",
+    }
+    if not options.pitr:
+        backups = ", and AWS Backup keeps daily snapshots" if options.backup else ""
+        skips["CKV_AWS_28"] = (
+            f"PITR not asked (--pitr): the read model is rebuilt from the outbox "
+            f"(`orderline replay`){backups}"
+        )
+    return skips
 
 
 def global_table(spec: TableSpec, options: ExportOptions) -> dict[str, Any]:

@@ -203,6 +203,17 @@ def render(role: str, target: Target, specs: Sequence[TableSpec] = SPECS) -> str
     return json.dumps(policy(role, target, specs), indent=2) + "\n"
 
 
+def stack_policy(role: str) -> dict[str, object]:
+    """`policy` for a CloudFormation role of the export: the stack's own ARNs, via `Fn::Sub`."""
+    document = policy(role, Target(prefix="${TablePrefix}", partition="${AWS::Partition}"))
+    for statement in document["Statement"]:  # type: ignore[attr-defined]
+        resource = statement["Resource"]
+        if resource != "*":
+            names = [resource] if isinstance(resource, str) else resource
+            statement["Resource"] = [{"Fn::Sub": name} for name in names]
+    return document
+
+
 def _names(grant: Grant, specs: Sequence[TableSpec]) -> list[str]:
     if grant.tables == ALL_TABLES:
         return [spec.name for spec in specs]
