@@ -6,9 +6,11 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from .regions import RegionMap
 
 
 class Settings(BaseSettings):
@@ -32,6 +34,33 @@ class Settings(BaseSettings):
         "DynamoDB emulator on a free loopback port.",
     )
     aws_region: str = Field("us-east-1", description="AWS region of the DynamoDB tables.")
+    dynamodb_replica_regions: str = Field(
+        "",
+        pattern=r"^[a-z0-9, -]{0,500}$",
+        description="Replica regions of the DynamoDB tables in order of preference "
+        "(us-west-2,eu-west-1); reads fail over to them when the home region (aws_region) fails.",
+    )
+    dynamodb_region_endpoints: str = Field(
+        "",
+        max_length=4000,
+        description="Per-region endpoints where they are not AWS's (emulators): "
+        "us-east-1=http://127.0.0.1:8000,us-west-2=http://127.0.0.1:8001.",
+    )
+    region_failure_threshold: int = Field(
+        3, ge=1, le=1000, description="Failed reads within the window that open a region's circuit."
+    )
+    region_failure_window_seconds: float = Field(
+        10.0, gt=0, le=3600, description="The window in which a region's failed reads are counted."
+    )
+    region_open_seconds: float = Field(
+        2.0, gt=0, le=3600, description="Seconds an open circuit waits before a half-open probe."
+    )
+    region_read_timeout_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="A read a region has not answered in this long is asked of the next region.",
+    )
     table_prefix: str = Field(
         "orderline-",
         pattern=r"^[A-Za-z0-9_.-]{0,200}$",
@@ -322,6 +351,20 @@ class Settings(BaseSettings):
             if entry and entry != "*":
                 ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
         return value
+
+    @model_validator(mode="after")
+    def _regions_are_consistent(self) -> Settings:
+        self.regions()  # ValueError names the bad entry
+        return self
+
+    def regions(self) -> RegionMap:
+        """The home region, then the replicas in order of preference, with their endpoints."""
+        return RegionMap.parse(
+            self.aws_region,
+            self.dynamodb_endpoint,
+            self.dynamodb_replica_regions,
+            self.dynamodb_region_endpoints,
+        )
 
     @property
     def embedded_postgres(self) -> bool:

@@ -46,6 +46,23 @@ DYNAMODB_CAPACITY = Counter(
     ["operation", "table"],
 )
 
+# Regions (adapters/dynamodb/regions.py): reads fail over from the home region to replicas
+REGION_READS = Counter(
+    "orderline_dynamodb_region_reads_total",
+    "Reads asked of a DynamoDB region, by region and outcome (ok, failed, skipped: circuit open).",
+    ["region", "outcome"],
+)
+REGION_CIRCUIT = Gauge(
+    "orderline_dynamodb_region_circuit",
+    "State of a region's read circuit: 0 closed, 1 half-open, 2 open.",
+    ["region"],
+)
+REGION_FAILOVERS = Counter(
+    "orderline_dynamodb_region_failovers_total",
+    "Reads answered by a region other than the home region, by region.",
+    ["region"],
+)
+
 # Relay
 OUTBOX_BACKLOG = Gauge("orderline_outbox_backlog", "Outbox rows not yet published and not parked.")
 OUTBOX_OLDEST_AGE = Gauge(

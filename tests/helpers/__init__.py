@@ -19,6 +19,8 @@
 - `authorization`: the authorization matrices' rows (`ORDER_ROWS`, `FORUM_ROWS`) and the
   tokens every matrix is asked with (`BAD`, `tokens`).
 - `sse`: a small Server-Sent-Events client. `processes`: `wait_ready`.
+- `replicator`: global tables' replication as a test double between two emulators (the home
+  stream followed by `StreamReader`, applied to the replica after a lag, last writer wins).
 - `broker`: a tansu Kafka broker. `tools`: `require` a Debian program or skip.
 """
 

@@ -5,7 +5,8 @@
 - `profile.py`: `Profile` (API, RELAY, PROJECTOR, TOOL) and what each one builds and starts.
 - `write_side.py`, `read_side.py`, `workers.py`, `contexts.py` (forum, live tracking, table
   router): one builder module per part.
-- `openers.py`: the PostgreSQL engine and the DynamoDB client, for bootstrap and CLI commands.
+- `openers.py`: the PostgreSQL engine and the DynamoDB clients (home, and the region-choosing
+  one on every region), for bootstrap and CLI commands.
 - `settings_map.py`: Settings -> each component's configuration (policies, caches, auth).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 from .aggregator import open_aggregator
 from .container import Container, PartMissing
 from .contexts import build_forum, build_forum_store, build_live, open_forum
-from .openers import TOOL_POOL_SIZE, open_dynamodb, open_engine, open_streams
+from .openers import TOOL_POOL_SIZE, open_dynamodb, open_engine, open_regions, open_streams
 from .profile import Profile
 from .read_side import ReadSide, build_projector, build_reconciler
 from .root import bootstrap
@@ -57,6 +58,7 @@ __all__ = [
     "open_dynamodb",
     "open_engine",
     "open_forum",
+    "open_regions",
     "open_streams",
     "relay_policy",
     "retention_policy",

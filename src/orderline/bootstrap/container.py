@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..adapters.dynamodb import read_side_calls
 from ..adapters.dynamodb.protocol import DynamoDBClient
+from ..adapters.dynamodb.regions import RegionalClient
 from ..adapters.kafka import KafkaPublisher
 from ..auth.authenticator import Authenticator
 from ..config import Settings
@@ -60,6 +61,7 @@ class Container:
     workers: Workers | None = None
     forum: ForumService | None = None  # None without DynamoDB, or when the profile serves none
     live: Hub | None = None  # the API's change fan-out (SSE); its loop runs in the API lifespan
+    regions: RegionalClient | None = None  # reads: home region, failing over to replicas
 
     # -- shortcuts to the parts' members ------------------------------------------------------
 
@@ -131,7 +133,14 @@ class Container:
         probes: dict[str, Probe] = {"postgres": self.orders.ping}
         if self.dynamodb is not None:
             probes["dynamodb"] = partial(read_side_calls.ping, self.dynamodb)
+        if self.regions is not None and len(self.regions.links) > 1:
+            for link in self.regions.links[1:]:
+                probes[f"dynamodb:{link.name}"] = partial(read_side_calls.ping, link.client)
         return probes
+
+    def region_states(self) -> dict[str, str]:
+        """Each DynamoDB region's read circuit (closed, open, half-open), home first."""
+        return dict(self.regions.states()) if self.regions is not None else {}
 
     def _write_side(self) -> WriteSide:
         if self.write is None:

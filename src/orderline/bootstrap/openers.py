@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..adapters.dynamodb.admin import ensure_tables
 from ..adapters.dynamodb.client import dynamodb_client, streams_client
 from ..adapters.dynamodb.protocol import DynamoDBClient, DynamoDBStreamsClient
+from ..adapters.dynamodb.regions import RegionalClient
 from ..adapters.dynamodb.tables import FORUM_TABLES, STREAM_TABLES
 from ..adapters.postgres.engine import build_engine
 from ..config import Settings
+from .settings_map import circuit_policy
 
 log = logging.getLogger(__name__)
 TOOL_POOL_SIZE = 2  # a one-off command runs a query or two at a time
@@ -50,6 +52,19 @@ async def open_engine(
 def open_dynamodb(settings: Settings) -> AbstractAsyncContextManager[DynamoDBClient]:
     """The configured DynamoDB's client (tables left as they are), closed on exit."""
     return dynamodb_client(settings)
+
+
+@asynccontextmanager
+async def open_regions(settings: Settings, home: DynamoDBClient) -> AsyncIterator[RegionalClient]:
+    """The region-choosing client on `home` (the process's client) and one client per replica
+    region, closed on exit: reads fail over, writes stay home."""
+    regions = settings.regions()
+    async with AsyncExitStack() as stack:
+        links: list[tuple[str, DynamoDBClient]] = [(regions.home.name, home)]
+        for replica in regions.replicas:
+            client = await stack.enter_async_context(dynamodb_client(settings, replica))
+            links.append((replica.name, client))
+        yield RegionalClient(links, circuit_policy(settings), settings.region_read_timeout_seconds)
 
 
 def open_streams(settings: Settings) -> AbstractAsyncContextManager[DynamoDBStreamsClient]:

@@ -98,13 +98,15 @@ async def open_read_side(
     profile: Profile,
     engine: AsyncEngine,
     dynamodb: DynamoDBClient | None,
+    reader: DynamoDBClient | None = None,
 ) -> ReadSide:
     """The views (their cache warmed for the API) and the projector, both following the table
     router; the aggregator where the profile counts; write-through for the API; the read model
-    replayed at start when configured."""
+    replayed at start when configured. The views read with `reader` (the region-choosing
+    client) when given; the projector writes with `dynamodb` (the home region)."""
     orders, events = PostgresOrderQueries(engine), PostgresEventLog(engine)
     router = await open_router(settings, engine)
-    views = build_views(settings, orders, events, dynamodb, router)
+    views = build_views(settings, orders, events, reader or dynamodb, router)
     if profile.starts_background:
         await _warm_cache(views, settings.cache_warm_orders)
     if dynamodb is None:

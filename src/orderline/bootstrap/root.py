@@ -10,13 +10,14 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..adapters.dynamodb.protocol import DynamoDBClient
+from ..adapters.dynamodb.regions import RegionalClient
 from ..adapters.postgres.migrate import upgrade
 from ..adapters.postgres.unit_of_work import DEFAULT_CHANNEL
 from ..config import Settings
 from ..service_layer.handlers import Clock
 from .container import Container
 from .contexts import build_forum, build_live, open_forum
-from .openers import create_missing_tables, open_dynamodb, open_engine
+from .openers import create_missing_tables, open_dynamodb, open_engine, open_regions
 from .profile import Profile
 from .read_side import ReadSide, open_read_side
 from .settings_map import build_auth
@@ -55,8 +56,11 @@ async def bootstrap(
         if profile.changes_schema:
             await upgrade(engine)
         dynamodb = await _open_dynamodb(stack, settings, profile)
+        regions = None
+        if dynamodb is not None:
+            regions = await stack.enter_async_context(open_regions(settings, dynamodb))
         wiring = _Wiring(clock, notify_channel, write_through_hold)
-        yield await _compose(stack, settings, profile, engine, dynamodb, wiring)
+        yield await _compose(stack, settings, profile, engine, regions, wiring)
 
 
 async def _open_dynamodb(
@@ -77,11 +81,13 @@ async def _compose(
     settings: Settings,
     profile: Profile,
     engine: AsyncEngine,
-    dynamodb: DynamoDBClient | None,
+    regions: RegionalClient | None,
     wiring: _Wiring,
 ) -> Container:
-    """The parts of `profile` on an open engine and client."""
-    read = await open_read_side(stack, settings, profile, engine, dynamodb)
+    """The parts of `profile` on an open engine and clients: the home region's client writes,
+    the regional one reads (failing over to replicas)."""
+    dynamodb = regions.home.client if regions is not None else None
+    read = await open_read_side(stack, settings, profile, engine, dynamodb, regions)
     container = Container(
         settings=settings,
         profile=profile,
@@ -89,6 +95,7 @@ async def _compose(
         dynamodb=dynamodb,
         auth=build_auth(settings),
         read=read,
+        regions=regions,
     )
     if profile.relays or profile.projects:
         container.workers = await open_workers(
@@ -103,7 +110,7 @@ async def _serve(
     stack: AsyncExitStack, container: Container, read: ReadSide, wiring: _Wiring
 ) -> None:
     """The parts the API serves: the write side, the forum, live tracking."""
-    settings, engine, dynamodb = container.settings, container.engine, container.dynamodb
+    settings, engine, dynamodb = container.settings, container.engine, container.regions
     container.write = build_write_side(
         engine,
         clock=wiring.clock,

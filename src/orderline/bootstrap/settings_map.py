@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from ..adapters.dynamodb.circuit import CircuitPolicy
 from ..adapters.dynamodb.client import is_emulator
 from ..adapters.errors import StartupError
 from ..adapters.kafka import KafkaTopics
@@ -33,6 +34,15 @@ COUNTS_CACHED = 64  # status-count ranges kept; each costs 28 Queries to compute
 def expiry_of(settings: Settings) -> Expiry:
     return Expiry(
         status_hours=settings.read_model_ttl_hours, history_days=settings.history_ttl_days
+    )
+
+
+def circuit_policy(settings: Settings) -> CircuitPolicy:
+    """When a region's read circuit opens, and how soon it is probed again."""
+    return CircuitPolicy(
+        threshold=settings.region_failure_threshold,
+        window_seconds=settings.region_failure_window_seconds,
+        open_seconds=settings.region_open_seconds,
     )
 
 

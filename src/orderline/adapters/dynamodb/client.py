@@ -12,6 +12,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from orderline.config import Settings
+from orderline.regions import Region
 
 from .instrumentation import instrument
 from .protocol import DynamoDBClient, DynamoDBStreamsClient
@@ -71,26 +72,37 @@ def _config(settings: Settings) -> AioConfig:
 
 
 @asynccontextmanager
-async def dynamodb_client(settings: Settings) -> AsyncIterator[DynamoDBClient]:
-    async with _create("dynamodb", settings) as client:
+async def dynamodb_client(
+    settings: Settings, region: Region | None = None
+) -> AsyncIterator[DynamoDBClient]:
+    """The client of `region` (default: the home region): the same retries, timeouts and
+    metrics for every region; its reads are counted per region by `regions.RegionalClient`."""
+    async with _create("dynamodb", settings, region) as client:
         instrument(client)
         yield client
 
 
 @asynccontextmanager
-async def streams_client(settings: Settings) -> AsyncIterator[DynamoDBStreamsClient]:
+async def streams_client(
+    settings: Settings, region: Region | None = None
+) -> AsyncIterator[DynamoDBStreamsClient]:
     """The DynamoDB Streams client: same endpoint, credentials, retries and timeouts."""
-    async with _create("dynamodbstreams", settings) as client:
+    async with _create("dynamodbstreams", settings, region) as client:
         instrument(client)
         yield client
 
 
-def _create(service: str, settings: Settings) -> AbstractAsyncContextManager[Any]:
+def _create(
+    service: str, settings: Settings, region: Region | None = None
+) -> AbstractAsyncContextManager[Any]:
     """aiobotocore's client for `service` (it ships no types: the callers name the protocol)."""
+    name, endpoint = settings.aws_region, settings.dynamodb_endpoint
+    if region is not None:
+        name, endpoint = region.name, region.endpoint
     return get_session().create_client(  # type: ignore[no-any-return]
         service,
-        region_name=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint,
+        region_name=name,
+        endpoint_url=endpoint,
         config=_config(settings),
-        **client_credentials(settings.dynamodb_endpoint),
+        **client_credentials(endpoint),
     )

@@ -21,6 +21,7 @@ from .methods import MethodNotAllowedMiddleware
 from .middleware import (
     LoopbackDocsMiddleware,
     MetricsMiddleware,
+    ReadRegionMiddleware,
     RequestGuardMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -92,6 +93,7 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
     app.add_middleware(MethodNotAllowedMiddleware)
     if settings.docs_access == "loopback":
         app.add_middleware(LoopbackDocsMiddleware)
+    app.add_middleware(ReadRegionMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

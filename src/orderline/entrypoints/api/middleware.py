@@ -11,6 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderline.adapters.dynamodb.regions import track_reads
 from orderline.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 from .errors import PROBLEM, problem_body
@@ -98,6 +99,34 @@ class MetricsMiddleware:
             code = str(status)
             HTTP_REQUESTS.labels(method, route, code).inc()
             HTTP_LATENCY.labels(method, route, code).observe(time.perf_counter() - start)
+
+
+class ReadRegionMiddleware:
+    """`X-Read-Region` on successful read responses: the DynamoDB region whose read answered
+    last, or `postgres` when PostgreSQL answered; it follows `X-Read-Source` (absent for
+    `cache`, so it tells no more than that header about which orders exist) and is absent on
+    errors and writes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        answered = track_reads()
+
+        async def tagging_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                headers = MutableHeaders(scope=message)
+                source = headers.get("x-read-source")
+                if source == "postgres":
+                    headers["X-Read-Region"] = "postgres"
+                elif answered and source in ("dynamodb", None):  # None: the forum's reads
+                    headers["X-Read-Region"] = answered[-1]
+            await send(message)
+
+        await self.app(scope, receive, tagging_send)
 
 
 def _route_template(scope: Scope) -> str:

@@ -1,9 +1,10 @@
 """The `orderline` command, split by topic: serve, workers, tables, maintenance, auth,
-provisioning, forum, ops (backup, restore, migrations)."""
+provisioning, forum, ops (backup, restore, migrations), dr (regions)."""
 
 from . import (
     auth,
     counters,
+    dr,
     forum,
     maintenance,
     migration,
@@ -20,6 +21,7 @@ __all__ = [
     "app",
     "auth",
     "counters",
+    "dr",
     "forum",
     "maintenance",
     "migration",

@@ -62,9 +62,13 @@ async def health() -> dict[str, str]:
 async def ready(request: Request, container: ContainerDep) -> JSONResponse:
     """503 when PostgreSQL is down. DynamoDB down is `degraded`: writes still land in the outbox.
     Each dependency is `up` or `down` (why goes to the log); the answer is cached briefly
-    (ORDERLINE_READINESS_CACHE_SECONDS)."""
+    (ORDERLINE_READINESS_CACHE_SECONDS). `regions`: each DynamoDB region's read circuit
+    (`closed`, `open`, `half-open`), home first, as of this request."""
     readiness: Readiness = request.app.state.readiness
     code, body = await readiness.answer(container.readiness_probes())
+    regions = container.region_states()
+    if regions:
+        body = {**body, "regions": regions}
     return JSONResponse(body, status_code=code)
 
 
