@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         le=60,
         description="A read a region has not answered in this long is asked of the next region.",
     )
+    forum_failover_writes: bool = Field(
+        False,
+        description="While the home region's circuit is open, forum writes go to the first "
+        "replica region whose circuit is not (last writer wins; guards and counts per region: "
+        "docs/deployment.md). Off: they answer 503 with Retry-After.",
+    )
     table_prefix: str = Field(
         "orderline-",
         pattern=r"^[A-Za-z0-9_.-]{0,200}$",

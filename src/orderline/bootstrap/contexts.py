@@ -7,7 +7,9 @@ from contextlib import AsyncExitStack
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..adapters.dynamodb.failover_writes import FailoverWrites
 from ..adapters.dynamodb.protocol import DynamoDBClient
+from ..adapters.dynamodb.regions import RegionalClient
 from ..adapters.dynamodb.tables import FORUM_TABLES, ReadModelTables
 from ..adapters.postgres.live_feed import PostgresChangeFeed
 from ..adapters.postgres.table_migration_state import PostgresMigrationStates
@@ -34,8 +36,11 @@ def build_forum(
 def build_forum_store(
     client: DynamoDBClient, settings: Settings, prefix: str | None = None
 ) -> ForumStore:
-    """The forum's tables under `prefix` (the configured one by default)."""
+    """The forum's tables under `prefix` (the configured one by default); with failover writes
+    on and replica regions configured, writes follow the home region's circuit to a replica."""
     prefix = settings.table_prefix if prefix is None else prefix
+    if isinstance(client, RegionalClient) and len(client.links) > 1:
+        client = FailoverWrites(client) if settings.forum_failover_writes else client
     return ForumStore(client, prefix, settings.aws_region)
 
 

@@ -15,9 +15,9 @@ from orderline.adapters.dynamodb.codec import Item
 
 from . import dynamo
 from .dynamo import Cancelled, values
-from .model import Conflict
+from .model import Conflict, now
 from .store import ForumStore
-from .writes import guard_key, put_new
+from .writes import guard_key, in_one_region, put_new
 
 
 async def email_holder(store: ForumStore, email: str) -> str | None:
@@ -26,6 +26,7 @@ async def email_holder(store: ForumStore, email: str) -> str | None:
     return str(guard["owner"]) if guard else None
 
 
+@in_one_region
 async def claim(store: ForumStore, user: Item, imported: str) -> Item:
     """Register `user` with the address the imported user `imported` holds, claiming it; 409
     when either is registered or claimed meanwhile."""
@@ -33,8 +34,8 @@ async def claim(store: ForumStore, user: Item, imported: str) -> Item:
     me, email, table = item["userId"], item["email"], store.tables.users
     writes = [
         put_new(table, item, "userId"),
-        move_guard(table, email, imported, me),
-        mark_claimed(table, imported, me, email, item["createdAt"]),
+        move_guard(table, email, imported, me, item["updatedRegion"]),
+        mark_claimed(table, imported, me, email, item["createdAt"], item["updatedRegion"]),
     ]
     try:
         await dynamo.transact(store.client, writes)
@@ -45,30 +46,37 @@ async def claim(store: ForumStore, user: Item, imported: str) -> Item:
     return item
 
 
-def move_guard(table: str, email: str, holder: str, owner: str) -> dict[str, Any]:
+def move_guard(table: str, email: str, holder: str, owner: str, region: str) -> dict[str, Any]:
     """Hand an address from `holder` to `owner`, only if `holder` still has it."""
     return {
         "Update": {
             "TableName": table,
             "Key": dynamo.raw_key({"userId": guard_key(email)}),
-            "UpdateExpression": "SET #o = :owner",
+            "UpdateExpression": "SET #o = :owner, updatedAt = :at, updatedRegion = :region",
             "ConditionExpression": "#o = :holder",
             "ExpressionAttributeNames": {"#o": "owner"},
-            "ExpressionAttributeValues": values(owner=owner, holder=holder),
+            "ExpressionAttributeValues": values(
+                owner=owner, holder=holder, at=now(), region=region
+            ),
         }
     }
 
 
-def mark_claimed(table: str, imported: str, owner: str, email: str, at: str) -> dict[str, Any]:
+def mark_claimed(
+    table: str, imported: str, owner: str, email: str, at: str, region: str
+) -> dict[str, Any]:
     """The imported user becomes `owner`'s and gives up its address, only if it is unclaimed
     and still holds `email`."""
     return {
         "Update": {
             "TableName": table,
             "Key": dynamo.raw_key({"userId": imported}),
-            "UpdateExpression": "SET #o = :owner, updatedAt = :at ADD version :one REMOVE email",
+            "UpdateExpression": "SET #o = :owner, updatedAt = :at, updatedRegion = :region "
+            "ADD version :one REMOVE email",
             "ConditionExpression": "attribute_not_exists(#o) AND email = :email",
             "ExpressionAttributeNames": {"#o": "owner"},
-            "ExpressionAttributeValues": values(owner=owner, at=at, one=1, email=email),
+            "ExpressionAttributeValues": values(
+                owner=owner, at=at, one=1, email=email, region=region
+            ),
         }
     }

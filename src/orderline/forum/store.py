@@ -8,15 +8,14 @@ to that version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from orderline.adapters.dynamodb.codec import Item, from_item
 from orderline.adapters.dynamodb.errors import is_condition_failed
+from orderline.adapters.dynamodb.failover_writes import pinned_region
 from orderline.adapters.dynamodb.protocol import DynamoDBClient
-from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM_USERS
 
 from . import dynamo
 from .dynamo import Cancelled, values
@@ -32,31 +31,29 @@ from .model import (
     Page,
     now,
 )
-from .writes import delete_guard, delete_version, guard_key, put_new, put_version, version_condition
+from .writes import (
+    ForumTables,
+    delete_guard,
+    delete_version,
+    guard_key,
+    in_one_region,
+    put_new,
+    put_version,
+    version_condition,
+)
 
 THREAD_BUCKET = "all"  # the one CreatedAtIndex partition (docs/forum.md: why one)
-
-
-@dataclass(frozen=True)
-class ForumTables:
-    users: str
-    threads: str
-    posts: str
-
-    @classmethod
-    def under(cls, prefix: str) -> ForumTables:
-        return cls(
-            FORUM_USERS.table_name(prefix),
-            FORUM_THREADS.table_name(prefix),
-            FORUM_POSTS.table_name(prefix),
-        )
 
 
 class ForumStore:
     def __init__(self, client: DynamoDBClient, prefix: str, region: str) -> None:
         self.client = client
         self.tables = ForumTables.under(prefix)
-        self.region = region
+        self.home_region = region
+
+    @property
+    def region(self) -> str:  # where this operation writes: home, or failover writes' choice
+        return pinned_region() or self.home_region
 
     def stamp(self, item: Item, version: int = 1) -> Item:
         """A new item's metadata: version, createdAt, updatedAt, updatedRegion."""
@@ -151,10 +148,11 @@ class ForumStore:
 
     # -- users ----------------------------------------------------------------------------------
 
+    @in_one_region
     async def create_user(self, user: Item) -> Item:
         """The user and its email guard in one transaction: neither exists without the other."""
         item = self.stamp(user)
-        guard = {"userId": guard_key(item["email"]), "owner": item["userId"]}
+        guard = self.stamp({"userId": guard_key(item["email"]), "owner": item["userId"]})
         try:
             await dynamo.transact(
                 self.client,
@@ -169,6 +167,7 @@ class ForumStore:
             raise Conflict(f"the email address {item['email']} is already registered") from None
         return item
 
+    @in_one_region
     async def update_user(self, current: Item, changes: Item) -> Item:
         """Changes applied to the version read; a new address swaps guards in the same
         transaction (the old one released only if it is still this user's)."""
@@ -181,7 +180,7 @@ class ForumStore:
             writes.append(
                 put_new(
                     self.tables.users,
-                    {"userId": guard_key(new), "owner": current["userId"]},
+                    self.stamp({"userId": guard_key(new), "owner": current["userId"]}),
                     "userId",
                 )
             )
@@ -193,6 +192,7 @@ class ForumStore:
             raise Conflict(f"the email address {new} is already registered") from None
         return updated
 
+    @in_one_region
     async def delete_user(self, current: Item) -> None:
         writes = [
             delete_version(self.tables.users, {"userId": current["userId"]}, current["version"])
@@ -206,16 +206,19 @@ class ForumStore:
 
     # -- threads --------------------------------------------------------------------------------
 
+    @in_one_region
     async def create_thread(self, thread: Item) -> Item:
         item = self.stamp({**thread, "bucket": THREAD_BUCKET, "postCount": 0})
         await self._with_author(item["userId"], put_new(self.tables.threads, item, "threadId"))
         return item
 
+    @in_one_region
     async def update_thread(self, current: Item, changes: Item) -> Item:
         updated = self._changed(current, changes)
         await self._replace(self.tables.threads, "thread", current, changes)
         return updated
 
+    @in_one_region
     async def delete_thread(self, current: Item) -> int:
         """The thread (at the version read), then its posts; returns how many posts went.
         A post written meanwhile fails its transaction: its thread is gone."""
@@ -249,6 +252,7 @@ class ForumStore:
 
     # -- posts ----------------------------------------------------------------------------------
 
+    @in_one_region
     async def create_post(self, post: Item) -> Item:
         """The post, its thread's count and last-post time, one transaction. `lastPostAt` only
         moves forward: a post whose time another has passed meanwhile is stamped again."""
@@ -280,11 +284,13 @@ class ForumStore:
             }
         }
 
+    @in_one_region
     async def update_post(self, current: Item, changes: Item) -> Item:
         updated = self._changed(current, changes)
         await self._replace(self.tables.posts, "post", current, changes)
         return updated
 
+    @in_one_region
     async def delete_post(self, current: Item) -> None:
         """The post and its thread's count (and last-post time, when it was the newest)."""
         for _ in range(dynamo.TRANSACT_ATTEMPTS):

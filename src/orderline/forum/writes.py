@@ -2,12 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from orderline.adapters.dynamodb.codec import Item, to_item
+from orderline.adapters.dynamodb.failover_writes import FailoverWrites
+from orderline.adapters.dynamodb.protocol import DynamoDBClient
+from orderline.adapters.dynamodb.tables import FORUM_POSTS, FORUM_THREADS, FORUM_USERS
 
 from .dynamo import raw_key, values
 from .model import EMAIL_GUARD, Key
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Writer(Protocol):
+    @property
+    def client(self) -> DynamoDBClient: ...
+
+
+W = TypeVar("W", bound=_Writer)
+
+
+@dataclass(frozen=True)
+class ForumTables:
+    users: str
+    threads: str
+    posts: str
+
+    @classmethod
+    def under(cls, prefix: str) -> ForumTables:
+        return cls(
+            FORUM_USERS.table_name(prefix),
+            FORUM_THREADS.table_name(prefix),
+            FORUM_POSTS.table_name(prefix),
+        )
+
+
+def in_one_region(
+    operation: Callable[Concatenate[W, P], Awaitable[R]],
+) -> Callable[Concatenate[W, P], Awaitable[R]]:
+    """Every write of `operation` in one region (with failover writes: the one chosen as it
+    starts, which its items name as `updatedRegion`)."""
+
+    @functools.wraps(operation)
+    async def pinned(writer: W, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        client = writer.client
+        if not isinstance(client, FailoverWrites):
+            return await operation(writer, *args, **kwargs)
+        with client.pinned():
+            return await operation(writer, *args, **kwargs)
+
+    return pinned
 
 
 def guard_key(email: str) -> str:
