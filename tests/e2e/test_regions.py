@@ -9,6 +9,7 @@ and an RPO equal to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
@@ -166,6 +167,15 @@ class Load:
 def region_app(
     regions: TwoRegions, database_url: str, tmp_path: Path
 ) -> Iterator[tuple[str, Settings]]:
+    with serving_regions(regions, database_url, tmp_path) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serving_regions(
+    regions: TwoRegions, database_url: str, tmp_path: Path, **overrides: Any
+) -> Iterator[tuple[str, Settings]]:
+    """The API on both regions (reads fail over), the replicator between them."""
     schema = f"regions_{uuid.uuid4().hex[:10]}"
     asyncio.run(_ddl(database_url, f'CREATE SCHEMA "{schema}"'))
     settings = region_settings(
@@ -178,6 +188,7 @@ def region_app(
         relay_backoff_seconds=0.1,
         data_dir=tmp_path,
         auth=False,  # about regions, not about authorization
+        **overrides,
     )
     tables(settings)
     app = create_app(settings, lambda: bootstrap(settings, schema=schema))

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from pydantic import ValidationError
 
 from orderline.adapters.dynamodb.circuit import Circuit, CircuitPolicy
+from orderline.adapters.dynamodb.failover_writes import FailoverWrites, pinned_region
 from orderline.adapters.dynamodb.protocol import DynamoDBClient
 from orderline.adapters.dynamodb.regions import RegionalClient, track_reads
 from orderline.config import Settings
@@ -165,3 +166,37 @@ async def test_every_region_down_fails_the_read_with_the_last_error() -> None:
     client = regional(FakeRegion("home", DOWN), FakeRegion("replica", DOWN))
     with pytest.raises(EndpointConnectionError):
         await client.get_item(TableName="t", Key={})
+
+
+class FailingWrites(FakeRegion):
+    async def put_item(self, **request: Any) -> dict[str, Any]:
+        self.calls.append("put_item")
+        if self.fail is not None:
+            raise self.fail
+        return {}
+
+
+async def test_failover_writes_open_the_circuit_then_go_to_the_replica_never_retried() -> None:
+    home, replica = FailingWrites("home", DOWN), FailingWrites("replica")
+    client = FailoverWrites(regional(home, replica))
+    for _ in range(2):  # two failed writes (the threshold) answer errors, not the replica
+        with pytest.raises(EndpointConnectionError):
+            await client.put_item(TableName="t", Item={})
+    assert replica.calls == [] and client.states()["home"] == "open"
+    await client.put_item(TableName="t", Item={})
+    assert replica.calls == ["put_item"] and home.calls == ["put_item"] * 2
+    assert pinned_region() is None
+
+
+async def test_one_pinned_operation_writes_in_one_region_even_if_the_circuit_opens() -> None:
+    home, replica = FailingWrites("home"), FailingWrites("replica")
+    client = FailoverWrites(regional(home, replica))
+    with client.pinned() as region:
+        assert region == "home" and pinned_region() == "home"
+        client.home.circuit.force_open()
+        with client.pinned() as inner:  # nested: the operation's region is kept
+            assert inner == "home"
+        await client.put_item(TableName="t", Item={})
+    assert home.calls == ["put_item"] and replica.calls == []
+    with client.pinned() as region:
+        assert region == "replica"

@@ -1,0 +1,156 @@
+"""The forum's writes across two regions (emulators, the replicator double between them).
+
+With failover writes on, a post written while the home region is down lands in the replica,
+stamped with the replica's region, and counted there only (post counts are per region). A
+uniqueness guard is per region too: the same address registered in both regions inside the
+replication lag gives two users one address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from orderline.adapters.dynamodb.client import client_credentials, dynamodb_client
+from orderline.adapters.dynamodb.codec import from_item
+from orderline.config import Settings
+from orderline.forum.store import ForumStore
+from orderline.forum.writes import guard_key
+
+from ..helpers.replicator import replicating
+from .test_regions import (
+    HOME,
+    REPLICA,
+    RTO_GOAL,
+    TwoRegions,
+    _forum_thread,
+    drop_tables,
+    region_settings,
+    regions,
+    serving_regions,
+    tables,
+    wait_replicated,
+)
+
+__all__ = ["regions"]  # the two emulators: this module's own pair
+
+
+def _client(regions: TwoRegions, region: str) -> Any:
+    url = regions.home_url if region == HOME else regions.replica_url
+    return boto3.client("dynamodb", endpoint_url=url, region_name=region, **client_credentials(url))
+
+
+def _item(regions: TwoRegions, region: str, table: str, key: dict[str, str]) -> dict[str, Any]:
+    raw = _client(regions, region).get_item(
+        TableName=table, Key={name: {"S": value} for name, value in key.items()}
+    )
+    return from_item(raw["Item"]) if "Item" in raw else {}
+
+
+@pytest.fixture
+def failover_app(
+    regions: TwoRegions, database_url: str, tmp_path: Path
+) -> Iterator[tuple[str, Settings]]:
+    with serving_regions(regions, database_url, tmp_path, forum_failover_writes=True) as served:
+        yield served
+
+
+def test_failover_writes_land_in_the_replica_while_home_is_down(
+    regions: TwoRegions, failover_app: tuple[str, Settings]
+) -> None:
+    base_url, settings = failover_app
+    thread_id = _forum_thread(settings)
+    wait_replicated(regions, settings, [thread_id], "forum-threads", "threadId")
+    wait_replicated(regions, settings, ["anonymous"], "forum-users", "userId")
+    threads = f"{settings.table_prefix}forum-threads"
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        regions.stop_home()
+        try:
+            stopped, codes = time.monotonic(), []
+            while True:  # 503 until the home circuit opens, then the replica takes the write
+                answer = client.post(
+                    f"/api/forum/threads/{thread_id}/posts", json={"title": "t", "content": "c"}
+                )
+                codes.append(answer.status_code)
+                if answer.status_code == 201:
+                    break
+                assert answer.status_code == 503 and "retry-after" in answer.headers, answer.text
+                assert time.monotonic() - stopped < RTO_GOAL, codes
+            post = answer.json()
+            assert post["updatedRegion"] == REPLICA
+            stored = _item(
+                regions,
+                REPLICA,
+                f"{settings.table_prefix}forum-posts",
+                {"postId": post["postId"], "threadId": thread_id},
+            )
+            assert stored["updatedRegion"] == REPLICA and stored["updatedAt"]
+            assert _item(regions, REPLICA, threads, {"threadId": thread_id})["postCount"] == 1
+        finally:
+            regions.start_home()
+        # the home region never saw the replica's post: the count is per region
+        assert _item(regions, HOME, threads, {"threadId": thread_id})["postCount"] == 0
+        deadline = time.monotonic() + RTO_GOAL + settings.region_open_seconds
+        while True:  # home back: once its circuit is no longer open, writes go home again
+            answer = client.post(
+                f"/api/forum/threads/{thread_id}/posts", json={"title": "u", "content": "c"}
+            )
+            if answer.status_code == 201 and answer.json()["updatedRegion"] == HOME:
+                break
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def slow_replication(regions: TwoRegions) -> Iterator[Settings]:
+    """Tables in both regions, replicated with a lag long enough to write in both inside it."""
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    settings = region_settings(regions, prefix)
+    tables(settings)
+    home, replica = settings.regions().all
+    try:
+        with replicating(settings, home, replica, prefix, lag=2.0):
+            yield settings
+    finally:
+        drop_tables(regions, prefix)
+
+
+def test_a_uniqueness_guard_holds_per_region_only(
+    regions: TwoRegions, slow_replication: Settings
+) -> None:
+    settings = slow_replication
+    home, replica = settings.regions().all
+    email = "same@example.com"
+
+    async def register_in_both() -> None:
+        async with (
+            dynamodb_client(settings, home) as home_client,
+            dynamodb_client(settings, replica) as replica_client,
+        ):
+            at_home = ForumStore(home_client, settings.table_prefix, HOME)
+            in_replica = ForumStore(replica_client, settings.table_prefix, REPLICA)
+            await at_home.create_user({"userId": "alice", "name": "A", "email": email})
+            # inside the lag the replica has no guard yet: its own transaction succeeds
+            await in_replica.create_user({"userId": "bob", "name": "B", "email": email})
+
+    asyncio.run(register_in_both())
+    wait_replicated(regions, settings, ["alice"], "forum-users", "userId")
+    users = f"{settings.table_prefix}forum-users"
+    both = _client(regions, REPLICA).query(
+        TableName=users,
+        IndexName="EmailIndex",
+        KeyConditionExpression="email = :e",
+        ExpressionAttributeValues={":e": {"S": email}},
+    )
+    assert sorted(item["userId"]["S"] for item in both["Items"]) == ["alice", "bob"]
+    # one guard item per address and region: last writer wins (the replica's, newer, stays)
+    guard = _item(regions, REPLICA, users, {"userId": guard_key(email)})
+    assert guard["owner"] == "bob" and guard["updatedRegion"] == REPLICA
