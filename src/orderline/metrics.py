@@ -236,3 +236,9 @@ COUNTER_LAG = Histogram(
     "Time from an event's commit to its entry being counted in the status counters.",
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
 )
+FORUM_CONFLICTS = Counter(
+    "orderline_forum_conflicts_total",
+    "Forum items another region's write overwrote within the replication window (last writer "
+    "wins threw a version away), by table and the region that saw it.",
+    ["table", "region"],
+)

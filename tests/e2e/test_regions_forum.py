@@ -9,9 +9,12 @@ replication lag gives two users one address.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +22,24 @@ import boto3
 import httpx
 import pytest
 
+from orderline.adapters.dynamodb.admin import ensure_tables
 from orderline.adapters.dynamodb.client import client_credentials, dynamodb_client
 from orderline.adapters.dynamodb.codec import from_item
+from orderline.adapters.dynamodb.tables import FORUM_TABLES
 from orderline.config import Settings
 from orderline.forum.store import ForumStore
 from orderline.forum.writes import guard_key
 
+from ..helpers.cli import invoke
 from ..helpers.replicator import replicating
 from .test_regions import (
     HOME,
+    LAG,
     REPLICA,
     RTO_GOAL,
     TwoRegions,
     _forum_thread,
+    cli_env,
     drop_tables,
     region_settings,
     regions,
@@ -154,3 +162,67 @@ def test_a_uniqueness_guard_holds_per_region_only(
     # one guard item per address and region: last writer wins (the replica's, newer, stays)
     guard = _item(regions, REPLICA, users, {"userId": guard_key(email)})
     assert guard["owner"] == "bob" and guard["updatedRegion"] == REPLICA
+
+
+@pytest.fixture
+def watched(regions: TwoRegions, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Both regions' forum tables with streams (as global tables have), the replicator between
+    them; the environment of the `dr` commands."""
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    settings = region_settings(regions, prefix)
+
+    async def streamed_replica() -> None:
+        streamed = tuple(dataclasses.replace(spec, stream=True) for spec in FORUM_TABLES)
+        async with dynamodb_client(settings, settings.regions().replicas[0]) as client:
+            await ensure_tables(client, prefix, streamed)
+
+    asyncio.run(streamed_replica())
+    tables(settings)
+    home, replica = settings.regions().all
+    try:
+        with replicating(settings, home, replica, prefix, lag=LAG):
+            yield cli_env(regions, prefix, tmp_path)
+    finally:
+        drop_tables(regions, prefix)
+
+
+def _thread(thread_id: str, region: str, title: str) -> dict[str, Any]:
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    item = {"threadId": thread_id, "title": title, "updatedAt": at, "updatedRegion": region}
+    return {name: {"S": value} for name, value in item.items()}
+
+
+async def test_every_conflict_inside_the_lag_is_recorded_with_both_versions(
+    regions: TwoRegions, watched: dict[str, str]
+) -> None:
+    prefix = watched["ORDERLINE_TABLE_PREFIX"]
+    settings = region_settings(regions, prefix)
+    home, replica = settings.regions().all
+    threads = f"{prefix}forum-threads"
+    ids = [f"conflict-{n}" for n in range(10)]
+    async with (
+        dynamodb_client(settings, home) as home_client,
+        dynamodb_client(settings, replica) as replica_client,
+    ):
+        await home_client.put_item(TableName=threads, Item=_thread("alone", HOME, "no conflict"))
+        for thread_id in ids:  # the replica's write first, home's inside the lag: home's wins
+            await replica_client.put_item(TableName=threads, Item=_thread(thread_id, REPLICA, "r"))
+            await home_client.put_item(TableName=threads, Item=_thread(thread_id, HOME, "h"))
+    deadline = time.monotonic() + 30
+    for thread_id in ids:
+        while _item(regions, REPLICA, threads, {"threadId": thread_id})["updatedRegion"] != HOME:
+            assert time.monotonic() < deadline, f"{thread_id} never replicated"
+            await asyncio.sleep(0.05)
+    watch = await invoke(watched, "dr", "watch-conflicts", "--once", "--window", "5")
+    assert watch.exit_code == 0, watch.output
+    assert "10 conflicts recorded in 2 regions" in watch.output
+    listed = await invoke(watched, "dr", "conflicts", "--json")
+    assert listed.exit_code == 0, listed.output
+    entries = json.loads(listed.stdout)
+    assert sorted(json.loads(entry["key"])["threadId"] for entry in entries) == ids
+    for entry in entries:  # both versions, whole
+        assert entry["region"] == REPLICA and entry["table"] == threads
+        assert (entry["lostRegion"], entry["lost"]["title"]) == (REPLICA, "r")
+        assert (entry["keptRegion"], entry["kept"]["title"]) == (HOME, "h")
+    shown = await invoke(watched, "dr", "conflicts")
+    assert "10 conflicts in 2 regions" in shown.output

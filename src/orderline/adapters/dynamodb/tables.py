@@ -124,6 +124,9 @@ FORUM_POSTS = TableSpec(
     ttl=False,
 )
 FORUM_TABLES: tuple[TableSpec, ...] = (FORUM_USERS, FORUM_THREADS, FORUM_POSTS)
+# Forum items one region's write overwrote within the replication window (streams/conflicts.py),
+# one table per region: `conflictId` = table and stream sequence number (a redelivery rewrites it).
+FORUM_CONFLICTS = TableSpec(name="forum-conflicts", hash_key="conflictId", ttl=False)
 # Every table of a deployment: what export, drift checks and backups cover by default.
 EVERY_TABLE: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES)
 
