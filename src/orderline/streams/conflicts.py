@@ -6,7 +6,8 @@ follows one region's forum tables' streams (NEW_AND_OLD_IMAGES, as global tables
 different `updatedRegion`s with `updatedAt`s within `window` seconds: a write that arrived by
 replication and replaced one made here moments before. Each is recorded (a metric, one log line
 and an entry in the region's `forum-conflicts` table with both versions), keyed by table and
-stream sequence number, so a redelivered batch rewrites the same entry.
+stream sequence number, so a redelivered batch rewrites the same entry (and an entry replicated
+to another region, the export making the table global too, is the same entry there).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class ConflictRecorder:
         lost, kept = _stamp(found.lost), _stamp(found.kept)
         assert lost is not None and kept is not None
         item = {
-            "conflictId": {"S": f"{table}#{sequence}"},
+            "conflictId": {"S": f"{self._region}#{table}#{sequence}"},
             "table": {"S": table},
             "key": {"S": key},
             "region": {"S": self._region},

@@ -128,7 +128,7 @@ FORUM_TABLES: tuple[TableSpec, ...] = (FORUM_USERS, FORUM_THREADS, FORUM_POSTS)
 # one table per region: `conflictId` = table and stream sequence number (a redelivery rewrites it).
 FORUM_CONFLICTS = TableSpec(name="forum-conflicts", hash_key="conflictId", ttl=False)
 # Every table of a deployment: what export, drift checks and backups cover by default.
-EVERY_TABLE: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES)
+EVERY_TABLE: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES, FORUM_CONFLICTS)
 
 
 @dataclass(frozen=True)

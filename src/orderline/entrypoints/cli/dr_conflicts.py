@@ -72,7 +72,10 @@ async def _entries(settings: Settings) -> list[dict[str, Any]]:
                 if "LastEvaluatedKey" not in page:
                     break
                 request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return sorted(found, key=lambda entry: (str(entry["detectedAt"]), str(entry["conflictId"])))
+    unique = {str(entry["conflictId"]): entry for entry in found}  # replicated: listed once
+    return sorted(
+        unique.values(), key=lambda entry: (str(entry["detectedAt"]), entry["conflictId"])
+    )
 
 
 @dr_app.command("watch-conflicts")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orderline.adapters.dynamodb.tables import (
+    FORUM_CONFLICTS,
     FORUM_TABLES,
     ORDER_DETAILS,
     ORDER_STATUS,
@@ -27,7 +28,7 @@ ALL_TABLES: tuple[str, ...] = ("*",)  # every table of the spec list the policy 
 NO_TABLE: tuple[str, ...] = ()  # an operation on no table (ListTables): Resource "*"
 READ_MODEL: tuple[str, ...] = tuple(spec.name for spec in TABLES)
 FORUM: tuple[str, ...] = tuple(spec.name for spec in FORUM_TABLES)
-SPECS: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES)  # policies cover these
+SPECS: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES, FORUM_CONFLICTS)
 
 # IAM has no TransactWriteItems action: a transaction is authorised item by item. The
 # projector's transactions hold Put and Update items only (asserted by a unit test).
@@ -97,6 +98,12 @@ FORUM_OPS = Grant(  # import, seed, verify; `tables diff` over every table
     FORUM,
     ("CreateTable", "BatchGetItem", "Scan", "DescribeTimeToLive", "DescribeContinuousBackups"),
 )
+# `dr watch-conflicts`: the forum streams (leases as LEASING), the conflicts table it creates;
+# `dr conflicts` scans it
+CONFLICTS = (
+    Grant(FORUM, ("DescribeTable",), streams=True),
+    Grant((FORUM_CONFLICTS.name,), ("CreateTable", "DescribeTable", "PutItem", "Scan")),
+)
 RECONCILE = Grant((ORDER_STATUS.name, ORDER_DETAILS.name), ("BatchGetItem", "PutItem"))
 # `reconcile` recounts the history; `counters rebuild` also rewrites counters and checkpoints
 RECOUNT = Grant((ORDER_STATUS_LOG.name, ORDER_STATUS_METRICS.name), ("Scan",))
@@ -129,7 +136,7 @@ ROLES: dict[str, tuple[Grant, ...]] = {
     # the Lambda handler of `tables export --counters-lambda`
     "counters-lambda": COUNTERS_LAMBDA,
     # `orderline tables …`, `replay`, `reconcile --repair`, `counters rebuild`
-    "ops": (ADMIN, PROJECTION, RECONCILE, RECOUNT, *REBUILD, FORUM_API, FORUM_OPS),
+    "ops": (ADMIN, PROJECTION, RECONCILE, RECOUNT, *REBUILD, FORUM_API, FORUM_OPS, *CONFLICTS),
 }
 
 
