@@ -7,6 +7,7 @@ against the role's grants. A new call without a policy update fails here.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.dynamodb.admin import delete_tables, ensure_tables
+from orderline.adapters.dynamodb.tables import FORUM_CONFLICTS, FORUM_TABLES, STREAM_TABLES
 from orderline.adapters.postgres.outbox import PostgresEventLog
 from orderline.bootstrap import (
     Container,
@@ -30,9 +32,11 @@ from orderline.ops.provisioning import drift, iam
 from orderline.readmodel import rebuild
 from orderline.readmodel.projector import Projector
 from orderline.streams import recount
+from orderline.streams.conflicts import ConflictWatcher
 from orderline.streams.lambda_handler import handle_batch
 
 from ..helpers.counting import lambda_event
+from ..helpers.dynamodb import new_prefix
 from ..helpers.factories import history
 from ..helpers.orders import confirm, place
 from ..helpers.settings import settings_for
@@ -212,3 +216,26 @@ async def test_the_counters_lambda_role_covers_the_handler(
             ] == []
     assert ("TransactWriteItems", "order-status-metrics") in seen
     assert_granted("counters-lambda", seen)
+
+
+async def test_the_ops_role_covers_watching_and_listing_conflicts(
+    dynamodb: Any, streams: Any
+) -> None:
+    prefix = new_prefix()
+    streamed = tuple(dataclasses.replace(spec, stream=True) for spec in FORUM_TABLES)
+    await ensure_tables(dynamodb, prefix, streamed)
+    threads = f"{prefix}forum-threads"
+    for region, at in (
+        ("us-west-2", "2026-01-01T00:00:00.0Z"),
+        ("us-east-1", "2026-01-01T00:00:00.5Z"),
+    ):
+        item = {"threadId": "t", "updatedRegion": region, "updatedAt": at}
+        await dynamodb.put_item(TableName=threads, Item={k: {"S": v} for k, v in item.items()})
+    async with observing(prefix) as seen:
+        await ensure_tables(dynamodb, prefix, (FORUM_CONFLICTS, *STREAM_TABLES))
+        watcher = ConflictWatcher(dynamodb, streams, prefix, "us-west-2")
+        await watcher.catch_up()
+        listed = await dynamodb.scan(TableName=FORUM_CONFLICTS.table_name(prefix))
+    assert watcher.recorder.recorded == 1 and listed["Count"] == 1
+    assert ("GetRecords", "forum-threads") in seen and ("PutItem", "forum-conflicts") in seen
+    assert_granted("ops", seen)
