@@ -210,8 +210,25 @@ def test_task_roles_grant_what_iam_policy_prints() -> None:
         assert [s["Action"] for s in stack] == [s["Action"] for s in printed]  # type: ignore[index, union-attr]
 
 
+def test_the_tasks_know_the_replica_regions_their_reads_fail_over_to() -> None:
+    for replicas, expected in (((), None), (("us-west-2", "eu-west-1"), "us-west-2,eu-west-1")):
+        resources = _resources(ExportOptions(services=True, replica_regions=replicas))
+        for kind in ecs_services.KINDS:
+            (container,) = resources[f"{kind.title}TaskDefinition"]["Properties"][
+                "ContainerDefinitions"
+            ]
+            found = [
+                v["Value"]
+                for v in container["Environment"]
+                if v.get("Name") == "ORDERLINE_DYNAMODB_REPLICA_REGIONS"
+            ]
+            assert found == ([expected] if expected else []), kind.name
+        aws = "https://dynamodb.us-east-1.amazonaws.com"  # AWS's: replicas need no endpoints
+        Settings(dynamodb_endpoint=aws, dynamodb_replica_regions=expected or "").regions()
+
+
 def test_the_task_environments_are_settings_the_processes_read() -> None:
-    resources = _resources(ExportOptions(services=True))
+    resources = _resources(ExportOptions(services=True, replica_regions=("us-west-2",)))
     fields = {f"ORDERLINE_{name.upper()}" for name in Settings.model_fields}
     for kind in ecs_services.KINDS:
         (container,) = resources[f"{kind.title}TaskDefinition"]["Properties"][

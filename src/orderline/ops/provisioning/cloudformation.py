@@ -112,7 +112,7 @@ def template(options: ExportOptions, specs: Sequence[TableSpec] = EVERY_TABLE) -
         body.setdefault("Rules", {}).update(backup_plan.rules(region))
     if options.services:
         body["Parameters"].update(ecs_services.parameters())
-        resources.update(ecs_services.resources())
+        resources.update(ecs_services.resources(options.replica_regions))
         body.setdefault("Conditions", {}).update(ecs_services.conditions())
     return {key: value for key, value in body.items() if value != {}}
 

@@ -121,8 +121,9 @@ def conditions() -> dict[str, Any]:
     }
 
 
-def resources() -> dict[str, Any]:
-    """The log key, the execution role, and per process a log group, role, task and service."""
+def resources(replicas: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The log key, the execution role, and per process a log group, role, task and service;
+    `replicas`: the global tables' replica regions, where reads fail over to."""
     found: dict[str, Any] = {
         LOG_KEY: kms_key("Orderline: the services' CloudWatch log groups", [logs_statement()]),
         EXECUTION_ROLE: _execution_role(),
@@ -131,7 +132,7 @@ def resources() -> dict[str, Any]:
         kind_resources = {
             f"{kind.title}LogGroup": _log_group(kind),
             f"{kind.title}TaskRole": _task_role(kind),
-            f"{kind.title}TaskDefinition": _task_definition(kind),
+            f"{kind.title}TaskDefinition": _task_definition(kind, replicas),
             f"{kind.title}Service": _service(kind),
         }
         for name, resource in kind_resources.items():
@@ -211,7 +212,7 @@ def _log_group_name(kind: ProcessKind) -> dict[str, str]:
     return {"Fn::Sub": f"/ecs/${{TablePrefix}}{kind.name}"}
 
 
-def _environment(kind: ProcessKind) -> list[Any]:
+def _environment(kind: ProcessKind, replicas: tuple[str, ...] = ()) -> list[Any]:
     plain = {
         "ORDERLINE_PROCESS": kind.name,
         "ORDERLINE_HOST": "0.0.0.0",  # the task's own interface, behind its SG
@@ -230,6 +231,10 @@ def _environment(kind: ProcessKind) -> list[Any]:
         {"Name": "ORDERLINE_TABLE_PREFIX", "Value": {"Ref": "TablePrefix"}},
         {"Name": "ORDERLINE_COUNTER_SHARDS", "Value": {"Ref": "CounterShards"}},
     ]
+    if replicas:  # AWS's endpoints: no ORDERLINE_DYNAMODB_REGION_ENDPOINTS needed
+        variables.append(
+            {"Name": "ORDERLINE_DYNAMODB_REPLICA_REGIONS", "Value": ",".join(replicas)}
+        )
     kafka = {"Name": "ORDERLINE_KAFKA_BOOTSTRAP_SERVERS", "Value": {"Ref": "KafkaBootstrapServers"}}
     if kind.condition == HAS_KAFKA:
         variables.append(kafka)
@@ -252,12 +257,12 @@ def _secrets(kind: ProcessKind) -> list[dict[str, Any]]:
     return found
 
 
-def _container(kind: ProcessKind) -> dict[str, Any]:
+def _container(kind: ProcessKind, replicas: tuple[str, ...] = ()) -> dict[str, Any]:
     container: dict[str, Any] = {
         "Name": kind.name,
         "Image": {"Ref": "ServiceImage"},
         "Essential": True,
-        "Environment": _environment(kind),
+        "Environment": _environment(kind, replicas),
         "PortMappings": [{"ContainerPort": kind.port, "Protocol": "tcp"}],
         "ReadonlyRootFilesystem": True,
         "MountPoints": [{"SourceVolume": "scratch", "ContainerPath": "/tmp"}],
@@ -283,7 +288,7 @@ def _container(kind: ProcessKind) -> dict[str, Any]:
     return container
 
 
-def _task_definition(kind: ProcessKind) -> dict[str, Any]:
+def _task_definition(kind: ProcessKind, replicas: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "Type": "AWS::ECS::TaskDefinition",
         "Properties": {
@@ -296,7 +301,7 @@ def _task_definition(kind: ProcessKind) -> dict[str, Any]:
             "ExecutionRoleArn": {"Fn::GetAtt": [EXECUTION_ROLE, "Arn"]},
             "TaskRoleArn": {"Fn::GetAtt": [f"{kind.title}TaskRole", "Arn"]},
             "Volumes": [{"Name": "scratch"}],  # Fargate's ephemeral storage: the only writable path
-            "ContainerDefinitions": [_container(kind)],
+            "ContainerDefinitions": [_container(kind, replicas)],
         },
     }
 
