@@ -20,7 +20,7 @@ from orderline.config import Settings
 from orderline.regions import Region
 from orderline.streams.conflicts import ConflictWatcher
 
-from .common import configure_logging, load_settings, progress_bar, services
+from .common import configure_logging, fail, load_settings, progress_bar, services
 from .dr import dr_app
 
 
@@ -93,14 +93,21 @@ def dr_watch_conflicts(
     settings = load_settings()
     configure_logging(settings)
     with services(settings, postgres=False, dynamodb=True) as resolved:
-        regions = resolved.regions().all
-        if once:
-            with progress_bar("reading forum streams", len(regions)) as advance:
-                recorded = asyncio.run(_watch(resolved, regions, window, advance))
-            typer.echo(f"{recorded} conflicts recorded in {len(regions)} regions")
-            return
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_watch(resolved, regions, window, None))
+        try:
+            _run_watch(resolved, window, once)
+        except ValueError as exc:  # a forum table without a stream (global tables have one)
+            fail(str(exc))
+
+
+def _run_watch(settings: Settings, window: float, once: bool) -> None:
+    regions = settings.regions().all
+    if once:
+        with progress_bar("reading forum streams", len(regions)) as advance:
+            recorded = asyncio.run(_watch(settings, regions, window, advance))
+        typer.echo(f"{recorded} conflicts recorded in {len(regions)} regions")
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_watch(settings, regions, window, None))
 
 
 async def _watch(
