@@ -13,7 +13,6 @@ from sqlalchemy import (
     Text,
     case,
     cast,
-    func,
     literal,
     literal_column,
     select,
@@ -24,11 +23,39 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from orderline.live.changes import Change, Topic, position_of, split_position
 from orderline.live.ports import Released
 
+from .outbox import NEVER_APPENDS_LOCK
 from .tables import Xid8, outbox
 
 _ORDER = outbox.c.payload["payload"]["order"]
-# Every transaction with a smaller id has ended: its rows are visible now, or never will be.
-_OLDEST_OPEN = func.pg_snapshot_xmin(func.pg_current_snapshot())
+# The oldest transaction still open that may yet append outbox rows: every transaction with a
+# smaller id has ended (its rows are visible now, or never will be) or cannot append: it promised
+# not to (it holds NEVER_APPENDS_LOCK: the relay, whose batches hold a transaction id while it
+# publishes), or it runs in another database of the cluster (a virtual transaction id belongs to
+# one session, so one lock it holds elsewhere places it). This is `pg_snapshot_xmin` of the
+# statement's snapshot without those: one read of pg_locks pairs each open transaction id with
+# its virtual transaction; an id seen without a promise or another database, or not seen at all,
+# is waited for, so no late commit is ever skipped.
+_HORIZON = literal_column(
+    f"""(WITH locks AS MATERIALIZED (
+    SELECT locktype, database, virtualtransaction, transactionid, classid, objid, objsubid, mode
+    FROM pg_locks WHERE granted),
+here AS (SELECT oid FROM pg_database WHERE datname = current_database()),
+cannot_append AS (
+    SELECT virtualtransaction FROM locks
+    WHERE database IS NOT NULL AND database <> 0 AND database <> (SELECT oid FROM here)
+    UNION ALL
+    SELECT virtualtransaction FROM locks
+    WHERE locktype = 'advisory' AND classid = 0 AND objid = {NEVER_APPENDS_LOCK}
+        AND objsubid = 1),
+never_appends AS (
+    SELECT transactionid FROM locks
+    WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock'
+        AND virtualtransaction IN (SELECT virtualtransaction FROM cannot_append))
+SELECT coalesce(min(open.x), pg_snapshot_xmax(pg_current_snapshot()))
+FROM pg_snapshot_xip(pg_current_snapshot()) AS open(x)
+WHERE NOT EXISTS (SELECT FROM never_appends n WHERE n.transactionid = open.x::xid))""",
+    Xid8(),
+)
 _IN_ORDER = (outbox.c.xid, outbox.c.id)
 
 
@@ -51,8 +78,8 @@ restaurant_of_row = literal_column(
 
 class PostgresChangeFeed:
     """Releases a row only once its transaction is older than every transaction still open
-    (`xid < pg_snapshot_xmin(pg_current_snapshot())`), in (xid, id) order: a rolled-back
-    transaction holds nothing back, and a late commit is never behind a released position."""
+    that may append (`_HORIZON`), in (xid, id) order: a rolled-back transaction holds nothing
+    back, and a late commit is never behind a released position."""
 
     def __init__(self, engine: AsyncEngine, channel: str) -> None:
         self._engine = engine
@@ -61,7 +88,7 @@ class PostgresChangeFeed:
     async def head(self) -> int:
         query = (
             select(cast(outbox.c.xid, Text).label("xid"), outbox.c.id)
-            .where(outbox.c.xid < _OLDEST_OPEN)
+            .where(outbox.c.xid < _HORIZON)
             .order_by(outbox.c.xid.desc(), outbox.c.id.desc())
             .limit(1)
         )
@@ -72,7 +99,7 @@ class PostgresChangeFeed:
     async def since(self, after: int, limit: int) -> Released:
         # Released rows come first in (xid, id) order; a row still held back (payload NULL)
         # after them says that committed rows wait for an older open transaction.
-        released = outbox.c.xid < _OLDEST_OPEN
+        released = outbox.c.xid < _HORIZON
         query = (
             select(
                 cast(outbox.c.xid, Text).label("xid"),
@@ -86,7 +113,8 @@ class PostgresChangeFeed:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         changes = [_change(row) for row in rows if row.payload is not None]
-        return Released(changes, waiting=len(changes) < len(rows))
+        held = tuple(position_of(int(row.xid), row.id) for row in rows if row.payload is None)
+        return Released(changes, waiting=bool(held), held=held)
 
     async def replay(self, after: int, upto: int, topic: Topic, limit: int) -> list[Change]:
         query = select(cast(outbox.c.xid, Text).label("xid"), outbox.c.id, outbox.c.payload)
