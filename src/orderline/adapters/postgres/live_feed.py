@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
+    Select,
     String,
     Text,
     case,
@@ -18,7 +21,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from orderline.live.changes import Change, Topic, position_of, split_position
 from orderline.live.ports import Released
@@ -79,11 +82,16 @@ restaurant_of_row = literal_column(
 class PostgresChangeFeed:
     """Releases a row only once its transaction is older than every transaction still open
     that may append (`_HORIZON`), in (xid, id) order: a rolled-back transaction holds nothing
-    back, and a late commit is never behind a released position."""
+    back, and a late commit is never behind a released position.
+
+    While it LISTENs, `since` reads on the listening connection (in autocommit: no transaction
+    left open), so the hub never waits for the pool that the write path may have exhausted."""
 
     def __init__(self, engine: AsyncEngine, channel: str) -> None:
         self._engine = engine
         self._channel = channel
+        self._listening: AsyncConnection | None = None
+        self._reading = asyncio.Lock()  # one query at a time on the listening connection
 
     async def head(self) -> int:
         query = (
@@ -110,11 +118,21 @@ class PostgresChangeFeed:
             .order_by(*_IN_ORDER)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(query)
         changes = [_change(row) for row in rows if row.payload is not None]
         held = tuple(position_of(int(row.xid), row.id) for row in rows if row.payload is None)
         return Released(changes, waiting=bool(held), held=held)
+
+    async def _read(self, query: Select[Any]) -> Sequence[Row[Any]]:
+        own = self._listening
+        rows: Sequence[Row[Any]]
+        if own is None:
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            return rows
+        async with self._reading:
+            rows = (await own.execute(query)).all()
+        return rows
 
     async def replay(self, after: int, upto: int, topic: Topic, limit: int) -> list[Change]:
         query = select(cast(outbox.c.xid, Text).label("xid"), outbox.c.id, outbox.c.payload)
@@ -147,8 +165,10 @@ class PostgresChangeFeed:
             driver = (await conn.get_raw_connection()).driver_connection
             driver.add_termination_listener(on_terminated)
             await driver.add_listener(self._channel, on_notify)
+            self._listening = await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield int(driver.get_server_pid())
         finally:
+            self._listening = None
             await _release(conn, driver, self._channel, on_notify, on_terminated)
 
 
