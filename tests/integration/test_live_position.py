@@ -5,12 +5,14 @@ positions already handed out."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.postgres.engine import build_engine
@@ -122,6 +124,29 @@ async def test_a_transaction_in_another_database_holds_no_commit_back(
             assert [change.id for change in released.changes] == [younger_id]
     finally:
         await elsewhere.close()
+
+
+def held_seconds() -> float:
+    found = REGISTRY.get_sample_value("orderline_live_stage_seconds_sum", {"stage": "held"})
+    return found or 0.0
+
+
+async def test_the_held_stage_measures_how_long_a_commit_waited_for_an_older_transaction(
+    engine: AsyncEngine, schema: str
+) -> None:
+    channel = f"ch_{schema}"
+    before = held_seconds()
+    async with following(engine, schema) as hub:
+        sub = hub.subscribe(Topic(EVERYTHING), "staff")
+        async with open_transaction(engine, channel) as older:
+            await older.take_xid()
+            async with open_transaction(engine, channel) as younger:
+                younger_id = await younger.write()
+                await younger.commit()  # its NOTIFY: the hub sees it committed, held back
+            await asyncio.sleep(0.4)
+            await older.rollback()
+        assert (await next_change(sub)).id == younger_id
+    assert held_seconds() - before >= 0.3
 
 
 async def test_a_rolled_back_transaction_between_two_commits_delays_no_subscriber(
