@@ -8,5 +8,6 @@ counters_lambda.py `tables export --counters-lambda`: the counter aggregator as 
 iam.py             ROLES: what each process calls, and its least-privilege policy
                    (`orderline iam-policy`)
 drift.py           `orderline tables diff`: live tables against their specs
-cost.py            `orderline cost`: monthly on-demand cost from the items really written
+cost.py            `orderline cost`: monthly cost, on demand and provisioned, per item kind
+cost_recording.py  the items the real projector and aggregator write per order, recorded
 """
