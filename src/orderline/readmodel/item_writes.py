@@ -50,7 +50,12 @@ async def put_all(
     DynamoDB refused for good, with the reason."""
     chunks = [puts[at : at + BATCH_WRITE_ITEMS] for at in range(0, len(puts), BATCH_WRITE_ITEMS)]
     refused: dict[str, str] = {}
-    for result in await asyncio.gather(*(_put_chunk(client, chunk, gate) for chunk in chunks)):
+    results = await asyncio.gather(
+        *(_put_chunk(client, chunk, gate) for chunk in chunks), return_exceptions=True
+    )
+    for result in results:  # every call has ended: none is left writing when this raises
+        if isinstance(result, BaseException):
+            raise result
         refused.update(result)
     return refused
 
