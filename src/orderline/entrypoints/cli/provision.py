@@ -142,7 +142,7 @@ def cost_command(
         int, typer.Option(min=1, help="History stream shards (one per table partition).")
     ] = 1,
     history_days: Annotated[
-        int | None, typer.Option(min=1, help="History retention [default: the setting].")
+        int | None, typer.Option(min=1, help="History retention, days (default: the TTL setting).")
     ] = None,
     billing: Annotated[Billing, typer.Option(help="Which bill to detail.")] = Billing.on_demand,
     target_utilisation: Annotated[float, typer.Option(min=0.1, max=1.0)] = 0.7,
