@@ -12,7 +12,8 @@ Two fixes for DynamoDB Streams, where moto departs from AWS in ways our stream r
   before the failing one, and the restore added MODIFY/REMOVE records of its own);
 - shard iterators expire 15 minutes after they were handed out, an unknown or expired one is an
   `ExpiredIteratorException` (moto answered HTTP 500), and moto forgets the oldest iterators
-  beyond `MAX_ITERATORS` (it kept every iterator of every GetRecords call forever).
+  beyond `MAX_ITERATORS` (it kept every iterator of every GetRecords call forever);
+- a shard drops old and consumed records, as AWS does after 24 hours (`emulator_trim.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
+
+from . import emulator_trim
 
 ITERATOR_SECONDS = 15 * 60  # AWS: a shard iterator expires 15 minutes after it is returned
 MAX_ITERATORS = 10_000
@@ -34,6 +37,7 @@ def install() -> None:
         return
     _install_transactions()
     _install_iterators()
+    emulator_trim.install()
     _installed = True
 
 
@@ -57,22 +61,22 @@ def _install_transactions() -> None:
                             self.delete_item(table_name, key)
                     else:
                         self.put_item(table_name, attributes)
-                for shard, length in records:
-                    del shard.items[length:]  # a cancelled transaction writes no stream record
+                for shard, position in records:  # a cancelled transaction writes no record
+                    emulator_trim.truncate(shard, position)
                 raise
 
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def _stream_lengths(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, int]]:
-    """(stream shard, records it holds) of every table the transaction names that has one."""
+    """(stream shard, records it ever held) of every table the transaction names with one."""
     shards = {}
     for action in transact_items:
         for body in action.values():
             table = backend.tables.get(body.get("TableName"))
             if table is not None and table.stream_shard is not None:
                 shards[id(table.stream_shard)] = table.stream_shard
-    return [(shard, len(shard.items)) for shard in shards.values()]
+    return [(shard, emulator_trim.end(shard)) for shard in shards.values()]
 
 
 def _install_iterators() -> None:
