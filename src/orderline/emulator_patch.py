@@ -13,7 +13,11 @@ Two fixes for DynamoDB Streams, where moto departs from AWS in ways our stream r
 - shard iterators expire 15 minutes after they were handed out, an unknown or expired one is an
   `ExpiredIteratorException` (moto answered HTTP 500), and moto forgets the oldest iterators
   beyond `MAX_ITERATORS` (it kept every iterator of every GetRecords call forever);
-- a shard drops old and consumed records, as AWS does after 24 hours (`emulator_trim.py`).
+- a shard drops old and consumed records, as AWS does after 24 hours (`emulator_trim.py`);
+- GetRecords returns at most `RECORDS_PER_CALL` records (AWS may return fewer than asked):
+  moto's response serializer takes milliseconds per record, so a page of 1,000 held the
+  one-at-a-time emulator for seconds, past the clients' 2 s timeout on a busy machine, and the
+  retried page never got through (the counters stalled, and everything behind them waited).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from . import emulator_trim
 
 ITERATOR_SECONDS = 15 * 60  # AWS: a shard iterator expires 15 minutes after it is returned
 MAX_ITERATORS = 10_000
+RECORDS_PER_CALL = 100
 _installed = False
 
 
@@ -105,7 +110,7 @@ def _install_iterators() -> None:
         iterator = remembered(self).get(iterator_arn)
         if iterator is None or time.monotonic() - iterator.created > ITERATOR_SECONDS:
             raise ExpiredIterator()
-        result: dict[str, Any] = iterator.get(limit)
+        result: dict[str, Any] = iterator.get(min(limit, RECORDS_PER_CALL))
         remembered(self)
         return result
 
