@@ -49,7 +49,9 @@ console = Console(stderr=True)
 class Sample:
     seconds: float
     rss_mb: float
+    emulator_mb: float | None  # RSS of the emulator's own process (--emulator separate)
     stream_records: int | None
+    items: int | None  # in every table: the data the emulator is meant to keep
     changes: int
     errors: int
 
@@ -122,6 +124,20 @@ async def drive(base: str, rate: float, stop: asyncio.Event, load: Load) -> None
         await asyncio.gather(*pending)
 
 
+async def items_held(endpoint: str) -> int | None:
+    """Items in every table (moto keeps `ItemCount` live)."""
+    settings = Settings(dynamodb_endpoint=endpoint, dynamodb_timeout_seconds=30)
+    try:
+        async with dynamodb_client(settings) as dynamodb:
+            total = 0
+            for table in (await dynamodb.list_tables())["TableNames"]:
+                total += (await dynamodb.describe_table(TableName=table))["Table"]["ItemCount"]
+            return total
+    except Exception as exc:
+        console.print(f"items not counted this time: {exc!r}")
+        return None
+
+
 async def stream_records(endpoint: str) -> int | None:
     """Records the history stream holds that were read: the aggregator's checkpoint minus the
     oldest record kept, plus one (None when nothing was read yet)."""
@@ -157,7 +173,13 @@ def slope_mb_per_10_min(samples: list[Sample]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread * 600
 
 
-async def soak(args: argparse.Namespace, server: psutil.Process, base: str, endpoint: str) -> Any:
+async def soak(
+    args: argparse.Namespace,
+    server: psutil.Process,
+    emulator: psutil.Process | None,
+    base: str,
+    endpoint: str,
+) -> Any:
     load, stop, samples = Load(), asyncio.Event(), []
     driving = asyncio.create_task(drive(base, args.rate, stop, load))
     started, seconds = time.monotonic(), args.minutes * 60
@@ -170,14 +192,18 @@ async def soak(args: argparse.Namespace, server: psutil.Process, base: str, endp
                 sample = Sample(
                     round(elapsed),
                     server.memory_info().rss / 2**20,
+                    emulator.memory_info().rss / 2**20 if emulator else None,
                     await held_or_none(endpoint),
+                    await items_held(endpoint),
                     load.changes,
                     load.errors,
                 )
                 samples.append(sample)
                 progress.console.print(
                     f"t={sample.seconds:>5}s rss={sample.rss_mb:7.1f} MB "
-                    f"stream records={sample.stream_records} changes={sample.changes} "
+                    + (f"emulator={sample.emulator_mb:7.1f} MB " if emulator else "")
+                    + f"stream records={sample.stream_records} items={sample.items} "
+                    f"changes={sample.changes} "
                     f"errors={sample.errors}"
                     + (f" (last: {load.last_error})" if load.errors else "")
                 )
@@ -189,9 +215,11 @@ async def soak(args: argparse.Namespace, server: psutil.Process, base: str, endp
     return load, samples
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, endpoint: str | None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERLINE_")}
     env |= {"ORDERLINE_DATA_DIR": str(data_dir), "ORDERLINE_PORT": str(port)}
+    if endpoint is not None:  # the emulator in a process of its own (bench/emulator.py)
+        env["ORDERLINE_DYNAMODB_ENDPOINT"] = endpoint
     env["ORDERLINE_AUTH"] = "false"
     log = (data_dir / "serve.log").open("wb")
     return subprocess.Popen([str(ORDERLINE), "serve"], env=env, stdout=log, stderr=log)
@@ -227,28 +255,50 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="status changes per second")
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--out", type=Path, help="also write the samples here (JSON)")
+    parser.add_argument(
+        "--emulator",
+        choices=("embedded", "separate"),
+        default="embedded",
+        help="moto inside `serve` (as `make run`), or in a process of its own (RSS of each)",
+    )
     args = parser.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="orderline-soak-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = start_server(data_dir, port)
+    separate = None
+    if args.emulator == "separate":
+        emulator_port = free_port()
+        separate = subprocess.Popen([sys.executable, "-m", "bench.emulator", str(emulator_port)])
+    endpoint = f"http://127.0.0.1:{emulator_port}" if separate else None
+    process = start_server(data_dir, port, endpoint)
     try:
         wait_ready(base)
         running = find(data_dir)
         assert running is not None and running.dynamodb_endpoint is not None
         server = psutil.Process(process.pid)
-        load, samples = asyncio.run(soak(args, server, base, running.dynamodb_endpoint))
+        emulator = psutil.Process(separate.pid) if separate else None
+        load, samples = asyncio.run(soak(args, server, emulator, base, running.dynamodb_endpoint))
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # still draining after a minute: the figures are in
+            process.kill()
+            process.wait()
+        if separate is not None:
+            separate.terminate()
+            separate.wait(timeout=30)
     if args.out:
         args.out.write_text(json.dumps([s.__dict__ for s in samples], indent=1))
     first, last = samples[0], samples[-1]
+    if separate is not None:
+        print(f"emulator process RSS {first.emulator_mb:.1f} → {last.emulator_mb:.1f} MB")
     print(
         f"soak: {args.minutes:g} min at {args.rate:g} changes/s: RSS {first.rss_mb:.1f} → "
         f"{last.rss_mb:.1f} MB (slope {slope_mb_per_10_min(samples):+.1f} MB/10 min), "
         f"{load.changes} changes + {load.placed} placed, {load.errors} errors, "
-        f"stream records held {first.stream_records} → {last.stream_records}; data {data_dir}"
+        f"stream records held {first.stream_records} → {last.stream_records}, items "
+        f"{first.items} → {last.items}; data {data_dir}"
     )
 
 

@@ -7,6 +7,11 @@ items only: during the call a table "copies" to itself, and on cancellation the 
 are restored one by one. The emulator serves one request at a time, so nothing else can observe
 the intermediate state. Used only by the embedded emulator (`embedded.py`).
 
+moto also remembers every model object it ever made (`BaseModel.instances_tracked`, for its
+`/moto-api/data.json`): every item ever written or replaced, every stream record and iterator,
+and through them the parsed request bodies: about 1.4 KB per request that `make run` never got
+back. DynamoDB's models here track nothing (`_untrack`).
+
 Two fixes for DynamoDB Streams, where moto departs from AWS in ways our stream reader notices:
 - a cancelled transaction leaves no stream records (moto kept those of the items it had applied
   before the failing one, and the restore added MODIFY/REMOVE records of its own);
@@ -40,10 +45,28 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    _untrack()
     _install_transactions()
     _install_iterators()
     emulator_trim.install()
     _installed = True
+
+
+class _Untracked(list[Any]):
+    """An instance list that keeps nothing."""
+
+    def append(self, _: Any) -> None:
+        return None
+
+
+def _untrack() -> None:
+    import moto.dynamodb.models
+    import moto.dynamodbstreams.models  # noqa: F401  (its models register on import)
+    from moto.core.base_backend import model_data
+
+    for service in ("dynamodb", "dynamodbstreams"):
+        for model in model_data[service].values():
+            model.instances_tracked = _Untracked()
 
 
 def _install_transactions() -> None:

@@ -1,5 +1,6 @@
-"""The embedded emulator's streams stay bounded: moto's shards drop records as AWS does (24 h, or
-once read), positions before the trim are `TrimmedDataAccessException`, and our reader recovers.
+"""The embedded emulator stays bounded: moto's shards drop records as AWS does (24 h, or once
+read), positions before the trim are `TrimmedDataAccessException`, and our reader recovers; and
+moto keeps no list of every item it ever made.
 
 moto only: the trim is a patch of moto's (`emulator_trim.py`); DynamoDB Local keeps its own.
 """
@@ -159,3 +160,15 @@ def shard_of(arn: str) -> Any:
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_replaced_items_are_not_kept_by_the_emulator(clients: tuple[Any, Any, str]) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord
+
+    dynamodb, _, prefix = clients
+    table = ReadModelTables.under(prefix).status
+    for version in range(30):  # the same item replaced: moto used to keep every version
+        item = {"orderId": {"S": "o-1"}, "version": {"N": str(version)}, "pad": {"S": "x" * 100}}
+        await dynamodb.put_item(TableName=table, Item=item)
+    assert len(Item.instances_tracked) == len(StreamRecord.instances_tracked) == 0
