@@ -15,6 +15,8 @@ orders), fed the same way (LISTEN on the API's channel, then the outbox). Its CP
 counts the API's and the peer's (the same writes and reads are in ours).
 Results: a table on stdout, bench/results/live.json and live.md. Not part of `make bench`.
 Sizes: BENCH_LIVE_SUBSCRIBERS (2000), BENCH_LIVE_IDLE_SUBSCRIBERS (10000), BENCH_LIVE_SECONDS (10).
+BENCH_LIVE_ONLY_OURS=1 skips the peer and prints only orderline's figures and stage breakdown
+(to explain where time goes; it writes no results).
 """
 
 from __future__ import annotations
@@ -57,11 +59,12 @@ from .run import (
 SUBSCRIBERS = int(os.environ.get("BENCH_LIVE_SUBSCRIBERS", "2000"))
 IDLE_SUBSCRIBERS = int(os.environ.get("BENCH_LIVE_IDLE_SUBSCRIBERS", "10000"))
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "10"))
+ONLY_OURS = os.environ.get("BENCH_LIVE_ONLY_OURS", "") == "1"
 CHANGE_RATE, READ_RATE = 100, 500
 OPEN_WAVE = 500  # subscribers connecting at once (under the listen backlog)
 OCCURRED = re.compile(rb'"occurredAt":"([0-9T:.\-]+)Z"')
 GOALS = {"p99_ms": 50.0, "idle_kb": 20.0, "read_p95_ms": 2.0}
-STAGES = ("wait", "notify", "read", "release", "queue", "write")
+STAGES = ("wait", "notify", "held", "read", "release", "queue", "write")
 
 
 class Subscribers:
@@ -186,6 +189,9 @@ async def scenario(server: Server, ids: list[str], url: str) -> dict[str, Any]:
     assert server.process is not None
     ours = {"idle": await idle_memory(server.process.pid, server.port, changed)}
     ours |= await delivery(server, server.port, [server.process.pid], changed, readable, 0)
+    if ONLY_OURS:
+        ours.pop("last_pid_cpu_per_event_ms")
+        return {"orderline": ours, "reads_without": read_summary(baseline)}
     log("the peer (sse-starlette)")
     with Peer(url) as peer:
         theirs = {"idle": await idle_memory(peer.pid, peer.port, changed)}
@@ -282,9 +288,15 @@ def markdown(found: dict[str, Any]) -> str:
     lines = ["| measure | orderline | sse-starlette peer | goal |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     lines += ["", "Where orderline's delivery time went (server histograms, ms):", ""]
-    lines += ["| stage | count | p50 / p95 / p99 |", "|---|---|---|"]
+    return "\n".join(lines) + "\n" + stage_table(ours)
+
+
+def stage_table(ours: dict[str, Any]) -> str:
+    lines = ["| stage | count | p50 / p95 / p99 |", "|---|---|---|"]
     stages = {"commit → hub (lag)": ours["hub_lag_ms"], **ours["stages_ms"]}
     lines += [f"| {k} | {v['count']:.0f} | {_ms(v)} |" for k, v in stages.items()]
+    lines.append(f"| commit → delivery (subscribers) | {ours['delivered']} | "
+                 f"{_ms(ours['delivery_ms'])} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -323,6 +335,10 @@ def main() -> None:
         gc.collect()
         with Server(env) as server:
             found = loadgen.run(scenario(server, ids, url))
+    if ONLY_OURS:
+        print(json.dumps(found["orderline"], indent=1))
+        print(stage_table(found["orderline"]))
+        return
     found["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     found["command"] = ".venv/bin/python -m bench.live"
     found["sizes"] = {"subscribers": SUBSCRIBERS, "idle": IDLE_SUBSCRIBERS, "seconds": SECONDS}

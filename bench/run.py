@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from orderline import dynamodb_local
 from orderline.adapters.dynamodb.client import dynamodb_client
-from orderline.adapters.postgres.repository import APPEND_ONE, LOCK_ORDER, UPDATE_ORDER
+from orderline.adapters.postgres.repository import LOCK_ORDER, UPDATE_AND_APPEND
 from orderline.auth.dev import DevSigner
 from orderline.config import Settings
 from orderline.domain.access import Role
@@ -361,12 +361,11 @@ async def raw_asyncpg_rate(url: str, ids: list[str], seconds: float, connections
     """The statements a status change sends, from a bare asyncpg loop: the write-path ceiling.
 
     The same SQL text (compiled from the repository's statements) in the same transaction shape:
-    BEGIN, lock the order with its items, update it, append the outbox row with its NOTIFY,
-    COMMIT. No HTTP, validation, domain model, SQLAlchemy, relay or projection.
+    BEGIN, lock the order with its items, update it and append the outbox row with its NOTIFY
+    (one statement), COMMIT. No HTTP, validation, domain model, SQLAlchemy, relay or projection.
     """
     lock, lock_args = raw_statement(LOCK_ORDER)
-    update_sql, update_args = raw_statement(UPDATE_ORDER)
-    append, append_args = raw_statement(APPEND_ONE)
+    change_sql, change_args = raw_statement(UPDATE_AND_APPEND)
     pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
     # the raw loop checks no transitions, so it may cycle through the same orders
     steps = itertools.cycle([(order_id, status) for status in LIFECYCLE for order_id in ids])
@@ -383,8 +382,7 @@ async def raw_asyncpg_rate(url: str, ids: list[str], seconds: float, connections
                 "order_id": order_id,
                 "loaded_version": row["version"],
             }
-            await conn.execute(update_sql, *update_args(values))
-            event = {
+            event = values | {
                 "event_id": uuid.uuid4(),
                 "order_id": order_id,
                 "order_version": row["version"] + 1,
@@ -394,7 +392,7 @@ async def raw_asyncpg_rate(url: str, ids: list[str], seconds: float, connections
                 "attempts": 0,
                 "channel": "bench_raw",
             }
-            await conn.fetchval(append, *append_args(event))
+            await conn.fetchrow(change_sql, *change_args(event))
 
     async def worker() -> None:
         nonlocal done

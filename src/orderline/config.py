@@ -116,8 +116,9 @@ class Settings(BaseSettings):
     )
     write_through: bool = Field(
         True,
-        description="After a commit, the API refreshes its cache and projects the event in a "
-        "background batch right after the response (best effort; the relay delivers it too).",
+        description="After a commit, the API refreshes its cache and, when its own workers "
+        "project (ORDERLINE_WORKERS on, no Kafka), projects the event in a background batch "
+        "right after the response (best effort; the relay delivers it too).",
     )
     relay_batch_size: int = Field(100, ge=1, le=1000, description="Outbox rows claimed per batch.")
     relay_poll_seconds: float = Field(

@@ -7,12 +7,22 @@ items only: during the call a table "copies" to itself, and on cancellation the 
 are restored one by one. The emulator serves one request at a time, so nothing else can observe
 the intermediate state. Used only by the embedded emulator (`embedded.py`).
 
+moto also remembers every model object it ever made (`BaseModel.instances_tracked`, for its
+`/moto-api/data.json`): every item ever written or replaced, every stream record and iterator,
+and through them the parsed request bodies: about 1.4 KB per request that `make run` never got
+back. DynamoDB's models here track nothing (`_untrack`).
+
 Two fixes for DynamoDB Streams, where moto departs from AWS in ways our stream reader notices:
 - a cancelled transaction leaves no stream records (moto kept those of the items it had applied
   before the failing one, and the restore added MODIFY/REMOVE records of its own);
 - shard iterators expire 15 minutes after they were handed out, an unknown or expired one is an
   `ExpiredIteratorException` (moto answered HTTP 500), and moto forgets the oldest iterators
-  beyond `MAX_ITERATORS` (it kept every iterator of every GetRecords call forever).
+  beyond `MAX_ITERATORS` (it kept every iterator of every GetRecords call forever);
+- a shard drops old and consumed records, as AWS does after 24 hours (`emulator_trim.py`);
+- GetRecords returns at most `RECORDS_PER_CALL` records (AWS may return fewer than asked):
+  moto's response serializer takes milliseconds per record, so a page of 1,000 held the
+  one-at-a-time emulator for seconds, past the clients' 2 s timeout on a busy machine, and the
+  retried page never got through (the counters stalled, and everything behind them waited).
 """
 
 from __future__ import annotations
@@ -23,8 +33,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+from . import emulator_trim
+
 ITERATOR_SECONDS = 15 * 60  # AWS: a shard iterator expires 15 minutes after it is returned
 MAX_ITERATORS = 10_000
+RECORDS_PER_CALL = 100
 _installed = False
 
 
@@ -32,9 +45,28 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    _untrack()
     _install_transactions()
     _install_iterators()
+    emulator_trim.install()
     _installed = True
+
+
+class _Untracked(list[Any]):
+    """An instance list that keeps nothing."""
+
+    def append(self, _: Any) -> None:
+        return None
+
+
+def _untrack() -> None:
+    import moto.dynamodb.models
+    import moto.dynamodbstreams.models  # noqa: F401  (its models register on import)
+    from moto.core.base_backend import model_data
+
+    for service in ("dynamodb", "dynamodbstreams"):
+        for model in model_data[service].values():
+            model.instances_tracked = _Untracked()
 
 
 def _install_transactions() -> None:
@@ -57,22 +89,22 @@ def _install_transactions() -> None:
                             self.delete_item(table_name, key)
                     else:
                         self.put_item(table_name, attributes)
-                for shard, length in records:
-                    del shard.items[length:]  # a cancelled transaction writes no stream record
+                for shard, position in records:  # a cancelled transaction writes no record
+                    emulator_trim.truncate(shard, position)
                 raise
 
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def _stream_lengths(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, int]]:
-    """(stream shard, records it holds) of every table the transaction names that has one."""
+    """(stream shard, records it ever held) of every table the transaction names with one."""
     shards = {}
     for action in transact_items:
         for body in action.values():
             table = backend.tables.get(body.get("TableName"))
             if table is not None and table.stream_shard is not None:
                 shards[id(table.stream_shard)] = table.stream_shard
-    return [(shard, len(shard.items)) for shard in shards.values()]
+    return [(shard, emulator_trim.end(shard)) for shard in shards.values()]
 
 
 def _install_iterators() -> None:
@@ -101,7 +133,7 @@ def _install_iterators() -> None:
         iterator = remembered(self).get(iterator_arn)
         if iterator is None or time.monotonic() - iterator.created > ITERATOR_SECONDS:
             raise ExpiredIterator()
-        result: dict[str, Any] = iterator.get(limit)
+        result: dict[str, Any] = iterator.get(min(limit, RECORDS_PER_CALL))
         remembered(self)
         return result
 

@@ -178,7 +178,8 @@ LIVE_STAGE = Histogram(
     "Where delivery time goes, by stage: wait (commit to the start of the outbox read that "
     "released the change), read (that query), release (read to handed to the subscribers' "
     "queues), queue (handed to taken by the stream), write (taken to written to the socket); "
-    "notify (per read: its newest row's commit to the hub's wake-up, the NOTIFY's own delay).",
+    "notify (per read: its newest row's commit to the hub's wake-up, the NOTIFY's own delay); "
+    "held (first seen committed but held back by an older open transaction, to released).",
     ["stage"],
     buckets=(
         *(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from orderline.adapters.postgres import outbox
 from orderline.adapters.postgres.repository import PostgresOutbox
 from orderline.adapters.postgres.unit_of_work import DEFAULT_CHANNEL
 from orderline.domain.order import Order
@@ -38,6 +39,11 @@ class OpenTransaction:
             {"event": order.events[0].event_id},
         )
         return int(found)
+
+    async def claim_as_relay(self) -> int:
+        """Lock due outbox rows as the relay does (`outbox.claim`); the xid that took."""
+        assert await outbox.claim(self._conn, 100), "no outbox row to claim"
+        return await self.take_xid()
 
     async def commit(self) -> None:
         await self._conn.commit()

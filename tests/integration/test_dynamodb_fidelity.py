@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from orderline.adapters.dynamodb.codec import to_item
 from orderline.adapters.dynamodb.errors import is_transient
 from orderline.adapters.dynamodb.tables import TABLES
-from orderline.readmodel.projector import ABSENT, transact_put_if_newer
+from orderline.readmodel.item_writes import put_if_newer
 from orderline.readmodel.tiers import FILL_CONDITION
 from orderline.streams.counters import counter_update
 
@@ -65,6 +66,14 @@ def order_ids(items: list[dict[str, Attr]]) -> list[str]:
 def add(prefix: str, pk: str, count: int, value: str = "0") -> dict[str, Any]:
     """The projector's own counter increment: UpdateItem ADD (totalValue only when non-zero)."""
     return counter_update(f"{prefix}order-status-metrics", pk, "T00", count, Decimal(value))
+
+
+ABSENT = "attribute_not_exists(orderId)"
+
+
+def transact_put_if_newer(table: str, item: dict[str, Any], version: int) -> dict[str, Any]:
+    """A transaction's put applied only over an older version (the projector's condition)."""
+    return {"Put": put_if_newer(table, to_item(item), version)}
 
 
 def log_put(table: str, order: str, sk: str = "001", **extra: Attr) -> dict[str, Any]:

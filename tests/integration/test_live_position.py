@@ -5,11 +5,14 @@ positions already handed out."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderline.adapters.postgres.engine import build_engine
@@ -78,6 +81,72 @@ async def test_a_commit_waits_only_while_an_older_transaction_is_open(
     released = await settled(feed, 0)
     assert [change.id for change in released.changes] == [younger_id]
     assert not released.waiting
+
+
+async def test_the_relay_publishing_a_batch_holds_no_commit_back(
+    engine: AsyncEngine, schema: str
+) -> None:
+    feed = PostgresChangeFeed(engine, f"ch_{schema}")
+    async with open_transaction(engine) as placing:
+        await placing.write()
+        await placing.commit()
+    (placed,) = (await settled(feed, 0)).changes
+    async with open_transaction(engine) as relay:
+        relay_xid = await relay.claim_as_relay()  # its row locks took an xid, kept while it
+        async with open_transaction(engine) as younger:  # publishes; it promised no rows
+            younger_xid = await younger.take_xid()
+            younger_id = await younger.write()
+            await younger.commit()
+        assert relay_xid < younger_xid
+        released = await settled(feed, placed.position)  # not held back by the relay
+        assert [change.id for change in released.changes] == [younger_id]
+        assert await feed.head() == released.changes[0].position
+        await relay.commit()
+
+
+async def test_a_transaction_in_another_database_holds_no_commit_back(
+    engine: AsyncEngine, schema: str, database_url: str
+) -> None:
+    feed = PostgresChangeFeed(engine, f"ch_{schema}")
+    elsewhere = await asyncpg.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        async with elsewhere.transaction():  # it writes there: an xid, and locks in that database
+            await elsewhere.execute(
+                "CREATE TEMP TABLE scratch (n int); INSERT INTO scratch VALUES (1)"
+            )
+            other_xid = int(await elsewhere.fetchval("SELECT pg_current_xact_id()::text"))
+            async with open_transaction(engine) as younger:
+                younger_xid = await younger.take_xid()
+                younger_id = await younger.write()
+                await younger.commit()
+            assert other_xid < younger_xid
+            released = await settled(feed, 0)
+            assert [change.id for change in released.changes] == [younger_id]
+    finally:
+        await elsewhere.close()
+
+
+def held_seconds() -> float:
+    found = REGISTRY.get_sample_value("orderline_live_stage_seconds_sum", {"stage": "held"})
+    return found or 0.0
+
+
+async def test_the_held_stage_measures_how_long_a_commit_waited_for_an_older_transaction(
+    engine: AsyncEngine, schema: str
+) -> None:
+    channel = f"ch_{schema}"
+    before = held_seconds()
+    async with following(engine, schema) as hub:
+        sub = hub.subscribe(Topic(EVERYTHING), "staff")
+        async with open_transaction(engine, channel) as older:
+            await older.take_xid()
+            async with open_transaction(engine, channel) as younger:
+                younger_id = await younger.write()
+                await younger.commit()  # its NOTIFY: the hub sees it committed, held back
+            await asyncio.sleep(0.4)
+            await older.rollback()
+        assert (await next_change(sub)).id == younger_id
+    assert held_seconds() - before >= 0.3
 
 
 async def test_a_rolled_back_transaction_between_two_commits_delays_no_subscriber(

@@ -22,6 +22,7 @@ from orderline.domain.order import Order
 from orderline.domain.status import OrderStatus
 from orderline.readmodel.projector import Projector
 from orderline.streams.counters import CounterAggregator, CounterConsumer
+from orderline.streams.recount import compare
 
 from ..helpers.counting import settled
 from ..helpers.dynamodb import counter_scope, new_prefix, scan
@@ -160,20 +161,29 @@ async def test_a_deleted_order_is_not_brought_back_by_an_older_event(
     projector = Projector(dynamodb, tables)
     await projector.project([events[-1]])  # the delete arrives first
     result = await projector.project(events[:-1])
-    assert result.applied == 2  # their history still counts
+    assert (result.applied, result.duplicates) == (0, 2)  # no newer than the tombstone
+    assert len(await scan(dynamodb, f"{tables}order-status-log")) == 3  # history written all same
     (status,) = await scan(dynamodb, f"{tables}order-status")
     assert status["deleted"] is True and status["version"] == 3
     assert "customerId" not in status  # tombstones stay out of the GSIs
 
 
-async def test_a_batch_larger_than_one_transaction_is_split(dynamodb: Any, tables: str) -> None:
+async def test_a_large_batch_is_written_in_calls_of_25_and_projecting_it_again_moves_nothing(
+    dynamodb: Any, tables: str
+) -> None:
     events = history([["advance"] * 4 for _ in range(30)], random.Random(3))
     assert len(events) == 150
+    before = write_calls(tables)
     result = await Projector(dynamodb, tables).project(events)
     assert (result.applied, result.duplicates) == (150, 0)
     assert len(await scan(dynamodb, f"{tables}order-status-log")) == 150
+    calls = since(before, tables)
+    # history: 150 entries in 6 calls; each order's newest: status and details, one put each
+    assert calls == {("BatchWriteItem", "ok"): 6, ("PutItem", "ok"): 60}
     again = await Projector(dynamodb, tables).project(events)
     assert (again.applied, again.duplicates) == (0, 150)
+    (order_status, *_) = await scan(dynamodb, f"{tables}order-status")
+    assert order_status["version"] == 5
 
 
 async def test_invalid_events_are_rejected_by_position_and_the_rest_applied(
@@ -208,9 +218,9 @@ def spread_over_restaurants(orders: int, restaurants: int, rng: random.Random) -
     return events
 
 
-def transaction_calls(prefix: str) -> dict[str, float]:
-    """TransactWriteItems calls on the prefix's tables so far, by outcome."""
-    calls: dict[str, float] = defaultdict(float)
+def write_calls(prefix: str) -> dict[tuple[str, str], float]:
+    """Write calls on the prefix's tables so far, by operation and outcome."""
+    calls: dict[tuple[str, str], float] = defaultdict(float)
     for family in REGISTRY.collect():
         if family.name != "orderline_dynamodb_calls":
             continue
@@ -218,11 +228,15 @@ def transaction_calls(prefix: str) -> dict[str, float]:
             labels = sample.labels
             if (
                 sample.name.endswith("_total")
-                and labels["operation"] == "TransactWriteItems"
+                and labels["operation"] in ("TransactWriteItems", "BatchWriteItem", "PutItem")
                 and labels["table"].startswith(prefix)
             ):
-                calls[labels["outcome"]] += sample.value
+                calls[(labels["operation"], labels["outcome"])] += sample.value
     return calls
+
+
+def since(before: dict[tuple[str, str], float], prefix: str) -> dict[tuple[str, str], float]:
+    return {k: v - before.get(k, 0) for k, v in write_calls(prefix).items() if v != before.get(k)}
 
 
 async def test_many_restaurants_never_make_a_batch_too_large_or_poisoned(
@@ -230,15 +244,14 @@ async def test_many_restaurants_never_make_a_batch_too_large_or_poisoned(
 ) -> None:
     """100 events over 50 restaurants used to pass 100 items per transaction (counters and
     gauges for every restaurant), be refused with ValidationException and be retried one event
-    per transaction as if poisoned. Counters are the aggregator's now: a chunk holds only the
-    events' own items."""
+    per transaction as if poisoned. Counters are the aggregator's now, and the projector sends
+    no transaction: history in calls of 25, each order's current items one put each."""
     events = spread_over_restaurants(50, 50, random.Random(5))
     assert len(events) == 100
-    before = transaction_calls(tables)
+    before = write_calls(tables)
     result = await Projector(dynamodb, tables).project(events)
-    calls = {k: v - before.get(k, 0) for k, v in transaction_calls(tables).items()}
     assert (result.applied, result.rejected) == (100, {})
-    assert set(calls) == {"ok"} and calls["ok"] <= 3  # 150 items: two transactions
+    assert since(before, tables) == {("BatchWriteItem", "ok"): 4, ("PutItem", "ok"): 100}
     await counter_consumer(dynamodb, streams, tables).catch_up()
     await settled(dynamodb, tables, 3, seconds=5)
     per_restaurant = [
@@ -247,3 +260,40 @@ async def test_many_restaurants_never_make_a_batch_too_large_or_poisoned(
         if counter_scope(entry["pk"]) == ("CONFIRMED", "restaurant-7")
     ]
     assert sum(entry["count"] for entry in per_restaurant) == 1
+
+
+async def test_a_batch_projected_twice_is_counted_once(
+    dynamodb: Any, streams: Any, tables: str
+) -> None:
+    """A re-put history entry changes nothing: DynamoDB writes no stream record for it, moto a
+    MODIFY; the aggregator counts INSERTs only, so the counters still equal a recount."""
+    events = spread_over_restaurants(20, 4, random.Random(6))
+    for _ in range(2):  # a new projector each time: nothing remembered, everything re-put
+        result = await Projector(dynamodb, tables).project(events)
+        assert result.rejected == {}
+        await counter_consumer(dynamodb, streams, tables).catch_up()
+    assert await compare(dynamodb, tables, 3) == []
+    assert len(await scan(dynamodb, f"{tables}order-status-log")) == 40
+    confirmed = [
+        entry
+        for entry in await scan(dynamodb, f"{tables}order-status-metrics")
+        if counter_scope(entry["pk"])[0] == "CONFIRMED"
+    ]
+    assert sum(entry["count"] for entry in confirmed) == 2 * 20  # all and per restaurant
+
+
+async def test_an_item_dynamodb_refuses_rejects_only_its_event(dynamodb: Any, tables: str) -> None:
+    """A history entry over 400 KB refuses its BatchWriteItem call; the call is retried item by
+    item and only the oversized event is rejected, by position; the others are written."""
+    good = spread_over_restaurants(30, 3, random.Random(7))
+    huge = json.loads(json.dumps(good[0]))
+    huge["eventId"], huge["version"] = str(uuid.uuid4()), 3
+    huge["payload"]["order"]["version"] = 3
+    huge["payload"]["reason"] = "x" * 420_000
+    batch = [*good[:10], huge, *good[10:]]
+    result = await Projector(dynamodb, tables).project(batch)
+    assert set(result.rejected) == {10} and "refused" in result.rejected[10]
+    assert result.applied == 60
+    assert len(await scan(dynamodb, f"{tables}order-status-log")) == 60
+    status = {i["orderId"]: i["version"] for i in await scan(dynamodb, f"{tables}order-status")}
+    assert status[good[0]["orderId"]] == 2  # the rejected event's version never shows

@@ -22,6 +22,12 @@ from orderline.ops.provisioning.cloudformation import (
     logical_id,
     render,
 )
+from orderline.ops.provisioning.cost_recording import (
+    RecordingClient,
+    Scenario,
+    count_batch,
+    representative_events,
+)
 from orderline.readmodel.projector import Projector
 
 from ..helpers import REPO
@@ -154,15 +160,34 @@ def test_the_api_queries_the_status_indexes() -> None:
     assert any(index_arn in _resources(s) and s["Action"] == ["dynamodb:Query"] for s in statements)
 
 
-def test_transactions_hold_only_the_item_kinds_the_policy_maps() -> None:
-    client = cost._RecordingClient()
-    asyncio.run(Projector(client, "").project(cost.representative_events(4)))
-    asyncio.run(cost._count(client, shards=4))  # the aggregator counting what was projected
+def test_requests_hold_only_the_item_kinds_and_operations_the_policies_grant() -> None:
+    """The projector sends no transaction (conditional PutItem, BatchWriteItem); the aggregator's
+    transactions hold Update items only."""
+    client = RecordingClient()
+    asyncio.run(Projector(client, "").project(representative_events(4)))
+    entries = [a["Put"]["Item"] for r in client.requests for a in r.actions]
+    asyncio.run(count_batch(client, entries[:5], Scenario()))
     kinds = {
         kind for transaction in client.transactions for action in transaction for kind in action
     }
-    assert kinds == {"Put", "Update"}
-    assert set(iam.actions("TransactWriteItems")) == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert kinds == {"Update"}
+    assert set(iam.actions("TransactWriteItems")) >= {"dynamodb:UpdateItem"}
+    operations = {
+        (r.operation, a[next(iter(a))]["TableName"]) for r in client.requests for a in r.actions
+    }
+    assert {op for op, table in operations if table == "order-status-log"} == {"BatchWriteItem"}
+    assert {op for op, table in operations if table in ("order-status", "order-details")} == {
+        "PutItem"
+    }
+    granted = {
+        (operation, table)
+        for grant in iam.PROJECTION
+        for operation in grant.operations
+        for table in grant.tables
+    }
+    assert {
+        pair for pair in operations if not pair[1].startswith(("order-status-metrics", "stream"))
+    } <= granted
 
 
 @pytest.mark.parametrize("path", list(ARTEFACTS))
@@ -175,22 +200,49 @@ async def test_deploy_files_are_what_the_commands_generate(path: str) -> None:
     )
 
 
-def test_cost_counts_the_items_the_projector_writes() -> None:
+def test_cost_counts_the_items_the_projector_and_the_aggregator_write() -> None:
     estimate = cost.estimate(cost.Workload(), cost.Prices())
-    # per event: status, details, history entry; and the aggregator's status-hour counter and
-    # gauges twice (for all restaurants and for the order's own) with the shard's checkpoint,
-    # each entry counted in a stream batch of its own
-    assert estimate.items_per_order == 48
-    assert estimate.write_units == 10_000_000 * 114
+    units = estimate.units_per_order
+    # per event, outside transactions (1 unit per KB): status, details, history entry
+    assert (units["status"], units["details"], units["history"]) == (5, 5, 5)
+    # both GSIs keyed on updatedAt: a put when placed, a delete and a put per change
+    assert units["status GSIs"] == 2 * 1 + 2 * 2 * 4
+    # the aggregator's counts share items within its batch of 19 records (10 M orders, 1 s poll)
+    assert cost.Workload().batch_records == 19
+    assert 0 < units["checkpoints"] < 1
+    alone = cost.estimate(replace(cost.Workload(), poll_seconds=0.01), cost.Prices())
+    assert alone.units_per_order["counters"] > units["counters"]
+    assert estimate.write_units == pytest.approx(10_000_000 * sum(units.values()))
     doubled = cost.estimate(cost.Workload(), replace(cost.Prices(), write_per_million=1.25))
     assert doubled.write_cost == pytest.approx(2 * estimate.write_cost)
     assert estimate.total > sum(cost.SEED_001.values())
+
+
+def test_provisioned_billing_prices_capacity_at_the_target_utilisation() -> None:
+    estimate = cost.estimate(cost.Workload(), cost.Prices())
+    per_second = estimate.write_units / cost.SECONDS_PER_MONTH
+    assert estimate.wcu == pytest.approx(per_second / 0.7)
+    assert estimate.provisioned_write_cost == pytest.approx(estimate.wcu * 730 * 0.00065)
+    assert estimate.cheaper == ("provisioned", estimate.provisioned_total)
+    fuller = cost.estimate(replace(cost.Workload(), target_utilisation=0.9), cost.Prices())
+    assert fuller.provisioned_total < estimate.provisioned_total
+
+
+def test_history_retention_sets_the_history_storage() -> None:
+    year = cost.estimate(cost.Workload(), cost.Prices()).storage
+    month = cost.estimate(replace(cost.Workload(), history_days=30), cost.Prices()).storage
+    assert month.history_gb == pytest.approx(year.history_gb * 30 / 365)
+    assert month.current_gb == year.current_gb
 
 
 async def test_cost_command_prints_the_estimate_beside_seed_001() -> None:
     result = await invoke({}, "cost", "--orders-per-month", "1000000")
     assert result.exit_code == 0, result.output
     assert "total" in result.output and "seed 001" in result.output
+    assert "status GSIs" in result.output and "cheaper" in result.output
+    provisioned = await invoke({}, "cost", "--billing", "provisioned", "--history-days", "30")
+    assert provisioned.exit_code == 0, provisioned.output
+    assert "WCU" in provisioned.output and "for 30 days" in provisioned.output
 
 
 async def test_iam_policy_command_takes_account_and_region() -> None:

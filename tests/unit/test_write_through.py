@@ -90,3 +90,19 @@ async def test_stopping_projects_what_is_still_queued() -> None:
         await write_through.offer(placed_events(3))
         stop.set()
     assert len(projector.batches) == 3
+
+
+async def test_when_another_process_projects_only_the_cache_is_refreshed() -> None:
+    projector = RecordingProjector()
+    seen: list[str] = []
+    write_through = WriteThrough(
+        projector,
+        observers=[lambda envelopes: seen.extend(e["eventId"] for e in envelopes)],
+        projects=False,
+    )
+    events = placed_events(3)
+    async with in_background([write_through.run]):
+        await write_through.offer(events)
+        await write_through.idle()
+    assert seen == [str(event.event_id) for event in events]
+    assert projector.batches == []  # the projector process writes them, once

@@ -125,12 +125,21 @@ async def open_read_side(
     return ReadSide(orders, events, views, router, projector, write_through, aggregator)
 
 
+def projects_in_process(settings: Settings) -> bool:
+    """Whether this API process projects its own commits: its workers run the relay onto the
+    in-process bus. With Kafka, or with the relay in another process (`--no-workers`), a
+    projector elsewhere writes every event, so write-through only refreshes the cache."""
+    return settings.workers and not settings.kafka_bootstrap_servers
+
+
 async def _open_write_through(
     stack: AsyncExitStack, settings: Settings, projector: Projector, views: OrderViews
 ) -> WriteThrough | None:
     if not (settings.write_through and settings.read_model):
         return None
-    write_through = WriteThrough(projector, observers=[views.observe])
+    write_through = WriteThrough(
+        projector, observers=[views.observe], projects=projects_in_process(settings)
+    )
     await stack.enter_async_context(in_background([write_through.run]))
     return write_through
 

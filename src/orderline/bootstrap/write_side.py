@@ -12,7 +12,8 @@ from ..readmodel.write_through import WriteThrough
 from ..service_layer.dispatcher import CommandDispatcher
 from ..service_layer.handlers import HANDLERS, Clock
 
-# With write-through, the relay leaves a new row alone this long: the API is projecting it.
+# With write-through projecting, the relay leaves a new row alone this long: the API is
+# projecting it.
 WRITE_THROUGH_HOLD = timedelta(milliseconds=250)
 
 
@@ -36,8 +37,10 @@ def build_write_side(
     write_through: WriteThrough | None,
     hold: timedelta,
 ) -> WriteSide:
-    """Commands -> handlers -> PostgreSQL unit of work; write-through after each commit."""
-    relay_hold = hold if write_through is not None else timedelta(0)
+    """Commands -> handlers -> PostgreSQL unit of work; write-through after each commit (the
+    relay holds new rows back only while write-through projects them)."""
+    projects = write_through is not None and write_through.projects
+    relay_hold = hold if projects else timedelta(0)
     commands = CommandDispatcher(
         handlers=HANDLERS,
         uow_factory=lambda: PostgresUnitOfWork(engine, notify_channel, relay_hold),

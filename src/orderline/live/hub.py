@@ -15,9 +15,10 @@ hub reads again every `recheck_seconds` (that transaction may roll back, which n
 One `Ticker` keeps every stream's heartbeats and deadlines (no timer per stream). The hub
 stamps the stages of a change's way for `metrics.LIVE_STAGE`: wait (commit to the start of the
 read that released it: the NOTIFY, rows held back by an older open transaction, a busy loop),
-read (that query), release (read to handed to the queues), and notify (commit of a read's
-newest row to the wake-up before it: an estimate of the NOTIFY's own delay); the stream adds
-queue and write.
+read (that query), release (read to handed to the queues), notify (commit of a read's
+newest row to the wake-up before it: an estimate of the NOTIFY's own delay), and held (from
+the first read that saw the row committed but held back by an older open transaction to the
+read that released it; 0 for a row released at once); the stream adds queue and write.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Hub:
         self._closing = False
         self._woken_at = 0.0  # epoch: the last wake-up not yet followed by a read (the stages)
         self._read_at = 0.0  # monotonic: when the last read returned
+        self._held_since: dict[int, float] = {}  # committed rows held back: first seen (mono)
         self._release_stage = metrics.LIVE_STAGE.labels("release")
         tick = min(policy.tick_seconds, policy.heartbeat_seconds / 4)
         self.ticker = Ticker(policy.heartbeat_seconds, max(tick, 0.01))
@@ -220,9 +222,16 @@ class Hub:
                 self._deliver(change)
                 self._position = change.position
             self._waiting = released.waiting
+            self._note_held(released.held)
             if len(released.changes) < batch:
                 return
             await asyncio.sleep(0)
+
+    def _note_held(self, held: tuple[int, ...]) -> None:
+        """Remember when each held-back row was first seen committed (the `held` stage)."""
+        if held or self._held_since:
+            first_seen = self._held_since
+            self._held_since = {at: first_seen.get(at, self._read_at) for at in held}
 
     def _woken(self) -> None:
         self._woken_at = time.time()
@@ -242,9 +251,11 @@ class Hub:
             newest = max(change.occurred_at for change in changes)
             stage("notify").observe(max(0.0, woken_at - newest))
         wait_stage, read_stage, read = stage("wait"), stage("read"), self._read_at - started
+        held_stage, held_since = stage("held"), self._held_since
         for change in changes:
             wait_stage.observe(max(0.0, started_at - change.occurred_at))
             read_stage.observe(read)
+            held_stage.observe(self._read_at - held_since.get(change.position, self._read_at))
 
 
 async def _wait_any(

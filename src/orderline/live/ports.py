@@ -17,6 +17,7 @@ class Released:
 
     changes: list[Change]
     waiting: bool
+    held: tuple[int, ...] = ()  # the positions of committed rows held back (the `held` stage)
 
 
 class ChangeFeed(Protocol):

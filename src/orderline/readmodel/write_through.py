@@ -1,9 +1,15 @@
-"""Write-through: committed events are projected right after the response, without the wait.
+"""Write-through: committed events refresh the process's cache at once and, when this process
+projects them anyway, are projected right after the response, without the wait.
 
-The request only hands its envelopes over (and refreshes the process's cache); one background
-task projects whatever has piled up, in batches, so a burst of writes costs a few DynamoDB
-transactions instead of one per request. It is best effort: the outbox row is committed and
+The request only hands its envelopes over (and refreshes the process's cache: read-your-writes,
+with `minVersion` falling through to PostgreSQL where DynamoDB is behind); one background task
+projects whatever has piled up, in batches. It is best effort: the outbox row is committed and
 the relay delivers anything this misses (a full queue, a failed call, a stop).
+
+`projects=False` (bootstrap decides: a relay or projector in another process writes DynamoDB)
+keeps only the cache refresh, so each event is written to DynamoDB once, by its projector.
+With `projects=True` (`serve` with its workers, no Kafka) the in-process relay then skips
+what was written through (`Projector._applied`): there too each event reaches DynamoDB once.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ class WriteThrough:
         *,
         capacity: int = 10_000,
         batch_size: int = 100,
+        projects: bool = True,
     ) -> None:
+        self.projects = projects
         self._projector = projector
         self._observers = observers
         self._capacity = capacity
@@ -44,6 +52,8 @@ class WriteThrough:
         envelopes = [event.envelope() for event in events]
         for observe in self._observers:
             observe(envelopes)
+        if not self.projects:
+            return
         if len(self._pending) + len(envelopes) > self._capacity:
             metrics.WRITE_THROUGH_SKIPPED.inc(len(envelopes))
             return

@@ -88,10 +88,19 @@ class DynamoDBStreamsClient(Protocol):
 
 
 class TransactionWriter(Protocol):
-    """The one operation the projector needs: a DynamoDBClient is one, and so is a recorder that
-    keeps the transactions instead of sending them (`ops/provisioning/cost.py` sizes items so)."""
+    """One TransactWriteItems: a DynamoDBClient is one, and so is a recorder that keeps the
+    transactions instead of sending them (`ops/provisioning/cost.py` sizes items so)."""
 
     async def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> Response: ...
+
+
+class ProjectionWriter(Protocol):
+    """What the projector writes with: history entries by BatchWriteItem, current items by
+    conditional PutItem. A DynamoDBClient is one; so is `ops/provisioning/cost.py`'s recorder."""
+
+    async def batch_write_item(self, **request: Any) -> Response: ...
+
+    async def put_item(self, **request: Any) -> Response: ...
 
 
 class ItemUpdater(Protocol):

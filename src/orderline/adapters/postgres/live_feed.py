@@ -2,33 +2,63 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
+    Select,
     String,
     Text,
     case,
     cast,
-    func,
     literal,
     literal_column,
     select,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from orderline.live.changes import Change, Topic, position_of, split_position
 from orderline.live.ports import Released
 
+from .outbox import NEVER_APPENDS_LOCK
 from .tables import Xid8, outbox
 
 _ORDER = outbox.c.payload["payload"]["order"]
-# Every transaction with a smaller id has ended: its rows are visible now, or never will be.
-_OLDEST_OPEN = func.pg_snapshot_xmin(func.pg_current_snapshot())
+# The oldest transaction still open that may yet append outbox rows: every transaction with a
+# smaller id has ended (its rows are visible now, or never will be) or cannot append: it promised
+# not to (it holds NEVER_APPENDS_LOCK: the relay, whose batches hold a transaction id while it
+# publishes), or it runs in another database of the cluster (a virtual transaction id belongs to
+# one session, so one lock it holds elsewhere places it). This is `pg_snapshot_xmin` of the
+# statement's snapshot without those: one read of pg_locks pairs each open transaction id with
+# its virtual transaction; an id seen without a promise or another database, or not seen at all,
+# is waited for, so no late commit is ever skipped.
+_HORIZON = literal_column(
+    f"""(WITH locks AS MATERIALIZED (
+    SELECT locktype, database, virtualtransaction, transactionid, classid, objid, objsubid, mode
+    FROM pg_locks WHERE granted),
+here AS (SELECT oid FROM pg_database WHERE datname = current_database()),
+cannot_append AS (
+    SELECT virtualtransaction FROM locks
+    WHERE database IS NOT NULL AND database <> 0 AND database <> (SELECT oid FROM here)
+    UNION ALL
+    SELECT virtualtransaction FROM locks
+    WHERE locktype = 'advisory' AND classid = 0 AND objid = {NEVER_APPENDS_LOCK}
+        AND objsubid = 1),
+never_appends AS (
+    SELECT transactionid FROM locks
+    WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock'
+        AND virtualtransaction IN (SELECT virtualtransaction FROM cannot_append))
+SELECT coalesce(min(open.x), pg_snapshot_xmax(pg_current_snapshot()))
+FROM pg_snapshot_xip(pg_current_snapshot()) AS open(x)
+WHERE NOT EXISTS (SELECT FROM never_appends n WHERE n.transactionid = open.x::xid))""",
+    Xid8(),
+)
 _IN_ORDER = (outbox.c.xid, outbox.c.id)
 
 
@@ -51,17 +81,22 @@ restaurant_of_row = literal_column(
 
 class PostgresChangeFeed:
     """Releases a row only once its transaction is older than every transaction still open
-    (`xid < pg_snapshot_xmin(pg_current_snapshot())`), in (xid, id) order: a rolled-back
-    transaction holds nothing back, and a late commit is never behind a released position."""
+    that may append (`_HORIZON`), in (xid, id) order: a rolled-back transaction holds nothing
+    back, and a late commit is never behind a released position.
+
+    While it LISTENs, `since` reads on the listening connection (in autocommit: no transaction
+    left open), so the hub never waits for the pool that the write path may have exhausted."""
 
     def __init__(self, engine: AsyncEngine, channel: str) -> None:
         self._engine = engine
         self._channel = channel
+        self._listening: AsyncConnection | None = None
+        self._reading = asyncio.Lock()  # one query at a time on the listening connection
 
     async def head(self) -> int:
         query = (
             select(cast(outbox.c.xid, Text).label("xid"), outbox.c.id)
-            .where(outbox.c.xid < _OLDEST_OPEN)
+            .where(outbox.c.xid < _HORIZON)
             .order_by(outbox.c.xid.desc(), outbox.c.id.desc())
             .limit(1)
         )
@@ -72,7 +107,7 @@ class PostgresChangeFeed:
     async def since(self, after: int, limit: int) -> Released:
         # Released rows come first in (xid, id) order; a row still held back (payload NULL)
         # after them says that committed rows wait for an older open transaction.
-        released = outbox.c.xid < _OLDEST_OPEN
+        released = outbox.c.xid < _HORIZON
         query = (
             select(
                 cast(outbox.c.xid, Text).label("xid"),
@@ -83,10 +118,21 @@ class PostgresChangeFeed:
             .order_by(*_IN_ORDER)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(query)
         changes = [_change(row) for row in rows if row.payload is not None]
-        return Released(changes, waiting=len(changes) < len(rows))
+        held = tuple(position_of(int(row.xid), row.id) for row in rows if row.payload is None)
+        return Released(changes, waiting=bool(held), held=held)
+
+    async def _read(self, query: Select[Any]) -> Sequence[Row[Any]]:
+        own = self._listening
+        rows: Sequence[Row[Any]]
+        if own is None:
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            return rows
+        async with self._reading:
+            rows = (await own.execute(query)).all()
+        return rows
 
     async def replay(self, after: int, upto: int, topic: Topic, limit: int) -> list[Change]:
         query = select(cast(outbox.c.xid, Text).label("xid"), outbox.c.id, outbox.c.payload)
@@ -119,8 +165,10 @@ class PostgresChangeFeed:
             driver = (await conn.get_raw_connection()).driver_connection
             driver.add_termination_listener(on_terminated)
             await driver.add_listener(self._channel, on_notify)
+            self._listening = await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield int(driver.get_server_pid())
         finally:
+            self._listening = None
             await _release(conn, driver, self._channel, on_notify, on_terminated)
 
 

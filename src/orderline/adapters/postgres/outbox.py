@@ -32,8 +32,17 @@ class OutboxStats:
     published: int
 
 
+# A transaction holding this (shared, transaction-scoped) advisory lock promises never to insert
+# an outbox row, so live tracking's release horizon (`live_feed`) need not wait for it: the
+# relay's, whose row locks give it a transaction id for as long as it publishes a batch.
+NEVER_APPENDS_LOCK = 0x4F4C0017  # in pg_locks: locktype advisory, classid 0, objid this, objsubid 1
+MARK_NEVER_APPENDS = text(f"SELECT pg_advisory_xact_lock_shared({NEVER_APPENDS_LOCK})")
+
+
 async def claim(conn: AsyncConnection, limit: int) -> list[OutboxRow]:
-    """Lock the oldest due rows that no other relay holds (in id order), inside conn's txn."""
+    """Lock the oldest due rows that no other relay holds (in id order), inside conn's txn,
+    first marking the transaction as one that never appends (`NEVER_APPENDS_LOCK`)."""
+    await conn.execute(MARK_NEVER_APPENDS)
     query = (
         select(outbox.c.id, outbox.c.attempts, outbox.c.payload)
         .where(

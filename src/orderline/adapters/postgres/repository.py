@@ -32,6 +32,7 @@ from orderline.domain.order import Order
 from orderline.service_layer.unit_of_work import OrderRepository, StoredResponse
 
 from . import mapping
+from .driver import Driver, Prepared, as_json
 from .tables import idempotency_keys, order_items, orders, outbox
 
 OUTBOX_FIELDS = ("event_id", "order_id", "order_version", "event_type", "payload", "attempts")
@@ -43,8 +44,8 @@ class ConcurrentModification(RuntimeError):
 
 # Statements on the write path are built once: SQLAlchemy then compiles each once and reuses it
 # (a statement built per call costs its construction and cache-key work on every request). A
-# status change is BEGIN, LOCK_ORDER (the row and its items), UPDATE_ORDER, APPEND_ONE (the
-# outbox row and its NOTIFY) and COMMIT: five round trips.
+# status change is BEGIN, LOCK_ORDER (the row and its items), UPDATE_AND_APPEND (the update,
+# the outbox row and its NOTIFY) and COMMIT: four round trips.
 _ITEM = func.json_build_object(
     *("position", order_items.c.position, "item_id", order_items.c.item_id),
     *("name", order_items.c.name, "quantity", order_items.c.quantity),
@@ -86,12 +87,37 @@ _OUTBOX_ROW = {
 APPEND_OUTBOX = insert(outbox).values(_OUTBOX_ROW)
 NOTIFY = select(func.pg_notify(bindparam("channel"), ""))
 APPEND_ONE = NOTIFY.add_cte(insert(outbox).values(_OUTBOX_ROW).cte("appended"))
+# A status change's UPDATE goes with its outbox row and NOTIFY in one statement: four round trips.
+_UPDATED = UPDATE_ORDER.returning(orders.c.id).cte("updated")
+UPDATE_AND_APPEND = (
+    select(NOTIFY.selected_columns[0], select(func.count()).select_from(_UPDATED).scalar_subquery())
+    .add_cte(_UPDATED)
+    .add_cte(insert(outbox).values(_OUTBOX_ROW).cte("appended"))
+)
+# ... all sent to asyncpg directly (driver.py): SQLAlchemy's per-execution work skipped
+_LOCK_ORDER, _UPDATE_ORDER, _APPEND_ONE, _UPDATE_AND_APPEND = map(
+    Prepared, (LOCK_ORDER, UPDATE_ORDER, APPEND_ONE, UPDATE_AND_APPEND)
+)
+
+
+async def flush_update(driver: Driver | None) -> None:
+    """Send the order update `save` deferred, if the outbox row did not take it along."""
+    if driver is None or driver.pending_update is None:
+        return
+    values, driver.pending_update = driver.pending_update, None
+    if await driver.execute(_UPDATE_ORDER, values) != 1:
+        raise ConcurrentModification(f"order {values['order_id']} changed while locked")
+
+
+async def _driver(conn: AsyncConnection, driver: Driver | None) -> Driver:
+    return driver if driver is not None else await Driver.of(conn)
 
 
 class PostgresOrderRepository(OrderRepository):
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, driver: Driver | None = None) -> None:
         super().__init__()
         self._conn = conn
+        self._driver = driver
         self._loaded: dict[UUID, tuple[int, list[Any]]] = {}
 
     async def _add(self, order: Order) -> None:
@@ -104,7 +130,8 @@ class PostgresOrderRepository(OrderRepository):
             "customer_id": ownership.customer_id,
             "restaurant_id": ownership.restaurant_id,
         }
-        row = (await self._conn.execute(LOCK_ORDER, values)).mappings().first()
+        self._driver = await _driver(self._conn, self._driver)
+        row = await self._driver.fetchrow(_LOCK_ORDER, values)
         if row is None:
             return None
         order = mapping.to_order(row, row["items"])
@@ -115,12 +142,14 @@ class PostgresOrderRepository(OrderRepository):
         loaded_version, loaded_items = self._loaded[order.id]
         values = mapping.order_row(order)
         del values["id"]
-        result = await self._conn.execute(
-            UPDATE_ORDER, {**values, "order_id": order.id, "loaded_version": loaded_version}
-        )
-        if result.rowcount != 1:
-            raise ConcurrentModification(f"order {order.id} changed while locked")
-        if order.items != loaded_items:
+        values |= {"order_id": order.id, "loaded_version": loaded_version}
+        driver = self._driver = await _driver(self._conn, self._driver)
+        await flush_update(driver)  # another order's
+        if order.items == loaded_items:  # sent with the outbox row (or at commit at the latest)
+            driver.pending_update = values
+        else:
+            if await driver.execute(_UPDATE_ORDER, values) != 1:
+                raise ConcurrentModification(f"order {order.id} changed while locked")
             await self._conn.execute(delete(order_items).where(order_items.c.order_id == order.id))
             await self._conn.execute(insert(order_items), mapping.item_rows(order))
         self._loaded[order.id] = (order.version, list(order.items))
@@ -128,9 +157,14 @@ class PostgresOrderRepository(OrderRepository):
 
 class PostgresOutbox:
     def __init__(
-        self, conn: AsyncConnection, notify_channel: str, hold: timedelta = timedelta(0)
+        self,
+        conn: AsyncConnection,
+        notify_channel: str,
+        hold: timedelta = timedelta(0),
+        driver: Driver | None = None,
     ) -> None:
         self._conn = conn
+        self._driver = driver
         self._channel = notify_channel
         self._hold = hold
 
@@ -148,9 +182,20 @@ class PostgresOutbox:
             for event in events
         ]
         # The NOTIFY is delivered by PostgreSQL only if, and when, the transaction commits.
+        driver = self._driver = await _driver(self._conn, self._driver)
         if len(rows) == 1:
-            await self._conn.execute(APPEND_ONE, {**rows[0], "channel": self._channel})
+            row = {**rows[0], "payload": as_json(rows[0]["payload"]), "channel": self._channel}
+            pending = driver.pending_update
+            if pending is not None and pending["order_id"] == row["order_id"]:
+                driver.pending_update = None
+                _, updated = await driver.fetchrow(_UPDATE_AND_APPEND, pending | row)
+                if updated != 1:
+                    raise ConcurrentModification(f"order {row['order_id']} changed while locked")
+                return
+            await flush_update(driver)
+            await driver.fetchval(_APPEND_ONE, row)
             return
+        await flush_update(driver)
         await self._conn.execute(APPEND_OUTBOX, rows)
         await self._conn.execute(NOTIFY, {"channel": self._channel})
 

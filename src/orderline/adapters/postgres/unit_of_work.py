@@ -8,7 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from orderline.service_layer.unit_of_work import UnitOfWork
 
-from .repository import PostgresIdempotencyStore, PostgresOrderRepository, PostgresOutbox
+from .driver import Driver
+from .repository import (
+    PostgresIdempotencyStore,
+    PostgresOrderRepository,
+    PostgresOutbox,
+    flush_update,
+)
 
 DEFAULT_CHANNEL = "orderline_outbox"
 
@@ -26,17 +32,20 @@ class PostgresUnitOfWork(UnitOfWork):
         self._channel = notify_channel
         self._hold = relay_hold
         self._conn: AsyncConnection | None = None
+        self._driver: Driver | None = None
 
     async def _begin(self) -> None:
         conn = await self._engine.connect()
-        await conn.begin()
         self._conn = conn
-        self.orders = PostgresOrderRepository(conn)
-        self.outbox = PostgresOutbox(conn, self._channel, self._hold)
+        await conn.begin()
+        driver = self._driver = await Driver.of(conn)  # the hot statements go to asyncpg
+        self.orders = PostgresOrderRepository(conn, driver)
+        self.outbox = PostgresOutbox(conn, self._channel, self._hold, driver)
         self.idempotency = PostgresIdempotencyStore(conn)
 
     async def _commit(self) -> None:
         assert self._conn is not None
+        await flush_update(self._driver)
         await self._conn.commit()
 
     async def _close(self) -> None:
@@ -46,4 +55,4 @@ class PostgresUnitOfWork(UnitOfWork):
             await self._conn.rollback()
         finally:
             await self._conn.close()
-            self._conn = None
+            self._conn = self._driver = None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from orderline import __version__
 from orderline.bootstrap import Container, bootstrap, cursor_secret
@@ -17,6 +19,7 @@ from orderline.workers.runner import in_background
 from . import docs as docs_page
 from . import errors, openapi
 from .cursors import CursorCodec
+from .live_lean import LeanLive
 from .methods import MethodNotAllowedMiddleware
 from .middleware import (
     LoopbackDocsMiddleware,
@@ -53,6 +56,17 @@ def _include_routes(app: FastAPI) -> None:
     app.mount("/dashboard/static", StaticFiles(directory=live.STATIC), name="dashboard-static")
 
 
+class OrderlineApi(FastAPI):
+    """The app, with the live streams' GETs served in front of its stack (live_lean.py)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.live_front = LeanLive(self, super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.live_front(scope, receive, send)
+
+
 def create_app(settings: Settings, container_factory: ContainerFactory | None = None) -> FastAPI:
     """Build the app; its lifespan opens the container (bootstrap by default) and closes it."""
     factory = container_factory or (lambda: bootstrap(settings))
@@ -73,7 +87,7 @@ def create_app(settings: Settings, container_factory: ContainerFactory | None = 
                 yield
 
     docs = settings.docs_access != "off"
-    app = FastAPI(
+    app = OrderlineApi(
         title="Orderline",
         version=__version__,
         description=DESCRIPTION,

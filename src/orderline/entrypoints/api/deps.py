@@ -104,7 +104,7 @@ async def current_actor(
     if auth.limiter is not None:
         wait = auth.limiter.take(actor.subject)
         if wait is not None:
-            raise _too_many(f"more than {auth.limiter.rate:g} requests per second", wait)
+            raise too_many(f"more than {auth.limiter.rate:g} requests per second", wait)
     return actor
 
 
@@ -115,7 +115,7 @@ async def _verified(auth: Authenticator, token: str, client: str) -> Actor:
     if auth.failures is not None:
         wait = auth.failures.blocked(client)
         if wait is not None:
-            raise _too_many("too many failed authentications from this address", wait)
+            raise too_many("too many failed authentications from this address", wait)
     try:  # the first sight of a token may fetch the JWKS: off the event loop
         return await asyncio.to_thread(auth.verifier.verify, token)
     except InvalidToken as exc:
@@ -133,7 +133,7 @@ async def _verified(auth: Authenticator, token: str, client: str) -> Actor:
         ) from None
 
 
-def _too_many(reason: str, wait: float) -> ApiError:
+def too_many(reason: str, wait: float) -> ApiError:
     seconds = retry_after(wait)
     return ApiError(
         429,

@@ -31,7 +31,14 @@ from orderline.live.changes import Change
 from orderline.live.hub import Hub
 from orderline.live.subscription import TOLD_TO_RESUME, Ending, Subscription
 
-HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    "X-Content-Type-Options": "nosniff",  # as SecurityHeadersMiddleware sets (live_lean.py)
+}
+RAW_HEADERS = StreamingResponse(
+    iter(()), headers=HEADERS, media_type="text/event-stream"
+).raw_headers
 HEARTBEAT = b": heartbeat\n\n"
 STAGE = metrics.LIVE_STAGE.labels
 # the final event's name and reason, by why the stream ended
@@ -54,7 +61,12 @@ class LiveStream(StreamingResponse):
         *,
         expires_at: float | None = None,
     ) -> None:
-        super().__init__(iter(()), headers=dict(HEADERS))
+        # Not StreamingResponse.__init__ (an iterator, a header dict and list per stream):
+        # the headers are encoded once; each stream gets its own copy of the list (middleware
+        # may add to it).
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = list(RAW_HEADERS)
         self._hub = hub
         self._sub = sub
         self._resume_after = resume_after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -164,38 +164,93 @@ def cost_command(
     status_changes_per_order: Annotated[int, typer.Option(min=0, max=4)] = 4,
     cache_hit_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.80,
     replica_regions: Annotated[int, typer.Option(min=0, help="Replicas (global tables).")] = 0,
+    restaurants: Annotated[int, typer.Option(min=1, help="Restaurants the orders spread over.")] = (
+        1_000
+    ),
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.01, help="The aggregator's poll of each stream shard.")
+    ] = 1.0,
+    stream_shards: Annotated[
+        int, typer.Option(min=1, help="History stream shards (one per table partition).")
+    ] = 1,
+    history_days: Annotated[
+        int | None, typer.Option(min=1, help="History retention, days (default: the TTL setting).")
+    ] = None,
+    billing: Annotated[Billing, typer.Option(help="Which bill to detail.")] = Billing.on_demand,
+    target_utilisation: Annotated[float, typer.Option(min=0.1, max=1.0)] = 0.7,
     price_write_per_million: Annotated[float, typer.Option(min=0)] = 0.625,
     price_read_per_million: Annotated[float, typer.Option(min=0)] = 0.125,
     price_storage_gb_month: Annotated[float, typer.Option(min=0)] = 0.25,
+    price_wcu_hour: Annotated[float, typer.Option(min=0)] = 0.00065,
+    price_rcu_hour: Annotated[float, typer.Option(min=0)] = 0.00013,
 ) -> None:
-    """Estimate the monthly DynamoDB on-demand bill from the items Orderline really writes.
+    """Estimate the monthly DynamoDB bill (on demand and provisioned) from the items Orderline
+    really writes; prints the write units per order by item kind and the cheaper billing.
 
-    Example: orderline cost --orders-per-month 10000000 --reads-per-order 3
+    Example: orderline cost --orders-per-month 10000000 --billing provisioned --history-days 30
     """
+    settings = load_settings()
     workload = cost.Workload(
         orders_per_month=orders_per_month,
         reads_per_order=reads_per_order,
         status_changes_per_order=status_changes_per_order,
         cache_hit_rate=cache_hit_rate,
         replica_regions=replica_regions,
-        counter_shards=load_settings().counter_shards,
+        counter_shards=settings.counter_shards,
+        restaurants=restaurants,
+        poll_seconds=poll_seconds,
+        stream_shards=stream_shards,
+        history_days=history_days or settings.history_ttl_days,
+        status_hours=settings.read_model_ttl_hours,
+        target_utilisation=target_utilisation,
     )
-    prices = cost.Prices(price_write_per_million, price_read_per_million, price_storage_gb_month)
-    for line in _cost_lines(cost.estimate(workload, prices), workload):
+    prices = cost.Prices(
+        price_write_per_million,
+        price_read_per_million,
+        price_storage_gb_month,
+        price_wcu_hour,
+        price_rcu_hour,
+    )
+    for line in _cost_lines(cost.estimate(workload, prices), workload, billing):
         typer.echo(line)
 
 
-def _cost_lines(estimate: cost.Estimate, workload: cost.Workload) -> list[str]:
+def _cost_lines(estimate: cost.Estimate, workload: cost.Workload, billing: Billing) -> list[str]:
     sizes = ", ".join(f"{table} {size} B" for table, size in estimate.sizes.items())
-    seed: dict[str, Any] = cost.SEED_001
+    units = estimate.units_per_order
+    storage, seed = estimate.storage, cost.SEED_001
+    cheaper, cheapest = estimate.cheaper
+    lines = [
+        f"per order: {estimate.items_per_order:.1f} item writes ({sizes})",
+        f"aggregator batch: {workload.batch_records} records ({workload.events_per_second:.1f} "
+        f"events/s, {workload.poll_seconds:g} s poll, {workload.stream_shards} stream shard(s)), "
+        f"{workload.restaurants:,} restaurants",
+        "write units per order by item kind:",
+        *(f"  {kind:<12} {value:>6.1f}" for kind, value in units.items()),
+        f"  {'total':<12} {sum(units.values()):>6.1f}",
+    ]
+    if billing is Billing.provisioned:
+        lines += [
+            f"writes   {estimate.wcu:>12,.1f} WCU       ${estimate.provisioned_write_cost:>10,.2f}"
+            f"  (provisioned at {estimate.target_utilisation:.0%} utilisation)",
+            f"reads    {estimate.rcu:>12,.1f} RCU       ${estimate.provisioned_read_cost:>10,.2f}",
+        ]
+    else:
+        lines += [
+            f"writes   {estimate.write_units / 1e6:>12,.1f} M WRU     "
+            f"${estimate.write_cost:>10,.2f}",
+            f"reads    {estimate.read_units / 1e6:>12,.1f} M RRU     ${estimate.read_cost:>10,.2f}"
+            f"  ({workload.cache_hit_rate:.0%} from the cache)",
+        ]
+    total = estimate.provisioned_total if billing is Billing.provisioned else estimate.total
     return [
-        f"per order: {estimate.items_per_order} item writes ({sizes})",
-        f"writes   {estimate.write_units / 1e6:>12,.1f} M WRU     ${estimate.write_cost:>10,.2f}",
-        f"reads    {estimate.read_units / 1e6:>12,.1f} M RRU     ${estimate.read_cost:>10,.2f}"
-        f"  ({workload.cache_hit_rate:.0%} from the cache)",
-        f"storage  {estimate.storage_gb:>12,.1f} GB        ${estimate.storage_cost:>10,.2f}"
-        "  (history kept a year)",
-        f"total                          ${estimate.total:>10,.2f} per month",
+        *lines,
+        f"storage  {storage.total_gb:>12,.1f} GB        ${estimate.storage_cost:>10,.2f}"
+        f"  (history {storage.history_gb:,.1f} GB for {workload.history_days} days, counters "
+        f"{storage.counters_gb:,.1f} GB, current {storage.current_gb:,.1f} GB)",
+        f"total                          ${total:>10,.2f} per month ({billing.value})",
+        f"on demand ${estimate.total:,.2f}, provisioned ${estimate.provisioned_total:,.2f}: "
+        f"cheaper {cheaper} at ${cheapest:,.2f} per month",
         f"seed 001 (10 M orders): ${seed['reads'] + seed['writes'] + seed['storage']:.2f} "
         f"DynamoDB + ${seed['dax']:.2f} DAX; docs/deployment.md explains the difference",
     ]

@@ -15,5 +15,6 @@ ecs_services.py    `tables export --services`: ECS Fargate task definition, serv
 keys.py            the KMS keys of the backup vault and the services' log groups
 skips.py           checkov checks the template skips, each with its reason
 drift.py           `orderline tables diff`: live tables against their specs
-cost.py            `orderline cost`: monthly on-demand cost from the items really written
+cost.py            `orderline cost`: monthly cost, on demand and provisioned, per item kind
+cost_recording.py  the items the real projector and aggregator write per order, recorded
 """

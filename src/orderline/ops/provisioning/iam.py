@@ -31,7 +31,8 @@ FORUM: tuple[str, ...] = tuple(spec.name for spec in FORUM_TABLES)
 SPECS: tuple[TableSpec, ...] = (*TABLES, *STREAM_TABLES, *FORUM_TABLES, FORUM_CONFLICTS)
 
 # IAM has no TransactWriteItems action: a transaction is authorised item by item. The
-# projector's transactions hold Put and Update items only (asserted by a unit test).
+# aggregator's transactions hold Update items only (asserted by a unit test); the forum's also
+# Put (so mapped here), Delete and ConditionCheck (granted by name in FORUM_API).
 OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     "TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem"),
     "TransactGetItems": ("dynamodb:GetItem",),
@@ -52,9 +53,11 @@ class Grant:
 
 START_UP = Grant(READ_MODEL, ("DescribeTable", "DescribeTimeToLive"))  # ensure_tables' check
 LEASES_START_UP = Grant((STREAM_LEASES.name,), ("DescribeTable",))  # every process checks it too
-# projector: status, details, history (counters are the aggregator's)
-PROJECTION = Grant(
-    (ORDER_STATUS.name, ORDER_DETAILS.name, ORDER_STATUS_LOG.name), ("TransactWriteItems",)
+# projector: conditional puts of status and details, history by BatchWriteItem (counters are
+# the aggregator's)
+PROJECTION = (
+    Grant((ORDER_STATUS.name, ORDER_DETAILS.name), ("PutItem",)),
+    Grant((ORDER_STATUS_LOG.name,), ("BatchWriteItem",)),
 )
 # the counter aggregator: the history stream (its ARN from DescribeTable), the checkpoint
 # transactions (Update items on counters and leases), leases taken, renewed, released
@@ -126,17 +129,17 @@ COUNTERS_LAMBDA = (
 ROLES: dict[str, tuple[Grant, ...]] = {
     # `orderline serve`: reads, fills, write-through projection, start-up check, readiness
     # (with ORDERLINE_AGGREGATE=true on AWS, give it the aggregator's grants too)
-    "api": (START_UP, LEASES_START_UP, *READ_PATH, PROJECTION, READINESS, FORUM_API),
+    "api": (START_UP, LEASES_START_UP, *READ_PATH, *PROJECTION, READINESS, FORUM_API),
     # `orderline relay` with the in-process bus projects what it relays (Kafka: no DynamoDB)
-    "relay": (START_UP, LEASES_START_UP, PROJECTION, FORUM_START_UP),
+    "relay": (START_UP, LEASES_START_UP, *PROJECTION, FORUM_START_UP),
     # `orderline project`: the Kafka projector
-    "projector": (START_UP, LEASES_START_UP, PROJECTION, FORUM_START_UP),
+    "projector": (START_UP, LEASES_START_UP, *PROJECTION, FORUM_START_UP),
     # `orderline aggregate`: the counters from the history table's stream
     "aggregator": (START_UP, LEASES_START_UP, HISTORY_STREAM, COUNTING, LEASING),
     # the Lambda handler of `tables export --counters-lambda`
     "counters-lambda": COUNTERS_LAMBDA,
     # `orderline tables …`, `replay`, `reconcile --repair`, `counters rebuild`
-    "ops": (ADMIN, PROJECTION, RECONCILE, RECOUNT, *REBUILD, FORUM_API, FORUM_OPS, *CONFLICTS),
+    "ops": (ADMIN, *PROJECTION, RECONCILE, RECOUNT, *REBUILD, FORUM_API, FORUM_OPS, *CONFLICTS),
 }
 
 

@@ -7,6 +7,7 @@ import asyncio
 import re
 from pathlib import Path as FilePath
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Path
 from fastapi.responses import FileResponse
@@ -16,6 +17,7 @@ from orderline.domain.access import Actor, Scope
 from orderline.domain.errors import OrderNotFound
 from orderline.live.changes import Topic, split_position
 from orderline.live.hub import Hub, TooManySubscribers
+from orderline.readmodel.views import OrderViews
 
 from ..contract import ID_PATTERN, LAST_EVENT_ID_PATTERN, Uuid
 from ..deps import ActorDep, LiveDep, ViewsDep
@@ -63,11 +65,7 @@ async def order_events(
     actor: ActorDep,
     last_event_id: LastEventId = None,
 ) -> LiveStream:
-    ownership = actor.ownership()
-    read = await views.read("status", order_id, None, ownership)
-    if read.document is None:
-        raise OrderNotFound(order_id)  # another's order looks missing, as on every read
-    return await _open(hub, actor, Topic.order(order_id, ownership), last_event_id)
+    return await open_order(order_id, views, hub, actor, last_event_id)
 
 
 order_events.__doc__ = "Changes of one order you may read." + ABOUT
@@ -86,11 +84,7 @@ async def restaurant_events(
     restaurant_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)],
     last_event_id: LastEventId = None,
 ) -> LiveStream:
-    ownership = actor.ownership()
-    if not (ownership.everything or ownership.restaurant_id == restaurant_id):
-        raise ApiError(404, "Not found", f"no restaurant {restaurant_id} among your orders")
-    topic = Topic.restaurant(restaurant_id, ownership)
-    return await _open(hub, actor, topic, last_event_id)
+    return await open_restaurant(hub, actor, restaurant_id, last_event_id)
 
 
 restaurant_events.__doc__ = "Changes of a restaurant's orders (its staff, or orders:admin)." + ABOUT
@@ -106,17 +100,43 @@ restaurant_events.__doc__ = "Changes of a restaurant's orders (its staff, or ord
 async def all_events(
     hub: LiveDep, actor: ActorDep, last_event_id: LastEventId = None
 ) -> LiveStream:
-    actor.check_scope(Scope.ORDERS_ADMIN)
-    return await _open(hub, actor, Topic(actor.ownership()), last_event_id)
+    return await open_everything(hub, actor, last_event_id)
 
 
 all_events.__doc__ = "Changes of every order; needs orders:admin." + ABOUT
+
+# The routes' work, shared with the lean path (live_lean.py) that serves the same GETs.
+
+
+async def open_order(
+    order_id: UUID, views: OrderViews, hub: Hub | None, actor: Actor, last_event_id: str | None
+) -> LiveStream:
+    ownership = actor.ownership()
+    read = await views.read("status", order_id, None, ownership)
+    if read.document is None:
+        raise OrderNotFound(order_id)  # another's order looks missing, as on every read
+    return await _open(hub, actor, Topic.order(order_id, ownership), last_event_id)
+
+
+async def open_restaurant(
+    hub: Hub | None, actor: Actor, restaurant_id: str, last_event_id: str | None
+) -> LiveStream:
+    ownership = actor.ownership()
+    if not (ownership.everything or ownership.restaurant_id == restaurant_id):
+        raise ApiError(404, "Not found", f"no restaurant {restaurant_id} among your orders")
+    topic = Topic.restaurant(restaurant_id, ownership)
+    return await _open(hub, actor, topic, last_event_id)
+
+
+async def open_everything(hub: Hub | None, actor: Actor, last_event_id: str | None) -> LiveStream:
+    actor.check_scope(Scope.ORDERS_ADMIN)
+    return await _open(hub, actor, Topic(actor.ownership()), last_event_id)
 
 
 async def _open(
     hub: Hub | None, actor: Actor, topic: Topic, last_event_id: str | None
 ) -> LiveStream:
-    resume_after = _position(last_event_id)
+    resume_after = validated_position(last_event_id)
     if hub is None or not await _ready(hub.ready):
         raise ApiError(503, "Live tracking unavailable", "the change feed is not running yet")
     try:
@@ -129,7 +149,7 @@ async def _open(
     return LiveStream(hub, sub, resume_after, expires_at=actor.expires_at)
 
 
-def _position(last_event_id: str | None) -> int | None:
+def validated_position(last_event_id: str | None) -> int | None:
     """The position a client resumes after: 1 to 40 ASCII digits, a position this API can
     send (`live.changes.position_of`), else 400."""
     if not last_event_id:  # absent or empty: from now on
