@@ -227,6 +227,22 @@ def test_the_tasks_know_the_replica_regions_their_reads_fail_over_to() -> None:
         Settings(dynamodb_endpoint=aws, dynamodb_replica_regions=expected or "").regions()
 
 
+def test_task_roles_name_the_replica_regions_tables_too() -> None:
+    resources = _resources(ExportOptions(services=True, replica_regions=("us-west-2",)))
+    for kind in ecs_services.KINDS:
+        (document,) = resources[f"{kind.title}TaskRole"]["Properties"]["Policies"]
+        arns = [
+            arn["Fn::Sub"]
+            for statement in document["PolicyDocument"]["Statement"]
+            if statement["Resource"] != "*"
+            for arn in statement["Resource"]
+        ]
+        home = [arn for arn in arns if "${AWS::Region}" in arn]
+        assert home, kind.name
+        replica = {arn.replace("${AWS::Region}", "us-west-2") for arn in home}
+        assert replica <= set(arns), kind.name  # every home table, in the replica too
+
+
 def test_the_task_environments_are_settings_the_processes_read() -> None:
     resources = _resources(ExportOptions(services=True, replica_regions=("us-west-2",)))
     fields = {f"ORDERLINE_{name.upper()}" for name in Settings.model_fields}

@@ -131,7 +131,7 @@ def resources(replicas: tuple[str, ...] = ()) -> dict[str, Any]:
     for kind in KINDS:
         kind_resources = {
             f"{kind.title}LogGroup": _log_group(kind),
-            f"{kind.title}TaskRole": _task_role(kind),
+            f"{kind.title}TaskRole": _task_role(kind, replicas),
             f"{kind.title}TaskDefinition": _task_definition(kind, replicas),
             f"{kind.title}Service": _service(kind),
         }
@@ -185,14 +185,17 @@ def _execution_role() -> dict[str, Any]:
     }
 
 
-def _task_role(kind: ProcessKind) -> dict[str, Any]:
-    """The process's own DynamoDB grants: its row of the IAM table, nothing else."""
+def _task_role(kind: ProcessKind, replicas: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The process's own DynamoDB grants: its row of the IAM table, in the home region and
+    each replica region, nothing else."""
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
             "Description": f"`{kind.command}`: the DynamoDB calls of iam.ROLES[{kind.name!r}]",
             "AssumeRolePolicyDocument": _assumed_by_ecs_tasks(),
-            "Policies": [{"PolicyName": "dynamodb", "PolicyDocument": iam.stack_policy(kind.name)}],
+            "Policies": [
+                {"PolicyName": "dynamodb", "PolicyDocument": iam.stack_policy(kind.name, replicas)}
+            ],
         },
     }
 

@@ -213,13 +213,20 @@ def render(role: str, target: Target, specs: Sequence[TableSpec] = SPECS) -> str
     return json.dumps(policy(role, target, specs), indent=2) + "\n"
 
 
-def stack_policy(role: str) -> dict[str, object]:
-    """`policy` for a CloudFormation role of the export: the stack's own ARNs, via `Fn::Sub`."""
+def stack_policy(role: str, replicas: Sequence[str] = ()) -> dict[str, object]:
+    """`policy` for a CloudFormation role of the export: the stack's own ARNs, via `Fn::Sub`,
+    and the same tables in each replica region (where reads, and forum writes, fail over)."""
     document = policy(role, Target(prefix="${TablePrefix}", partition="${AWS::Partition}"))
     for statement in document["Statement"]:  # type: ignore[attr-defined]
         resource = statement["Resource"]
         if resource != "*":
             names = [resource] if isinstance(resource, str) else resource
+            names += [
+                name.replace("${AWS::Region}", region)
+                for region in replicas
+                for name in names
+                if "${AWS::Region}" in name
+            ]
             statement["Resource"] = [{"Fn::Sub": name} for name in names]
     return document
 
