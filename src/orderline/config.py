@@ -366,11 +366,9 @@ class Settings(BaseSettings):
 
     def regions(self) -> RegionMap:
         """The home region, then the replicas in order of preference, with their endpoints."""
+        endpoints = self.dynamodb_region_endpoints
         return RegionMap.parse(
-            self.aws_region,
-            self.dynamodb_endpoint,
-            self.dynamodb_replica_regions,
-            self.dynamodb_region_endpoints,
+            self.aws_region, self.dynamodb_endpoint, self.dynamodb_replica_regions, endpoints
         )
 
     @property
