@@ -11,6 +11,8 @@ Per batch, in this order:
 History before the current items: a reader never sees a status version whose history entry
 could not be written. A write DynamoDB refuses for good (ValidationException) rejects only
 the event whose item it was, by its position; a DynamoDB outage raises, so nothing is lost.
+Status and details are separate puts, so only a refusal could split them: the API's limits keep
+the largest order's items under 3/4 of DynamoDB's 400 KB (tests/unit/test_item_writes.py).
 No transactions: each item bills 1 write unit per KB, not 2. Counters and gauges are not
 written here: they are counted from the history table's stream (`streams/counters.py`), where
 each entry appears once. The projector never reads PostgreSQL.
