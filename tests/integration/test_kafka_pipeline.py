@@ -292,13 +292,8 @@ async def count_events(container: Container) -> int:
 
 
 async def test_nothing_is_lost_or_doubled_when_workers_crash_and_the_broker_stalls(
-    pipeline: Pipeline, rng: random.Random, request: pytest.FixtureRequest
+    pipeline: Pipeline, rng: random.Random
 ) -> None:
-    if "dynamodb-local" in request.node.name:
-        # Known failure, issue 20 (open): on DynamoDB Local this run failed once in CI after
-        # the projector moved to BatchWriteItem + conditional puts; not yet diagnosed. It
-        # still runs and reports; it must pass again before issue 20 closes.
-        request.applymarker(pytest.mark.xfail(reason="issue 20: undiagnosed on DynamoDB Local"))
     async with bootstrap(pipeline.settings) as container:
         sampler = Sampler(container, [], child(rng))
         stop_sampling = asyncio.Event()
