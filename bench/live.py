@@ -39,6 +39,7 @@ import psutil
 
 from . import loadgen
 from .loadgen import get, open_loop
+from .process_stats import cpu_seconds, rss_bytes
 from .run import (
     CLIENT_CPUS,
     HOST,
@@ -143,10 +144,6 @@ class Peer:
         return self.process.pid
 
 
-def cpu_seconds(*pids: int) -> float:
-    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
-
-
 async def reads(server: Server, ids: list[str]) -> loadgen.Result:
     requests = [get(f"/api/orders/{order_id}/status", HOST) for order_id in ids]
     return await open_loop(
@@ -170,11 +167,11 @@ async def idle_memory(pid: int, port: int, changed: list[str]) -> dict[str, floa
     """KB of server RSS per idle subscriber, IDLE_SUBSCRIBERS of them open at once."""
     process = psutil.Process(pid)
     gc.collect()
-    before = process.memory_info().rss
+    before = rss_bytes(process)
     subscribers = Subscribers(port)
     await subscribers.open(topics(changed, IDLE_SUBSCRIBERS))
     await asyncio.sleep(2)
-    kb_each = (process.memory_info().rss - before) / max(1, subscribers.ready) / 1024
+    kb_each = (rss_bytes(process) - before) / max(1, subscribers.ready) / 1024
     await subscribers.close()
     await asyncio.sleep(2)  # the server lets them go before the next phase
     log(f"{subscribers.ready} idle subscribers: {kb_each:.1f} KB each")

@@ -12,7 +12,7 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -172,15 +172,34 @@ async def closed_loop(
     host: str, port: int, make: RequestFactory, *, seconds: float, connections: int = 32
 ) -> Result:
     """Saturation: each connection sends its next request as soon as the last is answered."""
-    result = Result()
     deadline = time.perf_counter() + seconds
-    counter = iter(range(10**9))
+    return await _closed(host, port, make, iter(range(10**9)), connections, deadline)
+
+
+async def counted_loop(
+    host: str, port: int, make: RequestFactory, *, count: int, connections: int = 32
+) -> Result:
+    """Exactly `count` requests, closed loop on `connections` connections."""
+    return await _closed(host, port, make, iter(range(count)), connections)
+
+
+async def _closed(
+    host: str,
+    port: int,
+    make: RequestFactory,
+    numbers: Iterator[int],
+    connections: int,
+    deadline: float = math.inf,
+) -> Result:
+    """Each connection sends request `make(next number)` as soon as its last is answered, until
+    the numbers run out or `deadline` (perf_counter) passes."""
+    result = Result()
 
     async def worker() -> None:
         connection = _Connection(host, port)
         try:
-            while time.perf_counter() < deadline:
-                await result.send(connection, make(next(counter)), since=time.perf_counter())
+            while time.perf_counter() < deadline and (number := next(numbers, None)) is not None:
+                await result.send(connection, make(number), since=time.perf_counter())
         finally:
             connection.close()
 

@@ -29,7 +29,6 @@ import uuid
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -115,26 +114,9 @@ class Requests:
             request = self.requests[(start + n) % len(self.requests)]
             return request.replace(b"\r\n", b"\r\n" + self.headers, 1) if self.headers else request
 
-        return loadgen.run(counted(port, make, count, connections))
-
-
-async def counted(port: int, make: loadgen.RequestFactory, count: int, connections: int) -> Any:
-    """Exactly `count` requests, closed loop on `connections` connections."""
-    result = loadgen.Result()
-    numbers = iter(range(count))
-
-    async def worker() -> None:
-        connection = loadgen._Connection(HOST, port)
-        try:
-            for number in numbers:
-                await result.send(connection, make(number), since=time.perf_counter())
-        finally:
-            connection.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    result.duration = time.perf_counter() - started
-    return result
+        return loadgen.run(
+            loadgen.counted_loop(HOST, port, make, count=count, connections=connections)
+        )
 
 
 def profiled(server: Server, requests: Requests, args: argparse.Namespace, raw: Path) -> None:

@@ -30,7 +30,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import psutil
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from orderline import dynamodb_local
@@ -42,6 +41,7 @@ from orderline.domain.access import Role
 
 from . import loadgen, report, wrk
 from .loadgen import Result, closed_loop, get, open_loop, post
+from .process_stats import cpu_seconds
 from .wrk import Request
 
 ROOT = Path(__file__).parent
@@ -163,8 +163,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
+        return cpu_seconds(self.process.pid)
 
     def metrics(self) -> dict[str, float]:
         """Every sample of /metrics, keyed by its full name with labels."""

@@ -38,6 +38,8 @@ from orderline.config import Settings
 from orderline.service_registry import find
 from orderline.streams.shards import describe, stream_of
 
+from .process_stats import rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 ORDERLINE = ROOT / ".venv" / "bin" / "orderline"
 LIFECYCLE = ("CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED")
@@ -191,8 +193,8 @@ async def soak(
             if elapsed >= next_sample:
                 sample = Sample(
                     round(elapsed),
-                    server.memory_info().rss / 2**20,
-                    emulator.memory_info().rss / 2**20 if emulator else None,
+                    rss_mb(server),
+                    rss_mb(emulator) if emulator else None,
                     await held_or_none(endpoint),
                     await items_held(endpoint),
                     load.changes,

@@ -31,20 +31,17 @@ from orderline.forum.store import ForumStore
 from orderline.forum.writes import guard_key
 
 from ..helpers.cli import invoke
-from ..helpers.replicator import replicating
-from .test_regions import (
+from ..helpers.regions import (
     HOME,
-    LAG,
     REPLICA,
     RTO_GOAL,
     TwoRegions,
-    _forum_thread,
     cli_env,
-    drop_tables,
+    forum_thread,
     region_settings,
     regions,
+    replicated_tables,
     serving_regions,
-    tables,
     wait_replicated,
 )
 
@@ -75,7 +72,7 @@ def test_failover_writes_land_in_the_replica_while_home_is_down(
     regions: TwoRegions, failover_app: tuple[str, Settings]
 ) -> None:
     base_url, settings = failover_app
-    thread_id = _forum_thread(settings)
+    thread_id = forum_thread(settings)
     wait_replicated(regions, settings, [thread_id], "forum-threads", "threadId")
     wait_replicated(regions, settings, ["anonymous"], "forum-users", "userId")
     threads = f"{settings.table_prefix}forum-threads"
@@ -121,14 +118,8 @@ def test_failover_writes_land_in_the_replica_while_home_is_down(
 def slow_replication(regions: TwoRegions) -> Iterator[Settings]:
     """Tables in both regions, replicated with a lag long enough to write in both inside it."""
     prefix = f"t{uuid.uuid4().hex[:10]}-"
-    settings = region_settings(regions, prefix)
-    tables(settings)
-    home, replica = settings.regions().all
-    try:
-        with replicating(settings, home, replica, prefix, lag=2.0):
-            yield settings
-    finally:
-        drop_tables(regions, prefix)
+    with replicated_tables(regions, prefix, lag=2.0) as settings:
+        yield settings
 
 
 def test_a_uniqueness_guard_holds_per_region_only(
@@ -177,13 +168,8 @@ def watched(regions: TwoRegions, tmp_path: Path) -> Iterator[dict[str, str]]:
             await ensure_tables(client, prefix, streamed)
 
     asyncio.run(streamed_replica())
-    tables(settings)
-    home, replica = settings.regions().all
-    try:
-        with replicating(settings, home, replica, prefix, lag=LAG):
-            yield cli_env(regions, prefix, tmp_path)
-    finally:
-        drop_tables(regions, prefix)
+    with replicated_tables(regions, prefix):
+        yield cli_env(regions, prefix, tmp_path)
 
 
 def _thread(thread_id: str, region: str, title: str) -> dict[str, Any]:

@@ -21,6 +21,8 @@
 - `sse`: a small Server-Sent-Events client. `processes`: `wait_ready`.
 - `replicator`: global tables' replication as a test double between two emulators (the home
   stream followed by `StreamReader`, applied to the replica after a lag, last writer wins).
+- `regions`: two regions of emulators (the `regions` fixture a test module imports),
+  `region_settings`, `replicated_tables` and `serving_regions` (the API on both).
 - `broker`: a tansu Kafka broker. `tools`: `require` a Debian program or skip.
 """
 
