@@ -33,6 +33,7 @@ from orderline.forum.importer import Importer
 from orderline.forum.store import ForumStore
 
 from . import loadgen
+from .cli import help_only
 from .run import HOST, RESULTS, Server, database, dynamodb_local_emulator, emulator, log
 
 RATE = 200
@@ -150,6 +151,7 @@ def thread_pages(endpoint: str, url: str, cache_seconds: float) -> dict[str, Any
 
 
 def main() -> None:
+    help_only(__doc__, ".venv/bin/python -m bench.forum")
     with ExitStack() as stack:
         endpoint = stack.enter_context(dynamodb_local_emulator())
         implementation = "DynamoDB Local 1.25.1"

@@ -38,6 +38,7 @@ import httpx
 import psutil
 
 from . import loadgen
+from .cli import help_only
 from .loadgen import get, open_loop
 from .process_stats import cpu_seconds, rss_bytes
 from .run import (
@@ -314,6 +315,9 @@ def _cpu(found: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    help_only(
+        __doc__, "BENCH_LIVE_ONLY_OURS=1 BENCH_LIVE_SECONDS=15 .venv/bin/python -m bench.live"
+    )
     os.sched_setaffinity(0, CLIENT_CPUS)
     _, most = resource.getrlimit(resource.RLIMIT_NOFILE)  # 10,000 sockets each side
     resource.setrlimit(resource.RLIMIT_NOFILE, (most, most))

@@ -40,6 +40,7 @@ from orderline.config import Settings
 from orderline.domain.access import Role
 
 from . import loadgen, report, wrk
+from .cli import help_only
 from .loadgen import Result, closed_loop, get, open_loop, post
 from .process_stats import cpu_seconds
 from .wrk import Request
@@ -438,6 +439,7 @@ def zipf_sequence(count: int, population: int, s: float, rng: random.Random) -> 
 
 
 def main() -> None:
+    help_only(__doc__, "BENCH_ZIPF_SECONDS=60 make bench")
     os.sched_setaffinity(0, CLIENT_CPUS)  # children (emulators, PostgreSQL) inherit it
     RESULTS.mkdir(exist_ok=True)
     results: dict[str, Any] = {
