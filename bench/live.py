@@ -39,6 +39,7 @@ import psutil
 
 from . import loadgen
 from .cli import help_only
+from .live_report import CHANGE_RATE, GOALS, READ_RATE, markdown, stage_table
 from .loadgen import get, open_loop
 from .process_stats import cpu_seconds, rss_bytes
 from .run import (
@@ -62,10 +63,8 @@ SUBSCRIBERS = int(os.environ.get("BENCH_LIVE_SUBSCRIBERS", "2000"))
 IDLE_SUBSCRIBERS = int(os.environ.get("BENCH_LIVE_IDLE_SUBSCRIBERS", "10000"))
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "10"))
 ONLY_OURS = os.environ.get("BENCH_LIVE_ONLY_OURS", "") == "1"
-CHANGE_RATE, READ_RATE = 100, 500
 OPEN_WAVE = 500  # subscribers connecting at once (under the listen backlog)
 OCCURRED = re.compile(rb'"occurredAt":"([0-9T:.\-]+)Z"')
-GOALS = {"p99_ms": 50.0, "idle_kb": 20.0, "read_p95_ms": 2.0}
 STAGES = ("wait", "notify", "held", "read", "release", "queue", "write")
 
 
@@ -198,18 +197,46 @@ async def scenario(server: Server, ids: list[str], url: str) -> dict[str, Any]:
         theirs |= await delivery(server, peer.port, pids, changed, readable, offset)
         theirs["peer_cpu_per_event_ms"] = theirs.pop("last_pid_cpu_per_event_ms")
     ours.pop("last_pid_cpu_per_event_ms")
-    return {"orderline": ours, "sse_starlette": theirs, "reads_without": read_summary(baseline)}
+    split = await streams_apart(server, changed, readable, 2 * offset)
+    return {
+        "orderline": ours,
+        "sse_starlette": theirs,
+        "orderline_streams_apart": split,
+        "reads_without": read_summary(baseline),
+    }
+
+
+async def streams_apart(
+    server: Server, changed: list[str], readable: list[str], at: int
+) -> dict[str, Any]:
+    """Ours in the peer's shape: the streams on a second API process (no workers) on the same
+    core, while the first takes the writes and the reads."""
+    log("orderline with its streams on a second API process (the peer's shape)")
+    with Server(server.env | {"ORDERLINE_WORKERS": "false"}) as streams:
+        assert server.process is not None and streams.process is not None
+        pids = [server.process.pid, streams.process.pid]
+        found = await delivery(server, streams.port, pids, changed, readable, at, hub=streams)
+    found["streams_cpu_per_event_ms"] = found.pop("last_pid_cpu_per_event_ms")
+    return found
 
 
 async def delivery(
-    server: Server, port: int, pids: list[int], changed: list[str], readable: list[str], at: int
+    server: Server,
+    port: int,
+    pids: list[int],
+    changed: list[str],
+    readable: list[str],
+    at: int,
+    hub: Server | None = None,
 ) -> dict[str, Any]:
-    """SUBSCRIBERS streams on `port` while changes (from change `at` on) and reads flow."""
+    """SUBSCRIBERS streams on `port` while changes (from change `at` on) and reads flow to
+    `server`; the stage histograms are `hub`'s (the process serving the streams)."""
+    hub = hub or server
     subscribers = Subscribers(port)
     await subscribers.open(topics(changed, SUBSCRIBERS))
     await asyncio.sleep(2)
     log(f"{subscribers.ready} subscribers open; changes at {CHANGE_RATE}/s + reads")
-    metrics_before = server.metrics()
+    metrics_before = hub.metrics()
     client = psutil.Process()
     client_before = cpu_seconds(client.pid)
     cpu_before, last_before, started = cpu_seconds(*pids), cpu_seconds(pids[-1]), time.monotonic()
@@ -227,7 +254,7 @@ async def delivery(
     elapsed, delivered = time.monotonic() - started, max(1, len(subscribers.latencies))
     cpu, last_cpu = cpu_seconds(*pids) - cpu_before, cpu_seconds(pids[-1]) - last_before
     await subscribers.close()
-    grown = {k: v - metrics_before.get(k, 0) for k, v in server.metrics().items()}
+    grown = {k: v - metrics_before.get(k, 0) for k, v in hub.metrics().items()}
     return {
         "subscribers": subscribers.ready,
         "changes": {"rate": written.rate, "errors": written.errors, "sent": len(written.latencies)},
@@ -258,60 +285,6 @@ def _stage(samples: dict[str, float], stage: str) -> dict[str, float]:
         if key.startswith(name) and label in key
     }
     return _histogram(only, name)
-
-
-def markdown(found: dict[str, Any]) -> str:
-    ours, theirs = found["orderline"], found["sse_starlette"]
-    rows = [
-        ("subscribers (one process)", f"{ours['subscribers']}", f"{theirs['subscribers']}", ""),
-        ("status changes/s (achieved)", _rate(ours), _rate(theirs), f"{CHANGE_RATE}"),
-        ("events delivered", f"{ours['delivered']}", f"{theirs['delivered']}", ""),
-        ("commit → delivery p50 / p95 / p99", _ms(ours["delivery_ms"]),
-         _ms(theirs["delivery_ms"]), f"p99 ≤ {GOALS['p99_ms']:.0f} ms"),
-        (f"memory per idle subscriber ({ours['idle']['subscribers']} / "
-         f"{theirs['idle']['subscribers']} open)", _kb(ours), _kb(theirs), "≤ 20 KB"),
-        ("server CPU per delivered event (API; API + peer)", _cpu(ours), _cpu(theirs), ""),
-        ("… of which the peer process", "", f"{theirs['peer_cpu_per_event_ms']:.3f} ms", ""),
-        ("server CPU (one core) during the load (API; API + peer)",
-         f"{ours['server_cpu_share']:.0%}", f"{theirs['server_cpu_share']:.0%}", ""),
-        (f"cached status reads at {READ_RATE}/s, no subscribers", _ms(found["reads_without"]),
-         "", ""),
-        (f"… with the subscribers + {CHANGE_RATE} changes/s", _ms(ours["reads_with"]),
-         _ms(theirs["reads_with"]), f"p95 ≤ {GOALS['read_p95_ms']:.0f} ms"),
-        ("full GC collections in the API during the load", f"{ours['full_collections']:.0f}",
-         f"{theirs['full_collections']:.0f}", ""),
-        ("load generator + subscribers CPU", f"{ours['client_cpu_share']:.0%}",
-         f"{theirs['client_cpu_share']:.0%}", ""),
-    ]  # fmt: skip
-    lines = ["| measure | orderline | sse-starlette peer | goal |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    lines += ["", "Where orderline's delivery time went (server histograms, ms):", ""]
-    return "\n".join(lines) + "\n" + stage_table(ours)
-
-
-def stage_table(ours: dict[str, Any]) -> str:
-    lines = ["| stage | count | p50 / p95 / p99 |", "|---|---|---|"]
-    stages = {"commit → hub (lag)": ours["hub_lag_ms"], **ours["stages_ms"]}
-    lines += [f"| {k} | {v['count']:.0f} | {_ms(v)} |" for k, v in stages.items()]
-    lines.append(f"| commit → delivery (subscribers) | {ours['delivered']} | "
-                 f"{_ms(ours['delivery_ms'])} |")  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
-def _ms(p: dict[str, float]) -> str:
-    return f"{p['p50']:.2f} / {p['p95']:.2f} / {p['p99']:.2f} ms"
-
-
-def _rate(found: dict[str, Any]) -> str:
-    return f"{found['changes']['rate']:.0f}"
-
-
-def _kb(found: dict[str, Any]) -> str:
-    return f"{found['idle']['kb_each']:.1f} KB"
-
-
-def _cpu(found: dict[str, Any]) -> str:
-    return f"{found['cpu_per_event_ms']:.3f} ms"
 
 
 def main() -> None:
