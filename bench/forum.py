@@ -34,7 +34,7 @@ from orderline.forum.store import ForumStore
 
 from . import loadgen
 from .cli import help_only
-from .run import HOST, RESULTS, Server, database, dynamodb_local_emulator, emulator, log
+from .services import HOST, RESULTS, Server, database, dynamodb_local_emulator, emulator, log
 
 RATE = 200
 SECONDS = float(os.environ.get("BENCH_RUN_SECONDS", "10"))

@@ -39,23 +39,21 @@ import psutil
 
 from . import loadgen
 from .cli import help_only
+from .data import lifecycle_changes, seed_after_migrations
 from .live_report import CHANGE_RATE, GOALS, READ_RATE, markdown, stage_table
 from .loadgen import get, open_loop
+from .measures import closed_loop_once, histogram_percentiles
 from .process_stats import cpu_seconds, rss_bytes
-from .run import (
+from .services import (
     CLIENT_CPUS,
     HOST,
     RESULTS,
     SERVER_CPUS,
     Server,
-    closed_loop_once,
     database,
     emulator,
-    histogram_percentiles,
-    lifecycle_changes,
     loadgen_port,
     log,
-    seed_after_migrations,
     wait_for,
 )
 

@@ -37,7 +37,8 @@ from orderline.auth.dev import DevSigner
 from orderline.domain.access import Role
 
 from . import loadgen
-from .run import HOST, LIFECYCLE, Server, database, emulator, seed
+from .data import LIFECYCLE, seed
+from .services import HOST, Server, database, emulator
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 console = Console(stderr=True)
