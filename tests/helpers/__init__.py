@@ -24,6 +24,9 @@
 - `regions`: two regions of emulators (the `regions` fixture a test module imports),
   `region_settings`, `replicated_tables` and `serving_regions` (the API on both).
 - `broker`: a tansu Kafka broker. `tools`: `require` a Debian program or skip.
+- `pipeline_checks`: what the Kafka pipeline tests check (`converge`, `check_read_model`,
+  `Sampler` of reads while the load runs).
+- `backups`: the backup and restore tests' tables, items, canonical dumps and CLI processes.
 """
 
 from __future__ import annotations
