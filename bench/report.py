@@ -99,9 +99,8 @@ def measures(emulator: str, found: dict[str, Any]) -> list[str]:
 
 
 def lag_line(kind: str, setting: str, emulator: str, lag: dict[str, Any]) -> str:
-    """One histogram's percentiles; older results name the share `share_within_100ms`."""
-    share = lag.get("share_within", lag.get("share_within_100ms"))
-    within = lag.get("within_ms", 100)
+    """One histogram's percentiles and its share within the histogram's bound."""
+    share, within = lag["share_within"], lag["within_ms"]
     return (
         f"| 4 {kind.replace('_', ' ')}, {setting} | {emulator} | "
         f"p50 ≈ {lag['p50_ms']} ms, p95 ≈ {lag['p95_ms']} ms, p99 ≈ {lag['p99_ms']} ms; "
